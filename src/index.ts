@@ -1,0 +1,2 @@
+export default { async fetch() { return new Response("ok"); } };
+export class IssuerObject {}
