@@ -69,7 +69,9 @@ function acquireModule(path: string): Loaded {
     const p11 = new lib.PKCS11();
     p11.load(path);
     try {
-      p11.C_Initialize();
+      // Without CKF_OS_LOCKING_OK a module may assume one thread and skip its locks (SoftHSM
+      // does); C_SignAsync runs on libuv's thread pool, so concurrent signs would race.
+      p11.C_Initialize({ flags: lib.CKF_OS_LOCKING_OK });
     } catch (e) {
       if (!isCode(e, CKR_CRYPTOKI_ALREADY_INITIALIZED)) throw e;
     }
