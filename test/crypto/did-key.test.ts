@@ -1,3 +1,4 @@
+import { hexToBytes } from "@noble/hashes/utils.js";
 import { base64url } from "jose";
 import { base58btc } from "multiformats/bases/base58";
 import { describe, expect, it } from "vitest";
@@ -8,6 +9,7 @@ import {
   didJwkFromJwk,
   didKeyFromJwk,
   generateKeyPair,
+  importSigner,
   jwkFromPublicKeyBytes,
   KEY_TYPES,
   parseDidJwk,
@@ -77,6 +79,19 @@ describe("did:key W3C CCG vectors", () => {
         if (v.key.publicKeyJwk) expect(parsed!.jwk).toEqual(v.key.publicKeyJwk);
         if (v.key.publicKeyBase58) expect(publicKeyBytes(parsed!.jwk)).toEqual(b58(v.key.publicKeyBase58));
         expect(`${v.did}#${parsed!.fragment}`).toBe(v.docVmId);
+      });
+
+      it("pairs with the vector's private key", async () => {
+        const priv = v.key.privateKeyJwk
+          ? base64url.decode(v.key.privateKeyJwk.d)
+          : v.key.privateKeyBase58
+            ? b58(v.key.privateKeyBase58)
+            : v.seed
+              ? hexToBytes(v.seed)
+              : null;
+        if (!priv) return;
+        // importSigner refuses a private key that does not derive the given public key.
+        await expect(importSigner(v.keyType, priv, jwk)).resolves.toBeTypeOf("function");
       });
     });
   }
