@@ -1,0 +1,271 @@
+import { DurableObject } from "cloudflare:workers";
+import type { IssuerKey } from "../src/keys/model";
+import type { Operation, SignJob, Submission } from "../src/signjobs/model";
+import { authenticateDidJwt, pruneJtis, nextJtiExpiry } from "./auth";
+import { Engine, fail, type Result } from "./engine";
+import { KeyStore } from "./keys";
+import type { JobSpec } from "./kinds";
+import { Outbox } from "./outbox";
+import { migrate } from "./schema";
+import { SignerHub } from "./signers";
+import { StatusLists } from "./status-lists";
+
+export type { Result } from "./engine";
+
+export interface CreateJobsInput {
+  did: string;
+  verificationMethodId: string;
+  /** The service origin, for URLs inside artifacts (status lists). */
+  origin: string;
+  specs: JobSpec[];
+}
+
+export interface CreatedOperations {
+  operations: Operation[];
+  jobs: SignJob[];
+}
+
+export interface JobPage {
+  jobs: SignJob[];
+  next?: number;
+}
+
+/**
+ * One per issuer DID (named by the DID): the source of truth for that issuer's sign jobs,
+ * operations, status lists, signer sockets and DID-auth replay set. D1 is fed from its outbox.
+ */
+export class IssuerObject extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly keys: KeyStore;
+  private readonly outbox: Outbox;
+  private readonly engine: Engine;
+  private readonly signers: SignerHub;
+  private readonly statusLists: StatusLists;
+  private didValue: string | null = null;
+  private armedAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    void ctx.blockConcurrencyWhile(async () => migrate(this.sql));
+    const did = () => this.did();
+    this.keys = new KeyStore(this.sql, env, did);
+    this.outbox = new Outbox(this.sql, env.DB);
+    this.statusLists = new StatusLists(ctx.storage, env, did);
+    this.signers = new SignerHub(ctx, env, did, {
+      submit: (id, submission, origin) => this.engine.submit(id, submission, origin),
+      reject: (id, reason) => this.reject(id, reason),
+      jobs: () => this.engine.jobs,
+      authenticate: (jwt, audience) => this.authenticate(did(), jwt, audience),
+      afterChange: () => this.afterChange(),
+    });
+    this.engine = new Engine(
+      ctx.storage,
+      this.keys,
+      this.outbox,
+      did,
+      {
+        offer: (jobs) => this.signers.offer(jobs),
+        ended: (ids) => this.signers.ended(ids),
+        signed: (id) => this.signers.signed(id),
+        allocateStatus: (purpose, credentialId, origin, now) =>
+          this.statusLists.allocate(purpose, credentialId, origin, now),
+        rearm: () => this.rearm(),
+      },
+      () => {
+        const ttl = Number(env.SIGNJOB_TTL_SECONDS ?? "604800");
+        return (Number.isFinite(ttl) && ttl > 0 ? ttl : 604800) * 1000;
+      },
+    );
+  }
+
+  private did(): string {
+    if (this.didValue) return this.didValue;
+    const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'did'").toArray()[0];
+    if (!row) throw new Error("issuer object used before it was bound to a DID");
+    this.didValue = row.v;
+    return row.v;
+  }
+
+  /** Remembers which DID this object serves (its name); every entry point that knows the DID calls it. */
+  private bind(did: string): void {
+    if (this.didValue === did) return;
+    const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'did'").toArray()[0];
+    if (row && row.v !== did) throw new Error(`issuer object of ${row.v} addressed as ${did}`);
+    if (!row) this.sql.exec("INSERT INTO meta (k, v) VALUES ('did', ?)", did);
+    this.didValue = did;
+  }
+
+  private deactivated(): boolean {
+    return this.sql.exec("SELECT 1 FROM meta WHERE k = 'deactivated'").toArray().length > 0;
+  }
+
+  // ── keys and DIDs ────────────────────────────────────────────────────────
+
+  /** Write-through of a key registered in D1, so the first job needs no D1 read. */
+  registerKey(key: IssuerKey): void {
+    this.bind(key.did);
+    this.keys.put(key);
+  }
+
+  /** A revoked key signs nothing more: its pending jobs are cancelled. */
+  revokeKey(did: string, verificationMethodId: string): { cancelled: string[] } {
+    this.bind(did);
+    this.keys.revoke(verificationMethodId);
+    const pending = this.allPending().filter((j) => j.vm_id === verificationMethodId);
+    return { cancelled: this.engine.endJobs(pending, { to: "cancelled", reason: "signing key revoked" }) };
+  }
+
+  /** The DID was deleted: no new jobs, and every pending one is cancelled. */
+  async deactivate(did: string): Promise<{ cancelled: string[] }> {
+    this.bind(did);
+    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('deactivated', ?)", String(Date.now()));
+    const cancelled = this.engine.endJobs(this.allPending(), { to: "cancelled", reason: "issuer DID deleted" });
+    await this.afterChange();
+    return { cancelled };
+  }
+
+  private allPending() {
+    return this.sql
+      .exec<import("./jobs").JobRow>("SELECT * FROM jobs WHERE status = 'pending' ORDER BY seq")
+      .toArray();
+  }
+
+  // ── DID-auth ─────────────────────────────────────────────────────────────
+
+  /** Verifies a DID-auth JWT for this DID and consumes its jti. */
+  async authenticate(did: string, jwt: string, audience: string): Promise<Result<{ verificationMethodId: string }>> {
+    this.bind(did);
+    const result = await authenticateDidJwt(this.sql, this.keys, did, jwt, audience, Date.now());
+    if (result.ok) this.rearm();
+    return result;
+  }
+
+  // ── sign jobs ────────────────────────────────────────────────────────────
+
+  async createJobs(input: CreateJobsInput): Promise<Result<CreatedOperations>> {
+    this.bind(input.did);
+    if (this.deactivated()) return fail("did_deactivated", `${input.did} has been deleted`);
+    const key = await this.keys.get(input.verificationMethodId);
+    if (!key) return fail("not_found", `verification method ${input.verificationMethodId} not found for ${input.did}`);
+    if (key.revoked) return fail("key_revoked", `key ${key.id} is revoked`);
+    if (key.custody === "custodial" && !this.env.KEY_ENCRYPTION_KEY) {
+      return fail("custody_unavailable", "custodial signing needs KEY_ENCRYPTION_KEY, which is not configured");
+    }
+    const { operationIds, jobs } = this.engine.create(key, input.origin, input.specs, this.ctx.id.toString());
+    if (key.custody === "custodial") {
+      await this.engine.signCustodial(key, jobs, input.origin);
+    } else {
+      this.signers.offer(jobs.map((j) => this.engine.jobs.toSignJob(j)));
+    }
+    await this.afterChange();
+    return {
+      ok: true,
+      value: {
+        operations: operationIds.map((id) => this.engine.operation(id)!),
+        jobs: jobs.map((j) => this.engine.jobs.toSignJob(this.engine.jobs.get(j.id)!)),
+      },
+    };
+  }
+
+  getJob(id: string): Result<SignJob> {
+    const job = this.engine.jobs.get(id);
+    return job ? { ok: true, value: this.engine.jobs.toSignJob(job) } : fail("not_found", `sign job ${id} not found`);
+  }
+
+  listJobs(status: SignJob["status"] | undefined, afterSeq: number, pageSize: number): JobPage {
+    const rows = this.engine.jobs.list(status, afterSeq, pageSize + 1);
+    const page = rows.slice(0, pageSize);
+    return {
+      jobs: page.map((r) => this.engine.jobs.toSignJob(r)),
+      ...(rows.length > pageSize ? { next: page[page.length - 1]!.seq } : {}),
+    };
+  }
+
+  async submit(id: string, submission: Submission, origin: string): Promise<Result<SignJob>> {
+    const result = await this.engine.submit(id, submission, origin);
+    await this.afterChange();
+    return result;
+  }
+
+  async submitMany(items: { id: string; submission: Submission }[], origin: string): Promise<Result<SignJob>[]> {
+    const results: Result<SignJob>[] = [];
+    for (const item of items) results.push(await this.engine.submit(item.id, item.submission, origin));
+    await this.afterChange();
+    return results;
+  }
+
+  async reject(id: string, reason: string): Promise<Result<SignJob>> {
+    const job = this.engine.jobs.get(id);
+    if (!job) return fail("not_found", `sign job ${id} not found`);
+    if (job.status === "signed") return fail("job_already_signed", "a signed job cannot be rejected", this.engine.jobs.toSignJob(job));
+    if (job.status !== "pending") return fail("job_not_pending", `sign job is ${job.status}`, this.engine.jobs.toSignJob(job));
+    this.engine.endJobs([job], { to: "rejected", reason });
+    await this.afterChange();
+    return { ok: true, value: this.engine.jobs.toSignJob(this.engine.jobs.get(id)!) };
+  }
+
+  // ── operations ───────────────────────────────────────────────────────────
+
+  getOperation(id: string): Operation | null {
+    return this.engine.operation(id);
+  }
+
+  async cancelOperation(id: string): Promise<Result<Operation>> {
+    const op = this.engine.operation(id);
+    if (!op) return fail("not_found", `operation ${id} not found`);
+    if (op.done) return fail("operation_done", "the operation is already done");
+    const pending = this.engine.jobs.byOperation(id).filter((j) => j.status === "pending");
+    this.engine.endJobs(pending, { to: "cancelled", reason: "cancelled by operator" });
+    await this.afterChange();
+    return { ok: true, value: this.engine.operation(id)! };
+  }
+
+  // ── time ─────────────────────────────────────────────────────────────────
+
+  /** One alarm for everything due: outbox retries, job expiry, leases, jti pruning. Idempotent. */
+  override async alarm(): Promise<void> {
+    this.armedAt = null;
+    const now = Date.now();
+    for (let batch = this.engine.jobs.expiredBy(now); batch.length > 0; batch = this.engine.jobs.expiredBy(now)) {
+      this.engine.expire(batch);
+    }
+    this.signers.onAlarm(now);
+    pruneJtis(this.sql, now);
+    await this.afterChange();
+  }
+
+  /** Delivers the outbox and re-arms; every state-changing entry point ends here. */
+  private async afterChange(): Promise<void> {
+    await this.outbox.drain();
+    this.rearm();
+  }
+
+  private rearm(): void {
+    const due = [this.outbox.nextDue(), this.engine.jobs.nextExpiry(), this.signers.nextDue(), nextJtiExpiry(this.sql)]
+      .filter((t): t is number => t !== null);
+    const next = due.length > 0 ? Math.min(...due) : null;
+    if (next === this.armedAt) return;
+    this.armedAt = next;
+    if (next === null) void this.ctx.storage.deleteAlarm();
+    else void this.ctx.storage.setAlarm(next);
+  }
+
+  // ── signer sockets (hibernation API) ─────────────────────────────────────
+
+  override async fetch(request: Request): Promise<Response> {
+    return this.signers.connect(request);
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    await this.signers.message(ws, message);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    await this.signers.close(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.signers.close(ws, 1011, "error");
+  }
+}

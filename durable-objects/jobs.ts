@@ -1,0 +1,156 @@
+import { sha256 } from "@noble/hashes/sha2.js";
+import { base64url } from "jose";
+import type { JobKind, JobStatus, SignJob } from "../src/signjobs/model";
+
+export type JobRow = {
+  seq: number;
+  id: string;
+  kind: JobKind;
+  operation_id: string;
+  vm_id: string;
+  alg: SignJob["alg"];
+  key_ref: string | null;
+  signing_input: string;
+  payload: string;
+  context: string;
+  status: JobStatus;
+  created_at: number;
+  expires_at: number;
+  signed_at: number | null;
+  signature: string | null;
+  response: string | null;
+  ended_at: number | null;
+  reason: string | null;
+};
+
+/** Moves out of pending. Nothing else moves: signed is immutable and the other ends are final. */
+export type Ending =
+  | { to: "signed"; signature: string; response: unknown }
+  | { to: "rejected"; reason: string }
+  | { to: "cancelled"; reason: string }
+  | { to: "expired" };
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Sign jobs in the object's SQLite. Every status change goes through `end`. */
+export class JobStore {
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly did: () => string,
+  ) {}
+
+  insert(row: Omit<JobRow, "seq" | "status" | "signed_at" | "signature" | "response" | "ended_at" | "reason">): void {
+    this.sql.exec(
+      `INSERT INTO jobs (id, kind, operation_id, vm_id, alg, key_ref, signing_input, payload, context, status, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
+      row.id,
+      row.kind,
+      row.operation_id,
+      row.vm_id,
+      row.alg,
+      row.key_ref,
+      row.signing_input,
+      row.payload,
+      row.context,
+      row.created_at,
+      row.expires_at,
+    );
+  }
+
+  get(id: string): JobRow | null {
+    return this.sql.exec<JobRow>("SELECT * FROM jobs WHERE id = ?", id).toArray()[0] ?? null;
+  }
+
+  byOperation(operationId: string): JobRow[] {
+    return this.sql.exec<JobRow>("SELECT * FROM jobs WHERE operation_id = ? ORDER BY seq", operationId).toArray();
+  }
+
+  /** Oldest first, keyset by seq. */
+  list(status: JobStatus | undefined, afterSeq: number, limit: number): JobRow[] {
+    return status
+      ? this.sql
+          .exec<JobRow>("SELECT * FROM jobs WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?", status, afterSeq, limit)
+          .toArray()
+      : this.sql.exec<JobRow>("SELECT * FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit).toArray();
+  }
+
+  pendingCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE status = 'pending'").one().n;
+  }
+
+  /** Pending jobs whose time ran out. */
+  expiredBy(now: number, limit = 500): JobRow[] {
+    return this.sql
+      .exec<JobRow>("SELECT * FROM jobs WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?", now, limit)
+      .toArray();
+  }
+
+  nextExpiry(): number | null {
+    return this.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM jobs WHERE status = 'pending'").one().t;
+  }
+
+  /**
+   * The one transition function: pending → signed | rejected | cancelled | expired.
+   * Returns false when the job was no longer pending (someone else ended it first).
+   */
+  end(id: string, ending: Ending, now: number): boolean {
+    const cursor =
+      ending.to === "signed"
+        ? this.sql.exec(
+            "UPDATE jobs SET status = 'signed', signature = ?, response = ?, signed_at = ?, ended_at = ? WHERE id = ? AND status = 'pending'",
+            ending.signature,
+            JSON.stringify(ending.response ?? null),
+            now,
+            now,
+            id,
+          )
+        : this.sql.exec(
+            "UPDATE jobs SET status = ?, reason = ?, ended_at = ? WHERE id = ? AND status = 'pending'",
+            ending.to,
+            ending.to === "expired" ? "sign job expired" : ending.reason,
+            now,
+            id,
+          );
+    const changed = cursor.rowsWritten > 0;
+    if (changed) this.sql.exec("DELETE FROM leases WHERE job_id = ?", id);
+    return changed;
+  }
+
+  audit(jobId: string | null, event: string, detail: unknown, now: number): void {
+    this.sql.exec(
+      "INSERT INTO audit (at, job_id, event, detail) VALUES (?, ?, ?, ?)",
+      now,
+      jobId,
+      event,
+      detail === undefined ? null : JSON.stringify(detail),
+    );
+  }
+
+  toSignJob(row: JobRow, keyRef?: string): SignJob {
+    const ecdsa = row.alg !== "EdDSA";
+    return {
+      id: row.id,
+      did: this.did(),
+      verificationMethodId: row.vm_id,
+      ...((row.key_ref ?? keyRef) ? { keyRef: (row.key_ref ?? keyRef)! } : {}),
+      alg: row.alg,
+      kind: row.kind,
+      operationId: row.operation_id,
+      signingInput: row.signing_input,
+      ...(ecdsa ? { digest: digestOf(row.signing_input) } : {}),
+      payload: JSON.parse(row.payload) as Record<string, unknown>,
+      status: row.status,
+      createdAt: iso(row.created_at),
+      expiresAt: iso(row.expires_at),
+      ...(row.signed_at !== null ? { signedAt: iso(row.signed_at) } : {}),
+      ...(row.ended_at !== null && row.status !== "signed" ? { endedAt: iso(row.ended_at) } : {}),
+      ...(row.reason !== null ? { reason: row.reason } : {}),
+      ...(row.signature !== null ? { signature: row.signature, jwt: `${row.signing_input}.${row.signature}` } : {}),
+    };
+  }
+}
+
+/** SHA-256 of the signing input, for ECDSA signers whose HSM or KMS signs digests. */
+export function digestOf(signingInput: string): string {
+  return base64url.encode(sha256(new TextEncoder().encode(signingInput)));
+}

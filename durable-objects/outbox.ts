@@ -1,0 +1,96 @@
+/** One idempotent D1 statement. Replaying it any number of times leaves D1 as one run would. */
+export interface D1Write {
+  sql: string;
+  params: (string | number | null)[];
+}
+
+const BATCH = 200;
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+/**
+ * The outbox: D1 writes recorded in the same SQLite transaction as the state change they follow,
+ * then delivered in order. A crash between the two stores leaves the rows here, and the alarm
+ * (armed to the earliest `due_at`) delivers them later.
+ */
+export class Outbox {
+  private draining: Promise<void> | null = null;
+  private again = false;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly db: D1Database,
+    private readonly onDelivered?: (count: number) => void,
+  ) {}
+
+  /** Records a write under an entity key; an undelivered older write for the same key is replaced. Call inside a transaction. */
+  put(key: string, write: D1Write, now: number): void {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO outbox (key, sql, params, attempts, due_at) VALUES (?, ?, ?, 0, ?)",
+      key,
+      write.sql,
+      JSON.stringify(write.params),
+      now,
+    );
+  }
+
+  pending(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+  }
+
+  nextDue(): number | null {
+    return this.sql.exec<{ t: number | null }>("SELECT min(due_at) AS t FROM outbox").one().t;
+  }
+
+  /**
+   * Delivers everything due. Only one delivery runs at a time; a call during one makes it go round
+   * again, so rows written meanwhile are not left behind.
+   */
+  drain(): Promise<void> {
+    if (this.draining) {
+      this.again = true;
+      return this.draining;
+    }
+    this.draining = (async () => {
+      try {
+        do {
+          this.again = false;
+          while (await this.deliverBatch()) {
+            // keep going while full batches land
+          }
+        } while (this.again);
+      } finally {
+        this.draining = null;
+      }
+    })();
+    return this.draining;
+  }
+
+  /** Returns true when a full batch landed and more may be waiting. */
+  private async deliverBatch(): Promise<boolean> {
+    const rows = this.sql
+      .exec<{ seq: number; sql: string; params: string; attempts: number }>(
+        "SELECT seq, sql, params, attempts FROM outbox ORDER BY seq LIMIT ?",
+        BATCH,
+      )
+      .toArray();
+    if (rows.length === 0) return false;
+    try {
+      await this.db.batch(
+        rows.map((r) => this.db.prepare(r.sql).bind(...(JSON.parse(r.params) as D1Write["params"]))),
+      );
+    } catch (err) {
+      const now = Date.now();
+      for (const r of rows) {
+        const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(r.attempts, 12));
+        // Only rows not replaced meanwhile; a replaced row is already due again.
+        this.sql.exec("UPDATE outbox SET attempts = attempts + 1, due_at = ? WHERE seq = ?", now + backoff, r.seq);
+      }
+      console.warn(JSON.stringify({ level: "warn", event: "outbox.deliver_failed", rows: rows.length, error: String(err) }));
+      return false;
+    }
+    // Delete exactly what was sent: a newer snapshot written meanwhile has a new seq and stays.
+    for (const r of rows) this.sql.exec("DELETE FROM outbox WHERE seq = ?", r.seq);
+    this.onDelivered?.(rows.length);
+    return rows.length === BATCH;
+  }
+}

@@ -1,0 +1,63 @@
+import { z } from "@hono/zod-openapi";
+import { OperationSchema } from "../signjobs/model";
+
+const Did = z.string().min(8).max(2048).regex(/^did:[a-z0-9]+:\S+$/, "must be a DID");
+
+export const CreateCredentialRequest = z
+  .object({
+    issuer: Did.openapi({ example: "did:key:z6Mk..." }),
+    verificationMethodId: z.string().min(1).max(2100).openapi({ example: "did:key:z6Mk...#z6Mk..." }),
+    subject: z.string().min(1).max(2048).openapi({ example: "did:key:z6MkSubject..." }),
+    "@context": z.array(z.union([z.string().min(1), z.record(z.string(), z.unknown())])).max(32).optional(),
+    type: z.array(z.string().min(1).max(256)).max(32).optional(),
+    schemaId: z.string().min(1).max(2048).optional(),
+    data: z.record(z.string(), z.unknown()),
+    expiry: z.iso.datetime({ offset: true }).optional(),
+    revocable: z.boolean().optional(),
+    suspendable: z.boolean().optional(),
+    evidence: z.array(z.record(z.string(), z.unknown())).max(64).optional(),
+    format: z.enum(["jwt_vc", "vc+jwt"]).default("jwt_vc"),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.revocable && r.suspendable) {
+      ctx.addIssue({ code: "custom", path: ["suspendable"], message: "revocable and suspendable cannot both be set" });
+    }
+    if (!r.verificationMethodId.startsWith(`${r.issuer}#`)) {
+      ctx.addIssue({ code: "custom", path: ["verificationMethodId"], message: "must be a verification method of issuer" });
+    }
+    if (r.expiry !== undefined && Date.parse(r.expiry) <= Date.now()) {
+      ctx.addIssue({ code: "custom", path: ["expiry"], message: "must be in the future" });
+    }
+  })
+  .openapi("CreateCredentialRequest");
+export type CreateCredential = z.infer<typeof CreateCredentialRequest>;
+
+export const CredentialContainerSchema = z
+  .object({
+    id: z.string(),
+    fullyQualifiedVerificationMethodId: z.string(),
+    credential: z.record(z.string(), z.unknown()),
+    credentialJwt: z.string().optional(),
+    revoked: z.boolean(),
+    suspended: z.boolean(),
+    operationId: z.string(),
+  })
+  .openapi("CredentialContainer");
+export type Container = z.infer<typeof CredentialContainerSchema>;
+
+export const CredentialOperation = OperationSchema;
+
+export const BatchCreateRequest = z
+  .object({ requests: z.array(CreateCredentialRequest).min(1).max(1000) })
+  .strict()
+  .openapi("BatchCreateCredentialsRequest");
+
+export const BatchCreateResponse = z.object({ operations: z.array(OperationSchema) }).openapi("BatchCreateCredentialsResponse");
+
+export const CredentialListResponse = z
+  .object({ credentials: z.array(CredentialContainerSchema), nextPageToken: z.string().optional() })
+  .openapi("CredentialList");
+
+export const VerifyRequest = z.object({ credentialJwt: z.string().min(1).max(1_000_000) }).strict().openapi("VerifyCredentialRequest");
+export const VerifyResponse = z.object({ verified: z.boolean(), reason: z.string().optional() }).openapi("VerifyCredentialResponse");

@@ -1,0 +1,187 @@
+import { issuerByName } from "../issuer-client";
+import { createRoute, z } from "@hono/zod-openapi";
+import { generateKeyPair, parseKek, validatePublicJwk, wrapPrivateKey } from "../crypto";
+import { ALG_BY_KEY_TYPE, type PublicJwk } from "../crypto/types";
+import { ProblemError, badRequest, notFound } from "../http/errors";
+import { PageQuery, commonErrors, createRouter, decodePageToken, encodePageToken, jsonBody, jsonResponse } from "../http/router";
+import type { IssuerKey } from "../keys/model";
+import { createDocument, didWebLocation, type DidDocument } from "./documents";
+import { resolveDid } from "./resolver";
+import { CreateDidRequest, DidListResponse, DidMethodSchema, DidParam, DidResponse, ResolutionResponse } from "./schemas";
+import { getDid, insertDid, listDids, markDidDeleted } from "./store";
+
+export const dids = createRouter();
+
+dids.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    tags: ["DIDs"],
+    summary: "The DID methods this service can create",
+    responses: { 200: jsonResponse(z.object({ method: z.array(z.string()) }), "Supported methods"), ...commonErrors },
+  }),
+  (c) => c.json({ method: ["key", "jwk", "web"] }, 200),
+);
+
+dids.openapi(
+  createRoute({
+    method: "get",
+    path: "/resolver/{did}",
+    tags: ["DIDs"],
+    summary: "Resolve any did:key, did:jwk or did:web",
+    request: { params: z.object({ did: DidParam }) },
+    responses: { 200: jsonResponse(ResolutionResponse, "Resolved"), ...commonErrors },
+  }),
+  async (c) => {
+    const result = await resolveDid(c.env, c.req.valid("param").did, new URL(c.req.url));
+    if (result.didResolutionMetadata.error === "notFound") {
+      throw new ProblemError(404, "not_found", `could not resolve ${c.req.valid("param").did}`, undefined, { resolution: result });
+    }
+    if (result.didResolutionMetadata.error) {
+      throw new ProblemError(400, "validation_failed", `could not resolve: ${result.didResolutionMetadata.error}`, [
+        { path: "did", message: String(result.didResolutionMetadata.error) },
+      ]);
+    }
+    return c.json(result as z.infer<typeof ResolutionResponse>, 200);
+  },
+);
+
+dids.openapi(
+  createRoute({
+    method: "put",
+    path: "/{method}",
+    tags: ["DIDs"],
+    summary: "Create a DID whose key is custodial (generated here, stored encrypted) or external (public key only)",
+    request: { params: z.object({ method: DidMethodSchema }), ...jsonBody(CreateDidRequest) },
+    responses: { 201: jsonResponse(DidResponse, "Created"), 409: commonErrors[404], ...commonErrors },
+  }),
+  async (c) => {
+    const { method } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const web = method === "web" ? didWebLocation(body.options?.didWebId ?? "") : null;
+    if (method === "web" && !web) {
+      throw badRequest("options.didWebId", "did:web needs options.didWebId like did:web:example.com or did:web:example.com:path:to");
+    }
+    if (method !== "web" && body.options?.didWebId !== undefined) {
+      throw badRequest("options.didWebId", "only did:web takes a didWebId");
+    }
+
+    const now = Date.now();
+    let publicJwk: PublicJwk;
+    let privateKey: Uint8Array | null = null;
+    if (body.custody === "external") {
+      if (body.publicKeyJwk === undefined) throw badRequest("publicKeyJwk", "required when custody is external");
+      const checked = validatePublicJwk(body.keyType, body.publicKeyJwk);
+      if (!checked.ok) {
+        throw new ProblemError(400, "invalid_public_key", checked.message, [
+          { path: checked.path ?? "publicKeyJwk", message: checked.message },
+        ]);
+      }
+      publicJwk = checked.value;
+    } else {
+      if (body.publicKeyJwk !== undefined) throw badRequest("publicKeyJwk", "only external custody takes a public key");
+      if (!parseKek(c.env.KEY_ENCRYPTION_KEY)) {
+        throw new ProblemError(
+          503,
+          "custody_unavailable",
+          "custodial keys need KEY_ENCRYPTION_KEY (base64url of 32 bytes); create an external DID, or configure it",
+        );
+      }
+      const pair = await generateKeyPair(body.keyType);
+      publicJwk = pair.publicJwk;
+      privateKey = pair.privateKey;
+    }
+
+    const { did, document } = createDocument(method, publicJwk, body.options?.didWebId);
+    const vmId = document.verificationMethod[0]!.id;
+    const key: IssuerKey = {
+      id: vmId,
+      did,
+      keyType: body.keyType,
+      alg: ALG_BY_KEY_TYPE[body.keyType],
+      custody: body.custody,
+      ...(body.keyRef !== undefined ? { keyRef: body.keyRef } : {}),
+      publicJwk,
+      ...(privateKey ? { encryptedPrivateKey: await wrapPrivateKey(parseKek(c.env.KEY_ENCRYPTION_KEY)!, vmId, privateKey) } : {}),
+      createdAt: now,
+      revoked: false,
+    };
+    privateKey?.fill(0);
+    if ((await insertDid(c.env.DB, method, did, document, key, web)) === "exists") {
+      throw new ProblemError(409, "conflict", `${did} already exists${web ? " (or its did:web location is taken)" : ""}`);
+    }
+    // Warm the issuer object so the first credential needs no D1 read; it loads lazily if this fails.
+    try {
+      await issuerByName(c.env, did).registerKey(key);
+    } catch (err) {
+      console.warn(JSON.stringify({ level: "warn", event: "did.register_key_failed", did, error: String(err) }));
+    }
+    return c.json({ did: document }, 201);
+  },
+);
+
+dids.openapi(
+  createRoute({
+    method: "get",
+    path: "/{method}",
+    tags: ["DIDs"],
+    summary: "List the DIDs of a method, oldest first",
+    request: {
+      params: z.object({ method: DidMethodSchema }),
+      query: PageQuery.extend({ deleted: z.enum(["true", "false"]).optional() }),
+    },
+    responses: { 200: jsonResponse(DidListResponse, "A page of DID documents"), ...commonErrors },
+  }),
+  async (c) => {
+    const { method } = c.req.valid("param");
+    const q = c.req.valid("query");
+    const after = decodePageToken(q.pageToken, 2) as [number, string] | null;
+    const rows = await listDids(c.env.DB, method, q.deleted === "true", after, q.pageSize + 1);
+    const page = rows.slice(0, q.pageSize);
+    const last = page[page.length - 1];
+    return c.json(
+      {
+        dids: page.map((r) => JSON.parse(r.document) as DidDocument),
+        ...(rows.length > q.pageSize && last ? { nextPageToken: encodePageToken([last.created_at, last.did]) } : {}),
+      },
+      200,
+    );
+  },
+);
+
+dids.openapi(
+  createRoute({
+    method: "get",
+    path: "/{method}/{did}",
+    tags: ["DIDs"],
+    summary: "Get one DID's document",
+    request: { params: z.object({ method: DidMethodSchema, did: DidParam }) },
+    responses: { 200: jsonResponse(DidResponse, "The DID document"), ...commonErrors },
+  }),
+  async (c) => {
+    const { method, did } = c.req.valid("param");
+    const row = await getDid(c.env.DB, did);
+    if (!row || row.method !== method || row.deleted_at !== null) throw notFound(`DID ${did}`);
+    return c.json({ did: JSON.parse(row.document) as DidDocument }, 200);
+  },
+);
+
+dids.openapi(
+  createRoute({
+    method: "delete",
+    path: "/{method}/{did}",
+    tags: ["DIDs"],
+    summary: "Soft-delete a DID; its pending sign jobs are cancelled",
+    request: { params: z.object({ method: DidMethodSchema, did: DidParam }) },
+    responses: { 204: { description: "Deleted" }, ...commonErrors },
+  }),
+  async (c) => {
+    const { method, did } = c.req.valid("param");
+    const row = await getDid(c.env.DB, did);
+    if (!row || row.method !== method || row.deleted_at !== null) throw notFound(`DID ${did}`);
+    // The object first: once it is deactivated nothing new is signed, and a retry repeats both steps.
+    await issuerByName(c.env, did).deactivate(did);
+    await markDidDeleted(c.env.DB, did, Date.now());
+    return c.body(null, 204);
+  },
+);

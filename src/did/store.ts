@@ -1,0 +1,79 @@
+import type { DidDocument, DidMethod, DidWebLocation } from "./documents";
+import type { IssuerKey } from "../keys/model";
+
+export interface DidRow {
+  did: string;
+  method: string;
+  custody: string;
+  document: string;
+  web_host: string | null;
+  web_path: string | null;
+  created_at: number;
+  deleted_at: number | null;
+}
+
+/** Records a new DID and its key together: either both land or neither. */
+export async function insertDid(
+  db: D1Database,
+  method: DidMethod,
+  did: string,
+  document: DidDocument,
+  key: IssuerKey,
+  web: DidWebLocation | null,
+): Promise<"created" | "exists"> {
+  const existing = await db.prepare("SELECT 1 FROM dids WHERE did = ?").bind(did).first();
+  if (existing) return "exists";
+  if (web) {
+    const taken = await db.prepare("SELECT 1 FROM dids WHERE web_host = ? AND web_path = ?").bind(web.host, web.path).first();
+    if (taken) return "exists";
+  }
+  try {
+    await db.batch([
+      db
+        .prepare("INSERT INTO dids (did, method, custody, document, web_host, web_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(did, method, key.custody, JSON.stringify(document), web?.host ?? null, web?.path ?? null, key.createdAt),
+      db
+        .prepare(
+          `INSERT INTO keys (id, did, key_type, custody, key_ref, public_jwk, encrypted_private_key, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .bind(key.id, did, key.keyType, key.custody, key.keyRef ?? null, JSON.stringify(key.publicJwk), key.encryptedPrivateKey ?? null, key.createdAt),
+    ]);
+  } catch (err) {
+    // Two creations of the same DID raced; the loser sees the winner's row.
+    if (String(err).includes("UNIQUE")) return "exists";
+    throw err;
+  }
+  return "created";
+}
+
+export async function getDid(db: D1Database, did: string): Promise<DidRow | null> {
+  return db.prepare("SELECT * FROM dids WHERE did = ?").bind(did).first<DidRow>();
+}
+
+export async function listDids(
+  db: D1Database,
+  method: DidMethod,
+  deleted: boolean,
+  after: [number, string] | null,
+  limit: number,
+): Promise<DidRow[]> {
+  const where = deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
+  const stmt = after
+    ? db
+        .prepare(`SELECT * FROM dids WHERE method = ? AND ${where} AND (created_at, did) > (?, ?) ORDER BY created_at, did LIMIT ?`)
+        .bind(method, after[0], after[1], limit)
+    : db.prepare(`SELECT * FROM dids WHERE method = ? AND ${where} ORDER BY created_at, did LIMIT ?`).bind(method, limit);
+  return (await stmt.all<DidRow>()).results;
+}
+
+export async function markDidDeleted(db: D1Database, did: string, now: number): Promise<void> {
+  await db.prepare("UPDATE dids SET deleted_at = ? WHERE did = ? AND deleted_at IS NULL").bind(now, did).run();
+}
+
+export async function getDidByWebLocation(db: D1Database, host: string, path: string): Promise<DidRow | null> {
+  return db
+    .prepare("SELECT * FROM dids WHERE web_host = ? AND web_path = ? AND deleted_at IS NULL")
+    .bind(host, path)
+    .first<DidRow>();
+}

@@ -1,0 +1,13 @@
+// Configuration `wrangler types` cannot see: secrets, and vars without a default.
+interface SsiEdgeConfig {
+  /** Comma-separated operator bearer tokens. */
+  API_TOKENS?: string;
+  /** base64url of 32 random bytes; wraps custodial private keys. */
+  KEY_ENCRYPTION_KEY?: string;
+  /** The service's external origin, e.g. https://issuer.example.com. */
+  PUBLIC_URL?: string;
+}
+interface Env extends SsiEdgeConfig {}
+declare namespace Cloudflare {
+  interface Env extends SsiEdgeConfig {}
+}

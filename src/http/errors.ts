@@ -1,0 +1,151 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ZodError } from "zod";
+
+/** Stable, lowercase error codes. Clients switch on these; never rename one. */
+export type ProblemCode =
+  | "validation_failed"
+  | "malformed_json"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "method_not_allowed"
+  | "payload_too_large"
+  | "conflict"
+  | "invalid_public_key"
+  | "invalid_signature"
+  | "job_already_signed"
+  | "job_not_pending"
+  | "operation_done"
+  | "custody_unavailable"
+  | "key_revoked"
+  | "did_deactivated"
+  | "status_not_enabled"
+  | "revocation_permanent"
+  | "not_acceptable"
+  | "unsupported_media_type"
+  | "rate_limited"
+  | "upstream_failed"
+  | "internal_error";
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+  errors?: FieldError[];
+  requestId?: string;
+  [extra: string]: unknown;
+}
+
+const TITLES: Partial<Record<number, string>> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  406: "Not Acceptable",
+  409: "Conflict",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  422: "Unprocessable Content",
+  500: "Internal Server Error",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+};
+
+/** A failure the client caused or must know about; becomes a problem+json response. */
+export class ProblemError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: ProblemCode,
+    detail: string,
+    readonly errors?: FieldError[],
+    readonly extra?: Record<string, unknown>,
+  ) {
+    super(detail);
+    this.name = "ProblemError";
+  }
+}
+
+export const notFound = (what: string) => new ProblemError(404, "not_found", `${what} not found`);
+export const badRequest = (path: string, message: string) =>
+  new ProblemError(400, "validation_failed", `${path}: ${message}`, [{ path, message }]);
+
+export function problemBody(
+  status: number,
+  code: ProblemCode,
+  detail: string,
+  errors?: FieldError[],
+  extra?: Record<string, unknown>,
+): Problem {
+  return {
+    type: `https://ssi-edge.dev/problems/${code}`,
+    title: TITLES[status] ?? "Error",
+    status,
+    detail,
+    code,
+    ...(errors && errors.length > 0 ? { errors } : {}),
+    ...extra,
+  };
+}
+
+export function problemResponse(problem: Problem, headers?: HeadersInit): Response {
+  const h = new Headers(headers);
+  h.set("content-type", "application/problem+json");
+  return new Response(JSON.stringify(problem), { status: problem.status, headers: h });
+}
+
+/** Every zod issue becomes one `{ path, message }`, so a client sees all failing fields at once. */
+export function zodFieldErrors(error: ZodError, prefix?: string): FieldError[] {
+  return error.issues.map((issue) => {
+    const parts = [prefix, ...issue.path.map(String)].filter((p): p is string => !!p);
+    return { path: parts.join(".") || "(body)", message: issue.message };
+  });
+}
+
+export function validationProblem(error: ZodError, prefix?: string): ProblemError {
+  const errors = zodFieldErrors(error, prefix);
+  const detail = errors.map((e) => `${e.path}: ${e.message}`).join("; ");
+  return new ProblemError(400, "validation_failed", detail, errors);
+}
+
+/** The one error handler, mounted at the root. */
+export function handleError(err: Error, c: Context): Response {
+  const requestId = c.get("requestId" as never) as string | undefined;
+  if (err instanceof ProblemError) {
+    return problemResponse(
+      problemBody(err.status, err.code, err.message, err.errors, { ...err.extra, requestId }),
+    );
+  }
+  if (err instanceof ZodError) {
+    const p = validationProblem(err);
+    return problemResponse(problemBody(400, p.code, p.message, p.errors, { requestId }));
+  }
+  if (err instanceof HTTPException) {
+    if (err.status === 413) {
+      return problemResponse(
+        problemBody(413, "payload_too_large", "request body exceeds 1 MiB", undefined, { requestId }),
+      );
+    }
+    const code: ProblemCode = err.status === 401 ? "unauthorized" : err.status === 404 ? "not_found" : "validation_failed";
+    return problemResponse(
+      problemBody(err.status, code, err.message || TITLES[err.status] || "error", undefined, { requestId }),
+      err.getResponse().headers,
+    );
+  }
+  // A bug or an outage: log everything, tell the client nothing internal.
+  console.error(JSON.stringify({ level: "error", requestId, message: err.message, stack: err.stack }));
+  return problemResponse(
+    problemBody(500, "internal_error", `unexpected error; quote request id ${requestId ?? "unknown"}`, undefined, {
+      requestId,
+    }),
+  );
+}

@@ -1,0 +1,86 @@
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { base64url } from "jose";
+import { validationProblem } from "./errors";
+
+/** Who is calling: an operator (bearer token) or a signer authenticated as one DID. */
+export type Principal = { kind: "operator" } | { kind: "did"; did: string; verificationMethodId: string };
+
+export type AppEnv = {
+  Bindings: Env;
+  Variables: { requestId: string; principal: Principal };
+};
+
+/** Every router validates through this hook, so every invalid input becomes the same 400 problem. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const prefix = result.target === "json" ? undefined : result.target;
+        throw validationProblem(result.error, prefix);
+      }
+    },
+  });
+}
+
+/** A required JSON request body: without `required`, a body of another content type would skip validation. */
+export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
+  return {
+    body: { required: true, description, content: { "application/json": { schema } } },
+  } as const;
+}
+
+export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { "application/json": { schema } } } as const;
+}
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    requestId: z.string().optional(),
+  })
+  .openapi("Problem");
+
+const problem = (description: string) =>
+  ({ description, content: { "application/problem+json": { schema: ProblemSchema } } }) as const;
+
+/** The error responses most routes share, for the OpenAPI document. */
+export const commonErrors = {
+  400: problem("Invalid input; `errors` names every failing field"),
+  401: problem("Missing or invalid credentials"),
+  403: problem("Authenticated, but not allowed"),
+  404: problem("Not found"),
+} as const;
+
+export { problem as problemResponseSpec };
+
+/** Keyset page tokens: opaque to clients, an encoded sort key to us. */
+export const PageQuery = z.object({
+  pageSize: z.coerce.number().int().min(1).max(1000).default(100).openapi({ example: 100 }),
+  pageToken: z.string().max(512).optional(),
+});
+
+export function encodePageToken(key: readonly (string | number)[]): string {
+  return base64url.encode(JSON.stringify(key));
+}
+
+export function decodePageToken(token: string | undefined, arity: number): (string | number)[] | null {
+  if (token === undefined) return null;
+  try {
+    const json = new TextDecoder().decode(base64url.decode(token));
+    const key: unknown = JSON.parse(json);
+    if (Array.isArray(key) && key.length === arity && key.every((k) => typeof k === "string" || typeof k === "number")) {
+      return key as (string | number)[];
+    }
+  } catch {
+    // fall through to the validation error
+  }
+  throw validationProblem(
+    new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]),
+    "query",
+  );
+}

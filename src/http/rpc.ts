@@ -1,0 +1,30 @@
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Result } from "../../durable-objects/engine";
+import { ProblemError, type ProblemCode } from "./errors";
+
+const STATUS: Partial<Record<ProblemCode, ContentfulStatusCode>> = {
+  not_found: 404,
+  unauthorized: 401,
+  forbidden: 403,
+  invalid_signature: 422,
+  job_already_signed: 409,
+  job_not_pending: 409,
+  operation_done: 409,
+  conflict: 409,
+  key_revoked: 409,
+  did_deactivated: 409,
+  custody_unavailable: 503,
+  status_not_enabled: 409,
+  revocation_permanent: 409,
+  validation_failed: 400,
+};
+
+export function statusOf(code: ProblemCode): ContentfulStatusCode {
+  return STATUS[code] ?? 400;
+}
+
+/** Unwraps an issuer object's result, turning an expected failure into its problem response. */
+export function unwrap<T>(result: Result<T>): T {
+  if (result.ok) return result.value;
+  throw new ProblemError(statusOf(result.code), result.code, result.detail, undefined, result.job ? { job: result.job } : undefined);
+}

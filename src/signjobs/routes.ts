@@ -1,0 +1,226 @@
+import { issuerById, issuerByName } from "../issuer-client";
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { serviceOrigin } from "../http/auth";
+import { ProblemError, notFound } from "../http/errors";
+import { PageQuery, commonErrors, createRouter, decodePageToken, encodePageToken, jsonBody, jsonResponse, type AppEnv } from "../http/router";
+import { unwrap } from "../http/rpc";
+import { JOB_STATUSES, SignJobSchema, SignatureFormatSchema, type SignJob, type Submission } from "./model";
+
+export const signjobs = createRouter();
+
+/** A job id names its issuer object: `<object id hex>.<random>`, so no lookup is needed to route it. */
+const JOB_ID = /^([0-9a-f]{64})\.([A-Za-z0-9_-]{16})$/;
+
+export const JobIdSchema = z.string().regex(JOB_ID, "not a sign job id");
+
+/** The issuer object of a job, or a 404 when the caller may not see it (another DID's job looks absent). */
+function jobObject(c: Context<AppEnv>, jobId: string) {
+  const m = JOB_ID.exec(jobId);
+  if (!m) throw notFound(`sign job ${jobId}`);
+  const principal = c.get("principal");
+  if (principal.kind === "did" && c.env.ISSUER.idFromName(principal.did).toString() !== m[1]) {
+    throw notFound(`sign job ${jobId}`);
+  }
+  try {
+    return issuerById(c.env, c.env.ISSUER.idFromString(m[1]!));
+  } catch {
+    throw notFound(`sign job ${jobId}`);
+  }
+}
+
+const Did = z.string().min(8).max(2048).regex(/^did:[a-z0-9]+:\S+$/, "must be a DID");
+
+signjobs.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    tags: ["Sign jobs"],
+    summary: "List a DID's sign jobs, oldest first",
+    request: { query: PageQuery.extend({ did: Did, status: z.enum(JOB_STATUSES).optional() }) },
+    responses: {
+      200: jsonResponse(z.object({ signJobs: z.array(SignJobSchema), nextPageToken: z.string().optional() }), "A page"),
+      ...commonErrors,
+    },
+  }),
+  async (c) => {
+    const q = c.req.valid("query");
+    const principal = c.get("principal");
+    if (principal.kind === "did" && principal.did !== q.did) {
+      throw new ProblemError(403, "forbidden", "a signer may only list its own DID's sign jobs");
+    }
+    const after = decodePageToken(q.pageToken, 1);
+    const page = await issuerByName(c.env, q.did).listJobs(q.status, Number(after?.[0] ?? 0), q.pageSize);
+    return c.json(
+      { signJobs: page.jobs, ...(page.next !== undefined ? { nextPageToken: encodePageToken([page.next]) } : {}) },
+      200,
+    );
+  },
+);
+
+/** Headers the Worker sets for the issuer object after authenticating the upgrade; never trusted from clients. */
+export const AUTH_HEADER = "x-ssi-edge-principal";
+export const ORIGIN_HEADER = "x-ssi-edge-origin";
+
+signjobs.openapi(
+  createRoute({
+    method: "get",
+    path: "/connect",
+    tags: ["Sign jobs"],
+    summary: "Signer WebSocket: pending jobs are pushed as they are created (Upgrade: websocket)",
+    description:
+      "Authenticate with the Authorization header, or with a first message {type:'auth', token} within 10 s. " +
+      "Messages: ready, jobs, result, cancelled, error (server); sign, reject, 'ping' (signer).",
+    request: { query: z.object({ did: Did }) },
+    responses: { 101: { description: "Switching protocols" }, 426: commonErrors[400], ...commonErrors },
+  }),
+  async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new ProblemError(426, "validation_failed", "this endpoint needs Upgrade: websocket");
+    }
+    const { did } = c.req.valid("query");
+    const principal = c.get("principal");
+    if (principal?.kind === "did" && principal.did !== did) {
+      throw new ProblemError(403, "forbidden", "a signer may only connect for its own DID");
+    }
+    const headers = new Headers(c.req.raw.headers);
+    headers.delete(AUTH_HEADER);
+    headers.delete("authorization");
+    if (principal) headers.set(AUTH_HEADER, JSON.stringify(principal));
+    headers.set(ORIGIN_HEADER, serviceOrigin(c));
+    const url = new URL(c.req.url);
+    url.searchParams.set("did", did);
+    return issuerByName(c.env, did).fetch(new Request(url, { method: "GET", headers }));
+  },
+);
+
+const SubmitOne = z
+  .object({
+    signature: z.string().min(1).max(4096).optional(),
+    jws: z.string().min(1).max(1_100_000).optional(),
+    signatureFormat: SignatureFormatSchema.optional(),
+  })
+  .strict();
+
+const exactlyOne = (s: { signature?: string | undefined; jws?: string | undefined }, ctx: z.RefinementCtx) => {
+  if ((s.signature === undefined) === (s.jws === undefined)) {
+    ctx.addIssue({ code: "custom", path: ["signature"], message: "exactly one of signature or jws is required" });
+  }
+};
+
+const SubmitItem = SubmitOne.extend({ id: z.string().min(1).max(200) }).strict().superRefine(exactlyOne);
+
+const SubmitRequest = z
+  .union([SubmitItem, z.object({ signatures: z.array(SubmitItem).min(1).max(1000) }).strict()])
+  .openapi("SubmitSignatures");
+
+const BatchResult = z.object({
+  id: z.string(),
+  status: z.union([z.enum(JOB_STATUSES), z.literal("unknown")]),
+  code: z.string().optional(),
+  detail: z.string().optional(),
+});
+
+const submission = (s: z.infer<typeof SubmitOne>): Submission => ({
+  ...(s.signature !== undefined ? { signature: s.signature } : {}),
+  ...(s.jws !== undefined ? { jws: s.jws } : {}),
+  ...(s.signatureFormat !== undefined ? { signatureFormat: s.signatureFormat } : {}),
+});
+
+signjobs.openapi(
+  createRoute({
+    method: "put",
+    path: "/",
+    tags: ["Sign jobs"],
+    summary: "Submit one signature ({id, signature|jws}) or a batch ({signatures: [...]}, at most 1000)",
+    request: jsonBody(SubmitRequest),
+    responses: {
+      200: jsonResponse(z.union([SignJobSchema, z.object({ results: z.array(BatchResult) })]), "Signed job, or per-item results"),
+      409: commonErrors[404],
+      422: commonErrors[400],
+      ...commonErrors,
+    },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const origin = serviceOrigin(c);
+    if (!("signatures" in body)) {
+      return c.json(unwrap(await jobObject(c, body.id).submit(body.id, submission(body), origin)), 200);
+    }
+    // One call per issuer object, in the order the items came.
+    const results: z.infer<typeof BatchResult>[] = new Array(body.signatures.length);
+    const groups = new Map<string, { stub: ReturnType<typeof jobObject>; items: { i: number; id: string; submission: Submission }[] }>();
+    body.signatures.forEach((item, i) => {
+      let stub: ReturnType<typeof jobObject>;
+      try {
+        stub = jobObject(c, item.id);
+      } catch {
+        results[i] = { id: item.id, status: "unknown", code: "not_found", detail: "sign job not found" };
+        return;
+      }
+      const key = item.id.slice(0, 64);
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { stub, items: [] }));
+      group.items.push({ i, id: item.id, submission: submission(item) });
+    });
+    await Promise.all(
+      [...groups.values()].map(async (g) => {
+        const answers = await g.stub.submitMany(g.items.map(({ id, submission }) => ({ id, submission })), origin);
+        answers.forEach((a, j) => {
+          const item = g.items[j]!;
+          results[item.i] = a.ok
+            ? { id: item.id, status: a.value.status }
+            : { id: item.id, status: a.job?.status ?? "unknown", code: a.code, detail: a.detail };
+        });
+      }),
+    );
+    return c.json({ results }, 200);
+  },
+);
+
+const JobParam = z.object({ id: z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" } }) });
+
+signjobs.openapi(
+  createRoute({
+    method: "get",
+    path: "/{id}",
+    tags: ["Sign jobs"],
+    summary: "Get one sign job",
+    request: { params: JobParam },
+    responses: { 200: jsonResponse(SignJobSchema, "The job"), ...commonErrors },
+  }),
+  async (c) => {
+    const id = c.req.valid("param").id;
+    return c.json(unwrap(await jobObject(c, id).getJob(id)) as SignJob, 200);
+  },
+);
+
+signjobs.openapi(
+  createRoute({
+    method: "put",
+    path: "/{id}",
+    tags: ["Sign jobs"],
+    summary: "Submit the signature of one sign job",
+    request: { params: JobParam, ...jsonBody(SubmitOne.superRefine(exactlyOne)) },
+    responses: { 200: jsonResponse(SignJobSchema, "The signed job"), 409: commonErrors[404], 422: commonErrors[400], ...commonErrors },
+  }),
+  async (c) => {
+    const id = c.req.valid("param").id;
+    return c.json(unwrap(await jobObject(c, id).submit(id, submission(c.req.valid("json")), serviceOrigin(c))), 200);
+  },
+);
+
+signjobs.openapi(
+  createRoute({
+    method: "put",
+    path: "/{id}/reject",
+    tags: ["Sign jobs"],
+    summary: "Refuse to sign: the job is rejected and its operation fails with rejected_by_signer",
+    request: { params: JobParam, ...jsonBody(z.object({ reason: z.string().min(1).max(1000) }).strict()) },
+    responses: { 200: jsonResponse(SignJobSchema, "The rejected job"), 409: commonErrors[404], ...commonErrors },
+  }),
+  async (c) => {
+    const id = c.req.valid("param").id;
+    return c.json(unwrap(await jobObject(c, id).reject(id, c.req.valid("json").reason)), 200);
+  },
+);
