@@ -20,6 +20,18 @@ export function serviceOrigin(c: Context<AppEnv>): string {
   return (c.env.PUBLIC_URL || new URL(c.req.url).origin).replace(/\/+$/, "");
 }
 
+/**
+ * Whether `token` is one of the operator tokens in `API_TOKENS`. Used for Authorization headers
+ * and by the issuer object for a signer socket's first-message auth (no DID RPC involved).
+ */
+export async function isOperatorToken(env: Env, token: string): Promise<boolean> {
+  const tokens = (env.API_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t.length > 0);
+  let match = false;
+  // Compare against every token so timing does not tell which one, or how many, exist.
+  for (const candidate of tokens) if (await sameSecret(token, candidate)) match = true;
+  return match;
+}
+
 const unauthorized = (detail: string) => new ProblemError(401, "unauthorized", detail, undefined, undefined);
 
 /** Resolves an Authorization value (header or WebSocket first message) to a principal, or throws 401. */
@@ -27,11 +39,7 @@ export async function resolvePrincipal(env: Env, authorization: string, audience
   const [scheme, credentials, ...rest] = authorization.trim().split(/\s+/);
   if (!scheme || !credentials || rest.length > 0) throw unauthorized("Authorization must be 'Bearer <token>' or 'DID <jwt>'");
   if (scheme.toLowerCase() === "bearer") {
-    const tokens = (env.API_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t.length > 0);
-    let match = false;
-    // Compare against every token so timing does not tell which one, or how many, exist.
-    for (const token of tokens) if (await sameSecret(credentials, token)) match = true;
-    if (!match) throw unauthorized("unknown bearer token");
+    if (!(await isOperatorToken(env, credentials))) throw unauthorized("unknown bearer token");
     return { kind: "operator" };
   }
   if (scheme.toLowerCase() === "did") {
