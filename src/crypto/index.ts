@@ -1,7 +1,18 @@
-export * from "./types.js";
-export { decodeBase64urlStrict } from "./encoding.js";
-export { generateKeyPair, jwkFromPublicKeyBytes, keyTypeOfJwk, publicKeyBytes, validatePublicJwk } from "./keys.js";
-export { didJwkFromJwk, didKeyFromJwk, parseDidJwk, parseDidKey } from "./did-key.js";
-export { parseKek, unwrapPrivateKey, wrapPrivateKey } from "./wrap.js";
-export { decodeSignature, splitCompactJws, verifySignature, type SignatureFormat } from "./signature.js";
-export { importSigner, type SignFn } from "./signer.js";
+export * from "./types";
+export { decodeBase64urlStrict } from "./encoding";
+export {
+  generateKeyPair,
+  jwkFromPublicKeyBytes,
+  keyTypeOfJwk,
+  publicKeyBytes,
+  validatePublicJwk,
+} from "./keys";
+export { didJwkFromJwk, didKeyFromJwk, parseDidJwk, parseDidKey } from "./did-key";
+export { parseKek, unwrapPrivateKey, wrapPrivateKey } from "./wrap";
+export {
+  decodeSignature,
+  splitCompactJws,
+  verifySignature,
+  type SignatureFormat,
+} from "./signature";
+export { importSigner, type SignFn } from "./signer";

@@ -1,8 +1,8 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { decodeBase64urlStrict, encodeBase64url } from "./encoding.js";
-import type { CryptoResult, KeyType, PublicJwk } from "./types.js";
+import { decodeBase64urlStrict, encodeBase64url } from "./encoding";
+import type { CryptoResult, KeyType, PublicJwk } from "./types";
 
 type EcKeyType = Exclude<KeyType, "Ed25519">;
 
@@ -28,7 +28,8 @@ function decodeCoord(jwk: Record<string, unknown>, name: "x" | "y"): Uint8Array 
   if (typeof value !== "string") return `${name} must be a base64url string`;
   const bytes = decodeBase64urlStrict(value);
   if (!bytes) return `${name} is not valid unpadded base64url`;
-  if (bytes.length !== COORD_BYTES) return `${name} must encode ${COORD_BYTES} bytes, got ${bytes.length}`;
+  if (bytes.length !== COORD_BYTES)
+    return `${name} must encode ${COORD_BYTES} bytes, got ${bytes.length}`;
   return bytes;
 }
 
@@ -59,7 +60,8 @@ export function validatePublicJwk(
   }
   const kty = isEc(keyType) ? "EC" : "OKP";
   if (jwk.kty !== kty) return fail(at("kty"), `kty must be "${kty}" for keyType ${keyType}`);
-  if (jwk.crv !== keyType) return fail(at("crv"), `crv must be "${keyType}" for keyType ${keyType}`);
+  if (jwk.crv !== keyType)
+    return fail(at("crv"), `crv must be "${keyType}" for keyType ${keyType}`);
 
   const x = decodeCoord(jwk, "x");
   if (typeof x === "string") return fail(at("x"), x);
@@ -68,7 +70,8 @@ export function validatePublicJwk(
     if ("y" in jwk) return fail(at("y"), "an OKP key has no y member");
     try {
       // Small-order points would let anyone produce signatures that verify for many messages.
-      if (ed25519.Point.fromBytes(x).isSmallOrder()) return fail(at("x"), "x is a small-order point");
+      if (ed25519.Point.fromBytes(x).isSmallOrder())
+        return fail(at("x"), "x is a small-order point");
     } catch {
       return fail(at("x"), "x is not a valid Ed25519 point");
     }
@@ -83,7 +86,10 @@ export function validatePublicJwk(
   } catch {
     return fail(pathPrefix, `(x, y) is not a point on ${keyType}`);
   }
-  return { ok: true, value: { kty: "EC", crv: keyType, x: encodeBase64url(x), y: encodeBase64url(y) } };
+  return {
+    ok: true,
+    value: { kty: "EC", crv: keyType, x: encodeBase64url(x), y: encodeBase64url(y) },
+  };
 }
 
 /** Generates a custodial key pair. `privateKey` is 32 raw bytes (Ed25519 seed, or EC scalar d). */
@@ -93,11 +99,17 @@ export async function generateKeyPair(
   // noble's randomSecretKey draws from crypto.getRandomValues and, for EC, reduces into [1, n).
   if (!isEc(keyType)) {
     const privateKey = ed25519.utils.randomSecretKey();
-    return { publicJwk: jwkFromPublicKeyBytes(keyType, ed25519.getPublicKey(privateKey)), privateKey };
+    return {
+      publicJwk: jwkFromPublicKeyBytes(keyType, ed25519.getPublicKey(privateKey)),
+      privateKey,
+    };
   }
   const curve = EC_CURVES[keyType];
   const privateKey = curve.utils.randomSecretKey();
-  return { publicJwk: jwkFromPublicKeyBytes(keyType, curve.getPublicKey(privateKey, true)), privateKey };
+  return {
+    publicJwk: jwkFromPublicKeyBytes(keyType, curve.getPublicKey(privateKey, true)),
+    privateKey,
+  };
 }
 
 /** The key type a (validated) public JWK belongs to; crv names coincide with KeyType. */

@@ -1,8 +1,8 @@
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { decodeBase64urlStrict, parseJsonBytes } from "./encoding.js";
-import { keyTypeOfJwk, publicKeyBytes } from "./keys.js";
-import { ALG_BY_KEY_TYPE, type Alg, type CryptoResult, type PublicJwk } from "./types.js";
+import { decodeBase64urlStrict, parseJsonBytes } from "./encoding";
+import { keyTypeOfJwk, publicKeyBytes } from "./keys";
+import { ALG_BY_KEY_TYPE, type Alg, type CryptoResult, type PublicJwk } from "./types";
 
 /** How a signer encodes a signature: JOSE raw (r||s, or the 64-byte EdDSA value) or ASN.1 DER. */
 export type SignatureFormat = "jose" | "der";
@@ -23,13 +23,18 @@ function fail(message: string): CryptoResult<never> {
  * normalised to low-S, since secp256k1 verifiers in the wild (bitcoin-style, did-jwt) insist on it.
  * Errors have code `invalid_signature`.
  */
-export function decodeSignature(alg: Alg, signature: string, format: SignatureFormat): CryptoResult<Uint8Array> {
+export function decodeSignature(
+  alg: Alg,
+  signature: string,
+  format: SignatureFormat,
+): CryptoResult<Uint8Array> {
   const bytes = decodeBase64urlStrict(signature);
   if (!bytes || bytes.length === 0) return fail("signature must be non-empty unpadded base64url");
 
   if (alg === "EdDSA") {
     if (format === "der") return fail("DER encoding applies only to ECDSA signatures, not EdDSA");
-    if (bytes.length !== JOSE_SIGNATURE_BYTES) return fail(`EdDSA signature must be 64 bytes, got ${bytes.length}`);
+    if (bytes.length !== JOSE_SIGNATURE_BYTES)
+      return fail(`EdDSA signature must be 64 bytes, got ${bytes.length}`);
     return { ok: true, value: bytes };
   }
 
@@ -37,7 +42,9 @@ export function decodeSignature(alg: Alg, signature: string, format: SignatureFo
   let sig: ReturnType<typeof curve.Signature.fromBytes>;
   if (format === "jose") {
     if (bytes.length !== JOSE_SIGNATURE_BYTES) {
-      return fail(`${alg} signature in jose format must be 64 bytes (r||s), got ${bytes.length}; DER needs format "der"`);
+      return fail(
+        `${alg} signature in jose format must be 64 bytes (r||s), got ${bytes.length}; DER needs format "der"`,
+      );
     }
     try {
       sig = curve.Signature.fromBytes(bytes, "compact");
@@ -76,7 +83,9 @@ function importVerifyKey(alg: "EdDSA" | "ES256", jwk: PublicJwk): Promise<Crypto
   }
   const algorithm = alg === "EdDSA" ? { name: "Ed25519" } : { name: "ECDSA", namedCurve: "P-256" };
   const publicJwk: JsonWebKey =
-    jwk.y === undefined ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x } : { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+    jwk.y === undefined
+      ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x }
+      : { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
   const imported = crypto.subtle.importKey("jwk", publicJwk, algorithm, false, ["verify"]);
   keyCache.set(cacheKey, imported);
   imported.catch(() => keyCache.delete(cacheKey));
@@ -125,7 +134,12 @@ export function splitCompactJws(
   if (typeof jws !== "string") return fail("JWS must be a string");
   const parts = jws.split(".");
   const [headerText, payloadText, signatureText] = parts;
-  if (parts.length !== 3 || headerText === undefined || payloadText === undefined || signatureText === undefined) {
+  if (
+    parts.length !== 3 ||
+    headerText === undefined ||
+    payloadText === undefined ||
+    signatureText === undefined
+  ) {
     return fail("JWS must be in compact form: header.payload.signature");
   }
   const headerBytes = decodeBase64urlStrict(headerText);
@@ -136,8 +150,12 @@ export function splitCompactJws(
   const fields = header as Record<string, unknown>;
   if (fields.alg !== alg) return fail(`JWS header alg must be "${alg}"`);
   if ("crit" in fields) return fail("JWS header crit extensions are not supported");
-  if (decodeBase64urlStrict(payloadText) === null) return fail("JWS payload is not valid base64url");
+  if (decodeBase64urlStrict(payloadText) === null)
+    return fail("JWS payload is not valid base64url");
   const signature = decodeSignature(alg, signatureText, "jose");
   if (!signature.ok) return signature;
-  return { ok: true, value: { signingInput: `${headerText}.${payloadText}`, signature: signature.value } };
+  return {
+    ok: true,
+    value: { signingInput: `${headerText}.${payloadText}`, signature: signature.value },
+  };
 }

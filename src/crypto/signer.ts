@@ -1,8 +1,8 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { bytesEqual, encodeBase64url } from "./encoding.js";
-import { EC_CURVES, keyTypeOfJwk, publicKeyBytes } from "./keys.js";
-import type { KeyType, PublicJwk } from "./types.js";
+import { bytesEqual, encodeBase64url } from "./encoding";
+import { EC_CURVES, keyTypeOfJwk, publicKeyBytes } from "./keys";
+import type { KeyType, PublicJwk } from "./types";
 
 /** Signs `data` and returns the JOSE raw signature (64 bytes; low-S for ES256K). */
 export type SignFn = (data: Uint8Array) => Promise<Uint8Array>;
@@ -14,12 +14,19 @@ export type SignFn = (data: Uint8Array) => Promise<Uint8Array>;
  * Throws if the private key does not belong to `publicJwk`: signing with a mismatched pair
  * would emit credentials no one can verify.
  */
-export async function importSigner(keyType: KeyType, privateKey: Uint8Array, publicJwk: PublicJwk): Promise<SignFn> {
+export async function importSigner(
+  keyType: KeyType,
+  privateKey: Uint8Array,
+  publicJwk: PublicJwk,
+): Promise<SignFn> {
   if (privateKey.length !== 32) throw new TypeError("private key must be 32 bytes");
-  if (keyTypeOfJwk(publicJwk) !== keyType) throw new TypeError(`public JWK is not a ${keyType} key`);
+  if (keyTypeOfJwk(publicJwk) !== keyType)
+    throw new TypeError(`public JWK is not a ${keyType} key`);
 
   const derived =
-    keyType === "Ed25519" ? ed25519.getPublicKey(privateKey) : EC_CURVES[keyType].getPublicKey(privateKey, true);
+    keyType === "Ed25519"
+      ? ed25519.getPublicKey(privateKey)
+      : EC_CURVES[keyType].getPublicKey(privateKey, true);
   if (!bytesEqual(derived, publicKeyBytes(publicJwk))) {
     throw new Error("private key does not match the public JWK");
   }
@@ -50,5 +57,6 @@ export async function importSigner(keyType: KeyType, privateKey: Uint8Array, pub
     ["sign"],
   );
   // WebCrypto ECDSA output is already IEEE P1363 r||s, which is the JOSE form.
-  return async (data) => new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key, data));
+  return async (data) =>
+    new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key, data));
 }

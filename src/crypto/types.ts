@@ -4,7 +4,11 @@ export type KeyType = "Ed25519" | "secp256k1" | "P-256";
 /** JOSE `alg` values (RFC 8037, RFC 8812, RFC 7518) for each key type. */
 export type Alg = "EdDSA" | "ES256K" | "ES256";
 
-export const KEY_TYPES: readonly KeyType[] = Object.freeze(["Ed25519", "secp256k1", "P-256"] as const);
+export const KEY_TYPES: readonly KeyType[] = Object.freeze([
+  "Ed25519",
+  "secp256k1",
+  "P-256",
+] as const);
 
 export const ALG_BY_KEY_TYPE: Record<KeyType, Alg> = Object.freeze({
   Ed25519: "EdDSA",

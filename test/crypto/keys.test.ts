@@ -11,7 +11,7 @@ import {
   validatePublicJwk,
   type KeyType,
   type PublicJwk,
-} from "../../src/crypto/index.js";
+} from "../../src/crypto/index";
 
 // A known-good key of each type (P-256 from the did:key vectors, the others from RFC 8037 / vectors).
 const GOOD: Record<KeyType, PublicJwk> = {
@@ -48,7 +48,12 @@ function expectError(keyType: KeyType, jwk: unknown, path: string, message?: Reg
 
 describe("validatePublicJwk", () => {
   it.each(KEY_TYPES)("accepts a valid %s key and keeps only kty, crv, x, y", (keyType) => {
-    const result = validatePublicJwk(keyType, { ...GOOD[keyType], kid: "k1", use: "sig", alg: "whatever" });
+    const result = validatePublicJwk(keyType, {
+      ...GOOD[keyType],
+      kid: "k1",
+      use: "sig",
+      alg: "whatever",
+    });
     expect(result).toEqual({ ok: true, value: GOOD[keyType] });
   });
 
@@ -57,12 +62,20 @@ describe("validatePublicJwk", () => {
     expect(validatePublicJwk(keyType, publicJwk)).toEqual({ ok: true, value: publicJwk });
   });
 
-  it.each([null, undefined, "jwk", 42, [], [GOOD.Ed25519]])("rejects a non-object (%j)", (value) => {
-    expectError("Ed25519", value, "publicKeyJwk");
-  });
+  it.each([null, undefined, "jwk", 42, [], [GOOD.Ed25519]])(
+    "rejects a non-object (%j)",
+    (value) => {
+      expectError("Ed25519", value, "publicKeyJwk");
+    },
+  );
 
   it.each(KEY_TYPES)("refuses private material d on a %s key", (keyType) => {
-    expectError(keyType, { ...GOOD[keyType], d: "gPh-VvVS8MbvKQ9LSVVmfnxnKjHn4Tqj0bmbpehRlpc" }, "publicKeyJwk.d", /private/);
+    expectError(
+      keyType,
+      { ...GOOD[keyType], d: "gPh-VvVS8MbvKQ9LSVVmfnxnKjHn4Tqj0bmbpehRlpc" },
+      "publicKeyJwk.d",
+      /private/,
+    );
   });
 
   it("rejects a crv that does not match keyType", () => {
@@ -93,7 +106,12 @@ describe("validatePublicJwk", () => {
     // The identity point (y = 1) has order 1: it would "verify" forged signatures.
     const identity = new Uint8Array(32);
     identity[0] = 1;
-    expectError("Ed25519", { ...GOOD.Ed25519, x: base64url.encode(identity) }, "publicKeyJwk.x", /small-order/);
+    expectError(
+      "Ed25519",
+      { ...GOOD.Ed25519, x: base64url.encode(identity) },
+      "publicKeyJwk.x",
+      /small-order/,
+    );
   });
 
   it("rejects wrong coordinate lengths", () => {
@@ -120,11 +138,17 @@ describe("validatePublicJwk", () => {
     expectError("secp256k1", { ...GOOD.secp256k1, x: `${x}=` }, "publicKeyJwk.x", /base64url/);
     expectError("secp256k1", { ...GOOD.secp256k1, x: ` ${x}` }, "publicKeyJwk.x", /base64url/);
     // Same bytes, but the final character sets bits that base64url must leave zero.
-    expectError("Ed25519", { ...GOOD.Ed25519, x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURp" }, "publicKeyJwk.x");
+    expectError(
+      "Ed25519",
+      { ...GOOD.Ed25519, x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURp" },
+      "publicKeyJwk.x",
+    );
   });
 
   it("uses the caller's path prefix", () => {
-    expect(validatePublicJwk("Ed25519", { ...GOOD.Ed25519, kty: "EC" }, "keys[0].jwk")).toMatchObject({
+    expect(
+      validatePublicJwk("Ed25519", { ...GOOD.Ed25519, kty: "EC" }, "keys[0].jwk"),
+    ).toMatchObject({
       path: "keys[0].jwk.kty",
     });
   });
@@ -140,15 +164,22 @@ describe("key bytes", () => {
   it.each([
     ["secp256k1", secp256k1],
     ["P-256", p256],
-  ] as const)("%s public key bytes are the compressed point, and decompress back", (keyType, curve) => {
-    const bytes = publicKeyBytes(GOOD[keyType]);
-    expect(bytes).toHaveLength(33);
-    expect([0x02, 0x03]).toContain(bytes[0]);
-    expect(curve.Point.fromBytes(bytes).toBytes(false).subarray(1, 33)).toEqual(base64url.decode(GOOD[keyType].x));
-    expect(jwkFromPublicKeyBytes(keyType, bytes)).toEqual(GOOD[keyType]);
-    // Uncompressed input is accepted too.
-    expect(jwkFromPublicKeyBytes(keyType, curve.Point.fromBytes(bytes).toBytes(false))).toEqual(GOOD[keyType]);
-  });
+  ] as const)(
+    "%s public key bytes are the compressed point, and decompress back",
+    (keyType, curve) => {
+      const bytes = publicKeyBytes(GOOD[keyType]);
+      expect(bytes).toHaveLength(33);
+      expect([0x02, 0x03]).toContain(bytes[0]);
+      expect(curve.Point.fromBytes(bytes).toBytes(false).subarray(1, 33)).toEqual(
+        base64url.decode(GOOD[keyType].x),
+      );
+      expect(jwkFromPublicKeyBytes(keyType, bytes)).toEqual(GOOD[keyType]);
+      // Uncompressed input is accepted too.
+      expect(jwkFromPublicKeyBytes(keyType, curve.Point.fromBytes(bytes).toBytes(false))).toEqual(
+        GOOD[keyType],
+      );
+    },
+  );
 
   it("jwkFromPublicKeyBytes throws on invalid bytes", () => {
     expect(() => jwkFromPublicKeyBytes("Ed25519", new Uint8Array(31))).toThrow();
@@ -160,12 +191,15 @@ describe("key bytes", () => {
     expect(() => jwkFromPublicKeyBytes("secp256k1", wrongPrefix)).toThrow();
   });
 
-  it.each(KEY_TYPES)("generateKeyPair(%s) yields a 32-byte private key for its public key", async (keyType) => {
-    const a = await generateKeyPair(keyType);
-    const b = await generateKeyPair(keyType);
-    expect(a.privateKey).toHaveLength(32);
-    expect(keyTypeOfJwk(a.publicJwk)).toBe(keyType);
-    expect(a.privateKey).not.toEqual(b.privateKey);
-    expect(a.publicJwk).not.toEqual(b.publicJwk);
-  });
+  it.each(KEY_TYPES)(
+    "generateKeyPair(%s) yields a 32-byte private key for its public key",
+    async (keyType) => {
+      const a = await generateKeyPair(keyType);
+      const b = await generateKeyPair(keyType);
+      expect(a.privateKey).toHaveLength(32);
+      expect(keyTypeOfJwk(a.publicJwk)).toBe(keyType);
+      expect(a.privateKey).not.toEqual(b.privateKey);
+      expect(a.publicJwk).not.toEqual(b.publicJwk);
+    },
+  );
 });
