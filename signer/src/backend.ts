@@ -12,7 +12,11 @@ export type KeyType = "Ed25519" | "P-256" | "secp256k1";
 
 export const KEY_TYPES: readonly KeyType[] = ["Ed25519", "P-256", "secp256k1"];
 
-export const ALG_OF: Record<KeyType, Alg> = { Ed25519: "EdDSA", "P-256": "ES256", secp256k1: "ES256K" };
+export const ALG_OF: Record<KeyType, Alg> = {
+  Ed25519: "EdDSA",
+  "P-256": "ES256",
+  secp256k1: "ES256K",
+};
 
 /**
  * A place that holds one private key and signs with it. The daemon only ever sees this interface,
@@ -35,7 +39,12 @@ export interface KeygenResult {
 }
 
 export function keygenResult(keyType: KeyType, publicKeyJwk: JWK, keyRef?: string): KeygenResult {
-  const body = { keyType, custody: "external" as const, publicKeyJwk, ...(keyRef ? { keyRef } : {}) };
+  const body = {
+    keyType,
+    custody: "external" as const,
+    publicKeyJwk,
+    ...(keyRef ? { keyRef } : {}),
+  };
   return { publicKeyJwk, ...(keyRef ? { keyRef } : {}), body };
 }
 
@@ -63,7 +72,8 @@ export function publicKeyBytes(jwk: JWK): Uint8Array {
 /** Public JWK from raw public key bytes; EC points may be compressed or uncompressed. */
 export function jwkFromPublicBytes(keyType: KeyType, bytes: Uint8Array): JWK {
   if (keyType === "Ed25519") {
-    if (bytes.length !== 32) throw new Error(`Ed25519 public key must be 32 bytes, got ${bytes.length}`);
+    if (bytes.length !== 32)
+      throw new Error(`Ed25519 public key must be 32 bytes, got ${bytes.length}`);
     return { kty: "OKP", crv: "Ed25519", x: base64url.encode(bytes) };
   }
   const curve = keyType === "P-256" ? p256 : secp256k1;

@@ -1,7 +1,12 @@
 import { parseArgs } from "node:util";
 import { KEY_TYPES, type KeyType, type SigningBackend } from "./backend.js";
 import { keygenJwk, openJwkBackend } from "./backends/jwk.js";
-import { keygenPkcs11, openPkcs11Backend, parsePkcs11Uri, type Pkcs11Options } from "./backends/pkcs11.js";
+import {
+  keygenPkcs11,
+  openPkcs11Backend,
+  parsePkcs11Uri,
+  type Pkcs11Options,
+} from "./backends/pkcs11.js";
 import { runSocket } from "./connection.js";
 import { defaultKid, MAX_TOKEN_SECONDS } from "./didauth.js";
 import { JobRunner } from "./jobs.js";
@@ -74,7 +79,8 @@ function int(name: keyof typeof values, dflt: number, min: number, max: number):
   const raw = values[name];
   if (raw === undefined) return dflt;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be an integer in ${min}..${max}`);
   return n;
 }
 
@@ -82,7 +88,8 @@ function pkcs11Options(): Pkcs11Options {
   const ref = values["key-ref"] ? parsePkcs11Uri(values["key-ref"]) : {};
   const pinEnv = need("pin-env");
   const pin = process.env[pinEnv];
-  if (pin === undefined) throw new UsageError(`environment variable ${pinEnv} (--pin-env) is not set`);
+  if (pin === undefined)
+    throw new UsageError(`environment variable ${pinEnv} (--pin-env) is not set`);
   const token = values.token ?? ref.token;
   const keyLabel = values["key-label"] ?? ref.object;
   if (!token) throw new UsageError("--token (or --key-ref with token=) is required");
@@ -92,7 +99,8 @@ function pkcs11Options(): Pkcs11Options {
 
 async function keygen(): Promise<void> {
   const keyType = need("key-type") as KeyType;
-  if (!KEY_TYPES.includes(keyType)) throw new UsageError(`--key-type must be one of ${KEY_TYPES.join(", ")}`);
+  if (!KEY_TYPES.includes(keyType))
+    throw new UsageError(`--key-type must be one of ${KEY_TYPES.join(", ")}`);
   const backend = need("backend");
   const result =
     backend === "pkcs11"
@@ -121,12 +129,18 @@ async function run(): Promise<void> {
     ttlSeconds: int("token-ttl", MAX_TOKEN_SECONDS, 10, MAX_TOKEN_SECONDS),
   };
   if (!values.poll && typeof WebSocket === "undefined") {
-    throw new UsageError("this Node has no global WebSocket (needs Node >= 22); use --poll or a newer Node");
+    throw new UsageError(
+      "this Node has no global WebSocket (needs Node >= 22); use --poll or a newer Node",
+    );
   }
   const policy = values.policy ? await loadPolicy(values.policy) : undefined;
   const backend = await openBackend(concurrency);
   const log = new Log();
-  const runner = new JobRunner(backend, { did, kid: auth.kid, concurrency, ...(policy ? { policy } : {}) }, log);
+  const runner = new JobRunner(
+    backend,
+    { did, kid: auth.kid, concurrency, ...(policy ? { policy } : {}) },
+    log,
+  );
 
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
@@ -141,11 +155,25 @@ async function run(): Promise<void> {
   process.on("SIGTERM", onSignal);
   const stats = setInterval(() => log.stats({ pending: runner.pending }), 30_000);
 
-  log.info("start", { did, kid: auth.kid, alg: backend.alg, mode: values.poll ? "poll" : "socket", policy: !!policy });
+  log.info("start", {
+    did,
+    kid: auth.kid,
+    alg: backend.alg,
+    mode: values.poll ? "poll" : "socket",
+    policy: !!policy,
+  });
   const common = { url, auth, signal: stop.signal };
   try {
-    if (values.poll) await runPoll(backend, runner, log, { ...common, intervalMs: int("poll-interval", 1000, 50, 60_000) });
-    else await runSocket(backend, runner, log, { ...common, drainTimeoutMs: int("drain-timeout", 30, 0, 3600) * 1000 });
+    if (values.poll)
+      await runPoll(backend, runner, log, {
+        ...common,
+        intervalMs: int("poll-interval", 1000, 50, 60_000),
+      });
+    else
+      await runSocket(backend, runner, log, {
+        ...common,
+        drainTimeoutMs: int("drain-timeout", 30, 0, 3600) * 1000,
+      });
   } finally {
     clearInterval(stats);
     log.stats({ pending: runner.pending, final: true });

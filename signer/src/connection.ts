@@ -80,11 +80,16 @@ async function connectOnce(
   try {
     token = await mintDidJwt(backend, opts.auth);
   } catch (e) {
-    return { ready: false, refresh: false, code: 0, reason: `cannot mint DID-auth JWT: ${String(e)}` };
+    return {
+      ready: false,
+      refresh: false,
+      code: 0,
+      reason: `cannot mint DID-auth JWT: ${String(e)}`,
+    };
   }
   const url = serviceUrl(opts.url, `v1/signjobs/connect?did=${encodeURIComponent(opts.auth.did)}`);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url.href);
   const connectedAt = Date.now();
   // Reconnect with a fresh token before the current one expires, in case the service holds
   // sockets to their token's lifetime.
@@ -96,7 +101,8 @@ async function connectOnce(
   let lastPing = connectedAt;
 
   const send = (msg: unknown) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(typeof msg === "string" ? msg : JSON.stringify(msg));
+    if (ws.readyState === WebSocket.OPEN)
+      ws.send(typeof msg === "string" ? msg : JSON.stringify(msg));
   };
 
   return new Promise<Outcome>((resolve) => {
@@ -104,7 +110,8 @@ async function connectOnce(
       const now = Date.now();
       if (ws.readyState !== WebSocket.OPEN) return;
       if (opts.signal.aborted) {
-        if ((runner.inflight === 0 && runner.pending === 0) || now > drainDeadline()) ws.close(1000, "signer shutting down");
+        if ((runner.inflight === 0 && runner.pending === 0) || now > drainDeadline())
+          ws.close(1000, "signer shutting down");
         return;
       }
       if (now - lastSeen > IDLE_LIMIT_MS) return ws.close(4000, "no traffic from service");

@@ -38,7 +38,10 @@ export class JobRunner {
   async offer(raw: unknown): Promise<Answer | undefined> {
     const parsed = SignJobSchema.safeParse(raw);
     if (!parsed.success) {
-      this.log.warn("bad_job", { id: (raw as { id?: unknown } | null)?.id, error: parsed.error.message });
+      this.log.warn("bad_job", {
+        id: (raw as { id?: unknown } | null)?.id,
+        error: parsed.error.message,
+      });
       return undefined;
     }
     const job = parsed.data;
@@ -47,7 +50,10 @@ export class JobRunner {
     if (entry || this.draining) return undefined;
     if (job.verificationMethodId !== this.opts.kid || job.did !== this.opts.did) {
       // Another key of the same DID may be served by another signer; leave the job to it.
-      this.log.warn("job_for_other_key", { id: job.id, verificationMethodId: job.verificationMethodId });
+      this.log.warn("job_for_other_key", {
+        id: job.id,
+        verificationMethodId: job.verificationMethodId,
+      });
       return undefined;
     }
     const started = Date.now();
@@ -61,7 +67,13 @@ export class JobRunner {
     } catch (e) {
       // Forget the job so a re-offer retries it (an HSM hiccup is usually transient).
       this.entries.delete(job.id);
-      this.log.job("failed", { id: job.id, kind: job.kind, alg: job.alg, ms: Date.now() - started, error: String(e) });
+      this.log.job("failed", {
+        id: job.id,
+        kind: job.kind,
+        alg: job.alg,
+        ms: Date.now() - started,
+        error: String(e),
+      });
       return undefined;
     }
     // A `cancelled` frame may have arrived while we were signing.
@@ -94,7 +106,13 @@ export class JobRunner {
     for (const id of ids) {
       const entry = this.entries.get(id);
       if (entry?.state === "settled") continue;
-      if (entry) this.log.job("cancelled", { id, kind: entry.job.kind, alg: entry.job.alg, ms: Date.now() - entry.started });
+      if (entry)
+        this.log.job("cancelled", {
+          id,
+          kind: entry.job.kind,
+          alg: entry.job.alg,
+          ms: Date.now() - entry.started,
+        });
       this.markSettled(id);
     }
   }
@@ -129,7 +147,8 @@ export class JobRunner {
    * the job's separate `payload` field, so a service cannot show one thing and sign another.
    */
   private refusal(job: SignJob): string | undefined {
-    if (job.alg !== this.backend.alg) return `signer key is ${this.backend.alg}, job wants ${job.alg}`;
+    if (job.alg !== this.backend.alg)
+      return `signer key is ${this.backend.alg}, job wants ${job.alg}`;
     const [h, p] = job.signingInput.split(".") as [string, string];
     let header: Record<string, unknown>, payload: Record<string, unknown>;
     try {
@@ -138,8 +157,10 @@ export class JobRunner {
     } catch {
       return "signingInput is not a JSON JWS header and payload";
     }
-    if (header.alg !== job.alg) return `signingInput header alg ${String(header.alg)} differs from job alg`;
-    if (header.kid !== undefined && header.kid !== this.opts.kid) return `signingInput kid is not ${this.opts.kid}`;
+    if (header.alg !== job.alg)
+      return `signingInput header alg ${String(header.alg)} differs from job alg`;
+    if (header.kid !== undefined && header.kid !== this.opts.kid)
+      return `signingInput kid is not ${this.opts.kid}`;
     return this.opts.policy ? checkPolicy(this.opts.policy, job.kind, payload) : undefined;
   }
 

@@ -37,12 +37,16 @@ export function subjectsOf(payload: Obj): string[] {
 
 /** Schema ids from `vc.credentialSchema` (jwt_vc) or `credentialSchema` (vc+jwt); object or array. */
 export function schemaIdsOf(payload: Obj): string[] {
-  return [...ids(isObj(payload.vc) ? payload.vc.credentialSchema : undefined), ...ids(payload.credentialSchema)];
+  return [
+    ...ids(isObj(payload.vc) ? payload.vc.credentialSchema : undefined),
+    ...ids(payload.credentialSchema),
+  ];
 }
 
 /** Returns why a job is refused, or undefined when the policy allows it. */
 export function checkPolicy(policy: Policy, kind: string, payload: Obj): string | undefined {
-  if (policy.kinds && !policy.kinds.includes(kind)) return `kind "${kind}" not allowed by signer policy`;
+  if (policy.kinds && !policy.kinds.includes(kind))
+    return `kind "${kind}" not allowed by signer policy`;
   if (kind !== "credential") return undefined;
   if (policy.subjects) {
     const subs = subjectsOf(payload);
@@ -52,7 +56,8 @@ export function checkPolicy(policy: Policy, kind: string, payload: Obj): string 
   }
   if (policy.schemaIds) {
     const schemas = schemaIdsOf(payload);
-    if (schemas.length === 0) return "credential has no credentialSchema; signer policy requires one";
+    if (schemas.length === 0)
+      return "credential has no credentialSchema; signer policy requires one";
     const bad = schemas.find((s) => !policy.schemaIds!.includes(s));
     if (bad) return `schema "${bad}" not allowed by signer policy`;
   }

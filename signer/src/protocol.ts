@@ -25,14 +25,21 @@ export type SignJob = z.infer<typeof SignJobSchema>;
 export const ServerFrameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready"), did: z.string(), pending: z.number().int().nonnegative() }),
   z.object({ type: z.literal("jobs"), jobs: z.array(z.unknown()) }),
-  z.object({ type: z.literal("result"), id: z.string(), status: z.string(), code: z.string().optional() }),
+  z.object({
+    type: z.literal("result"),
+    id: z.string(),
+    status: z.string(),
+    code: z.string().optional(),
+  }),
   z.object({ type: z.literal("cancelled"), ids: z.array(z.string()) }),
   z.object({ type: z.literal("error"), code: z.string(), detail: z.string().optional() }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
 
 /** What the signer answers a job with, over the socket or HTTP. */
-export type Answer = { type: "sign"; id: string; signature: string } | { type: "reject"; id: string; reason: string };
+export type Answer =
+  | { type: "sign"; id: string; signature: string }
+  | { type: "reject"; id: string; reason: string };
 
 /** `PUT /v1/signjobs` batch response. */
 export const BatchResultSchema = z.object({
@@ -46,7 +53,9 @@ export const JobListSchema = z.object({
 });
 
 /** Parses one text frame; `pong` is the server's answer to our keep-alive `ping`, not JSON. */
-export function parseFrame(raw: string): { ok: true; frame: ServerFrame | "pong" } | { ok: false; error: string } {
+export function parseFrame(
+  raw: string,
+): { ok: true; frame: ServerFrame | "pong" } | { ok: false; error: string } {
   if (raw === "pong") return { ok: true, frame: "pong" };
   let json: unknown;
   try {

@@ -2,10 +2,14 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { base64url } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ALG_OF, joseEcdsa, type KeyType } from "../../signer/src/backend.js";
 import { keygenJwk, openJwkBackend } from "../../signer/src/backends/jwk.js";
-import { keygenPkcs11, openPkcs11Backend, parsePkcs11Uri } from "../../signer/src/backends/pkcs11.js";
+import {
+  keygenPkcs11,
+  openPkcs11Backend,
+  parsePkcs11Uri,
+} from "../../signer/src/backends/pkcs11.js";
 import { PIN, SOFTHSM_MODULE, TOKEN, freshToken, softhsmAvailable } from "./softhsm.js";
 import { signingInputOf, verifyJws } from "./verify.js";
 
@@ -28,7 +32,12 @@ describe.skipIf(!hsm)("pkcs11 backend on a fresh SoftHSM2 token", () => {
       const label = `issuer-${keyType}`;
       const kg = await keygenPkcs11({ ...opts, keyLabel: label }, keyType);
       expect(kg.keyRef).toBe(`pkcs11:token=${TOKEN};object=${label}`);
-      expect(kg.body).toEqual({ keyType, custody: "external", publicKeyJwk: kg.publicKeyJwk, keyRef: kg.keyRef });
+      expect(kg.body).toEqual({
+        keyType,
+        custody: "external",
+        publicKeyJwk: kg.publicKeyJwk,
+        keyRef: kg.keyRef,
+      });
       expect(kg.publicKeyJwk).not.toHaveProperty("d");
 
       const backend = await openPkcs11Backend({ ...opts, keyLabel: label, sessions: 2 });
@@ -40,9 +49,13 @@ describe.skipIf(!hsm)("pkcs11 backend on a fresh SoftHSM2 token", () => {
         const sigs = await Promise.all(inputs.map((i) => backend.sign(i)));
         for (const [n, sig] of sigs.entries()) {
           expect(sig.length).toBe(64);
-          expect(await verifyJws(backend.alg, kg.publicKeyJwk, inputs[n]!, base64url.encode(sig))).toBe(true);
+          expect(
+            await verifyJws(backend.alg, kg.publicKeyJwk, inputs[n]!, base64url.encode(sig)),
+          ).toBe(true);
         }
-        expect(await verifyJws(backend.alg, kg.publicKeyJwk, jwtInput("x"), base64url.encode(sigs[0]!))).toBe(false);
+        expect(
+          await verifyJws(backend.alg, kg.publicKeyJwk, jwtInput("x"), base64url.encode(sigs[0]!)),
+        ).toBe(false);
       } finally {
         await backend.close();
       }
@@ -51,9 +64,15 @@ describe.skipIf(!hsm)("pkcs11 backend on a fresh SoftHSM2 token", () => {
 
   it("refuses a duplicate label and reports a missing key", async () => {
     await keygenPkcs11({ ...opts, keyLabel: "dup" }, "Ed25519");
-    await expect(keygenPkcs11({ ...opts, keyLabel: "dup" }, "P-256")).rejects.toThrow(/already exists/);
-    await expect(openPkcs11Backend({ ...opts, keyLabel: "nope" })).rejects.toThrow(/no public key labelled "nope"/);
-    await expect(openPkcs11Backend({ ...opts, token: "other", keyLabel: "dup" })).rejects.toThrow(/no token/);
+    await expect(keygenPkcs11({ ...opts, keyLabel: "dup" }, "P-256")).rejects.toThrow(
+      /already exists/,
+    );
+    await expect(openPkcs11Backend({ ...opts, keyLabel: "nope" })).rejects.toThrow(
+      /no public key labelled "nope"/,
+    );
+    await expect(openPkcs11Backend({ ...opts, token: "other", keyLabel: "dup" })).rejects.toThrow(
+      /no token/,
+    );
   });
 
   it("refuses a wrong PIN", async () => {
@@ -73,7 +92,9 @@ describe("jwk backend", () => {
       const input = jwtInput(backend.alg);
       const sig = await backend.sign(input);
       expect(sig.length).toBe(64);
-      expect(await verifyJws(backend.alg, kg.publicKeyJwk, input, base64url.encode(sig))).toBe(true);
+      expect(await verifyJws(backend.alg, kg.publicKeyJwk, input, base64url.encode(sig))).toBe(
+        true,
+      );
       await backend.close();
     });
   }

@@ -46,7 +46,8 @@ export class FakeService {
   constructor(private readonly key: { did: string; kid: string; jwk: JWK; alg: string }) {
     this.server.on("upgrade", (req, socket, head) => {
       const u = new URL(req.url ?? "/", "http://x");
-      if (u.pathname !== "/v1/signjobs/connect" || u.searchParams.get("did") !== key.did) return socket.destroy();
+      if (u.pathname !== "/v1/signjobs/connect" || u.searchParams.get("did") !== key.did)
+        return socket.destroy();
       this.wss.handleUpgrade(req, socket, head, (ws) => this.socket(ws));
     });
   }
@@ -103,24 +104,31 @@ export class FakeService {
     if (!h || !p || !s) return "not a compact JWS";
     const header = JSON.parse(new TextDecoder().decode(base64url.decode(h)));
     const claims = JSON.parse(new TextDecoder().decode(base64url.decode(p)));
-    if (header.typ !== "JWT" || header.alg !== this.key.alg || header.kid !== this.key.kid) return "bad header";
+    if (header.typ !== "JWT" || header.alg !== this.key.alg || header.kid !== this.key.kid)
+      return "bad header";
     if (!(await verifyJws(header.alg, this.key.jwk, `${h}.${p}`, s))) return "bad signature";
     const now = Math.floor(Date.now() / 1000);
     if (claims.iss !== this.key.did) return "bad iss";
     if (claims.aud !== this.url) return `bad aud ${claims.aud}`;
     if (typeof claims.iat !== "number" || typeof claims.exp !== "number") return "no iat/exp";
-    if (claims.exp - claims.iat > 300 || claims.exp < now || claims.iat > now + 5) return "bad lifetime";
+    if (claims.exp - claims.iat > 300 || claims.exp < now || claims.iat > now + 5)
+      return "bad lifetime";
     if (typeof claims.jti !== "string" || this.usedJti.has(claims.jti)) return "jti replayed";
     this.usedJti.add(claims.jti);
     return undefined;
   }
 
   /** Applies a signature with the service's rules; returns the `result` fields. */
-  async applySignature(id: string, signature: string): Promise<{ id: string; status: string; code?: string }> {
+  async applySignature(
+    id: string,
+    signature: string,
+  ): Promise<{ id: string; status: string; code?: string }> {
     const job = this.jobs.get(id);
     if (!job) return { id, status: "unknown", code: "not_found" };
     if (job.status === "signed") {
-      return job.signature === signature ? { id, status: "signed" } : { id, status: "signed", code: "job_already_signed" };
+      return job.signature === signature
+        ? { id, status: "signed" }
+        : { id, status: "signed", code: "job_already_signed" };
     }
     if (job.status !== "pending") return { id, status: job.status, code: "job_not_pending" };
     if (!(await verifyJws(job.alg, this.key.jwk, job.signingInput, signature))) {
@@ -133,7 +141,8 @@ export class FakeService {
 
   private reject(id: string, reason: string): { id: string; status: string; code?: string } {
     const job = this.jobs.get(id);
-    if (!job || job.status !== "pending") return { id, status: job?.status ?? "unknown", code: "job_not_pending" };
+    if (!job || job.status !== "pending")
+      return { id, status: job?.status ?? "unknown", code: "job_not_pending" };
     job.status = "rejected";
     job.reason = reason;
     return { id, status: "rejected" };
@@ -157,12 +166,16 @@ export class FakeService {
       try {
         msg = JSON.parse(raw);
       } catch {
-        return ws.send(JSON.stringify({ type: "error", code: "validation_failed", detail: "not JSON" }));
+        return ws.send(
+          JSON.stringify({ type: "error", code: "validation_failed", detail: "not JSON" }),
+        );
       }
       this.received.push(msg);
       if (!this.authed.has(ws)) {
         const err =
-          msg.type === "auth" && msg.token?.startsWith("DID ") ? await this.checkDidJwt(msg.token.slice(4)) : "no auth";
+          msg.type === "auth" && msg.token?.startsWith("DID ")
+            ? await this.checkDidJwt(msg.token.slice(4))
+            : "no auth";
         if (err) {
           this.authFailed++;
           return ws.close(4401, err);
@@ -176,9 +189,13 @@ export class FakeService {
         return;
       }
       let result;
-      if (msg.type === "sign" && msg.id && msg.signature) result = await this.applySignature(msg.id, msg.signature);
+      if (msg.type === "sign" && msg.id && msg.signature)
+        result = await this.applySignature(msg.id, msg.signature);
       else if (msg.type === "reject" && msg.id) result = this.reject(msg.id, msg.reason ?? "");
-      else return ws.send(JSON.stringify({ type: "error", code: "validation_failed", detail: "bad message" }));
+      else
+        return ws.send(
+          JSON.stringify({ type: "error", code: "validation_failed", detail: "bad message" }),
+        );
       if (this.resultDelayMs) await new Promise((r) => setTimeout(r, this.resultDelayMs));
       ws.send(JSON.stringify({ type: "result", ...result }));
       this.resultSentAt = Date.now();
@@ -198,10 +215,15 @@ export class FakeService {
     for await (const chunk of req) body += chunk;
     const json = body ? JSON.parse(body) : undefined;
     if (req.method === "GET" && u.pathname === "/v1/signjobs") {
-      if (u.searchParams.get("did") !== this.key.did || u.searchParams.get("status") !== "pending") {
+      if (
+        u.searchParams.get("did") !== this.key.did ||
+        u.searchParams.get("status") !== "pending"
+      ) {
         return send(400, { code: "validation_failed" });
       }
-      return send(200, { signJobs: this.pending().slice(0, Number(u.searchParams.get("pageSize") ?? 100)) });
+      return send(200, {
+        signJobs: this.pending().slice(0, Number(u.searchParams.get("pageSize") ?? 100)),
+      });
     }
     if (req.method === "PUT" && u.pathname === "/v1/signjobs") {
       this.received.push({ type: "http-batch", ...json });

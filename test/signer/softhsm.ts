@@ -27,12 +27,19 @@ export function freshToken(): { dir: string; env: Record<string, string> } {
   const dir = mkdtempSync(join(tmpdir(), "ssi-signer-hsm-"));
   mkdirSync(join(dir, "tokens"));
   const conf = join(dir, "softhsm2.conf");
-  writeFileSync(conf, `directories.tokendir = ${join(dir, "tokens")}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  writeFileSync(
+    conf,
+    `directories.tokendir = ${join(dir, "tokens")}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+  );
   const env = { SOFTHSM2_CONF: conf };
-  execFileSync("softhsm2-util", ["--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", "5678"], {
-    env: { ...process.env, ...env },
-    stdio: "pipe",
-  });
+  execFileSync(
+    "softhsm2-util",
+    ["--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", "5678"],
+    {
+      env: { ...process.env, ...env },
+      stdio: "pipe",
+    },
+  );
   process.env.SOFTHSM2_CONF = conf;
   return { dir, env };
 }

@@ -45,7 +45,10 @@ export function parsePkcs11Uri(uri: string): { token?: string; object?: string }
     const eq = part.indexOf("=");
     if (eq > 0) out[part.slice(0, eq)] = decodeURIComponent(part.slice(eq + 1));
   }
-  return { ...(out.token ? { token: out.token } : {}), ...(out.object ? { object: out.object } : {}) };
+  return {
+    ...(out.token ? { token: out.token } : {}),
+    ...(out.object ? { object: out.object } : {}),
+  };
 }
 
 export function pkcs11Uri(token: string, object: string): string {
@@ -117,7 +120,10 @@ class Token {
   }
 
   openSession(pin: string): P11.Handle {
-    const s = this.p11.C_OpenSession(this.slot, this.lib.CKF_SERIAL_SESSION | this.lib.CKF_RW_SESSION);
+    const s = this.p11.C_OpenSession(
+      this.slot,
+      this.lib.CKF_SERIAL_SESSION | this.lib.CKF_RW_SESSION,
+    );
     try {
       this.p11.C_Login(s, this.lib.CKU_USER, pin);
     } catch (e) {
@@ -178,7 +184,8 @@ export async function openPkcs11Backend(opts: Pkcs11Options): Promise<SigningBac
   const token = new Token(opts.module, opts.token);
   const sessions: P11.Handle[] = [];
   try {
-    for (let i = 0; i < Math.max(1, opts.sessions ?? 1); i++) sessions.push(token.openSession(opts.pin));
+    for (let i = 0; i < Math.max(1, opts.sessions ?? 1); i++)
+      sessions.push(token.openSession(opts.pin));
     const first = sessions[0]!;
     const { keyType, jwk } = token.publicKey(first, opts.keyLabel);
     const [priv, extra] = token.find(first, [
@@ -248,7 +255,8 @@ export async function keygenPkcs11(
   const s = token.openSession(opts.pin);
   try {
     const existing = token.find(s, [{ type: lib.CKA_LABEL, value: opts.keyLabel }]);
-    if (existing.length > 0) throw new Error(`an object labelled "${opts.keyLabel}" already exists`);
+    if (existing.length > 0)
+      throw new Error(`an object labelled "${opts.keyLabel}" already exists`);
     const ed = keyType === "Ed25519";
     const ckk = ed ? CKK_EC_EDWARDS : lib.CKK_EC;
     const id = randomBytes(16);
