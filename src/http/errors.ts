@@ -105,10 +105,14 @@ export function problemResponse(problem: Problem, headers?: HeadersInit): Respon
 
 /** Every zod issue becomes one `{ path, message }`, so a client sees all failing fields at once. */
 export function zodFieldErrors(error: ZodError, prefix?: string): FieldError[] {
-  return error.issues.map((issue) => {
-    const parts = [prefix, ...issue.path.map(String)].filter((p): p is string => !!p);
-    return { path: parts.join(".") || "(body)", message: issue.message };
-  });
+  const pathOf = (segments: readonly PropertyKey[]) =>
+    [prefix, ...segments.map(String)].filter((p): p is string => !!p).join(".") || "(body)";
+  return error.issues.flatMap((issue) =>
+    // An unknown member is named itself, not its parent object.
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ path: pathOf([...issue.path, key]), message: "unknown field" }))
+      : [{ path: pathOf(issue.path), message: issue.message }],
+  );
 }
 
 export function validationProblem(error: ZodError, prefix?: string): ProblemError {
@@ -135,7 +139,22 @@ export function handleError(err: Error, c: Context): Response {
         problemBody(413, "payload_too_large", "request body exceeds 1 MiB", undefined, { requestId }),
       );
     }
-    const code: ProblemCode = err.status === 401 ? "unauthorized" : err.status === 404 ? "not_found" : "validation_failed";
+    // Hono's validator throws a bare 400 when a JSON body does not parse.
+    if (err.status === 400 && /json/i.test(err.message)) {
+      return problemResponse(
+        problemBody(400, "malformed_json", "the request body is not valid JSON", [{ path: "(body)", message: "not valid JSON" }], {
+          requestId,
+        }),
+      );
+    }
+    const code: ProblemCode =
+      err.status === 401
+        ? "unauthorized"
+        : err.status === 404
+          ? "not_found"
+          : err.status === 415
+            ? "unsupported_media_type"
+            : "validation_failed";
     return problemResponse(
       problemBody(err.status, code, err.message || TITLES[err.status] || "error", undefined, { requestId }),
       err.getResponse().headers,
