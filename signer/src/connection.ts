@@ -159,6 +159,7 @@ async function connectOnce(
     });
     ws.addEventListener("close", (ev) => {
       clearInterval(tick);
+      runner.detach();
       if (ev.code === 4401) log.warn("auth_refused", { reason: ev.reason });
       resolve({ ready, refresh, code: ev.code, reason: ev.reason });
     });

@@ -6,7 +6,7 @@ import { SignJobSchema, type Answer, type SignJob } from "./protocol.js";
 
 type Entry =
   | { state: "inflight"; job: SignJob; started: number }
-  | { state: "answered"; job: SignJob; started: number; answer: Answer }
+  | { state: "answered"; job: SignJob; started: number; answer: Answer; orphaned?: boolean }
   | { state: "settled" };
 
 const MAX_SETTLED = 50_000;
@@ -46,7 +46,10 @@ export class JobRunner {
     }
     const job = parsed.data;
     const entry = this.entries.get(job.id);
-    if (entry?.state === "answered") return entry.answer;
+    if (entry?.state === "answered") {
+      entry.orphaned = false;
+      return entry.answer;
+    }
     if (entry || this.draining) return undefined;
     if (job.verificationMethodId !== this.opts.kid || job.did !== this.opts.did) {
       // Another key of the same DID may be served by another signer; leave the job to it.
@@ -117,10 +120,22 @@ export class JobRunner {
     }
   }
 
-  /** Jobs being signed or answered without a confirmed result. */
+  /**
+   * Called when the connection drops: answers sent on it may never get a `result` (the service
+   * may have applied them just before the drop, and will then not re-offer the job). They stay
+   * cached for a re-offer but stop counting as pending, so drain and token refresh do not wait
+   * for results that cannot come.
+   */
+  detach(): void {
+    for (const e of this.entries.values()) if (e.state === "answered") e.orphaned = true;
+  }
+
+  /** Jobs being signed, or answered on the current connection without a result yet. */
   get pending(): number {
     let n = 0;
-    for (const e of this.entries.values()) if (e.state !== "settled") n++;
+    for (const e of this.entries.values()) {
+      if (e.state === "inflight" || (e.state === "answered" && !e.orphaned)) n++;
+    }
     return n;
   }
 
@@ -137,7 +152,7 @@ export class JobRunner {
     if (this.entries.size > MAX_SETTLED) {
       for (const [k, v] of this.entries) {
         if (this.entries.size <= MAX_SETTLED) break;
-        if (v.state === "settled") this.entries.delete(k);
+        if (v.state === "settled" || (v.state === "answered" && v.orphaned)) this.entries.delete(k);
       }
     }
   }

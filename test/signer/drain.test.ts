@@ -6,18 +6,25 @@ import { describe, expect, it } from "vitest";
 import { keygenJwk } from "../../signer/src/backends/jwk.js";
 import { defaultKid } from "../../signer/src/didauth.js";
 import { FakeService, until } from "./fake-service.js";
+import { PIN, SOFTHSM_MODULE, TOKEN, freshToken, softhsmAvailable } from "./softhsm.js";
 
 const BIN = new URL("../../signer/bin/ssi-edge-signer.js", import.meta.url).pathname;
 const DID = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
 
 /** Runs the real bin as a child process, collecting its stdout JSON lines and exit. */
-function spawnSigner(args: string[]) {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+function spawnSigner(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  let stdoutRaw = "";
   const out: Record<string, unknown>[] = [];
   let stderr = "";
   let buf = "";
   child.stdout.on("data", (d: Buffer) => {
     buf += d.toString();
+    stdoutRaw += d.toString();
+    if (args[0] !== "run") return;
     for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
       out.push(JSON.parse(buf.slice(0, i)));
       buf = buf.slice(i + 1);
@@ -27,7 +34,7 @@ function spawnSigner(args: string[]) {
   const exit = new Promise<{ code: number | null; at: number }>((r) =>
     child.on("exit", (code) => r({ code, at: Date.now() })),
   );
-  return { child, out, exit, stderr: () => stderr };
+  return { child, out, exit, stderr: () => stderr, stdoutRaw: () => stdoutRaw };
 }
 
 describe("the ssi-edge-signer process", () => {
@@ -83,6 +90,40 @@ describe("the ssi-edge-signer process", () => {
       await svc.stop();
     }
   });
+
+  it.skipIf(!softhsmAvailable())(
+    "keygen --backend pkcs11 prints a ready PUT /v1/dids/key body",
+    async () => {
+      const { env } = freshToken();
+      const p = spawnSigner(
+        [
+          "keygen",
+          "--backend",
+          "pkcs11",
+          "--module",
+          SOFTHSM_MODULE,
+          "--token",
+          TOKEN,
+          "--pin-env",
+          "PIN_X",
+        ].concat(["--key-label", "cli-key", "--key-type", "secp256k1"]),
+        { ...env, PIN_X: PIN },
+      );
+      const { code } = await p.exit;
+      expect(code, p.stderr()).toBe(0);
+      const printed = JSON.parse(p.stdoutRaw());
+      expect(printed).toMatchObject({
+        publicKeyJwk: { kty: "EC", crv: "secp256k1" },
+        keyRef: `pkcs11:token=${TOKEN};object=cli-key`,
+        body: {
+          keyType: "secp256k1",
+          custody: "external",
+          keyRef: `pkcs11:token=${TOKEN};object=cli-key`,
+        },
+      });
+      expect(printed.body.publicKeyJwk).toEqual(printed.publicKeyJwk);
+    },
+  );
 
   it("prints usage and exits 2 on a missing option", async () => {
     const p = spawnSigner(["run", "--url", "http://127.0.0.1:1"]);

@@ -1,0 +1,75 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { keygenJwk, openJwkBackend } from "../../signer/src/backends/jwk.js";
+import { JobRunner } from "../../signer/src/jobs.js";
+import { Log } from "../../signer/src/log.js";
+import { signingInputOf, verifyJws } from "./verify.js";
+
+const DID = "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169";
+const KID = `${DID}#zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169`;
+
+describe("JobRunner", () => {
+  it("answers a re-offered job with the same ECDSA signature, and forgets nothing it settled", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "ssi-signer-j-")), "k.jwk");
+    const kg = await keygenJwk("P-256", file);
+    const lines: Record<string, unknown>[] = [];
+    const log = new Log(
+      (l) => lines.push(JSON.parse(l)),
+      () => {},
+    );
+    const runner = new JobRunner(
+      await openJwkBackend(file),
+      { did: DID, kid: KID, concurrency: 2 },
+      log,
+    );
+    const job = {
+      id: "j1",
+      did: DID,
+      verificationMethodId: KID,
+      alg: "ES256",
+      kind: "credential",
+      signingInput: signingInputOf(
+        { alg: "ES256", kid: KID, typ: "JWT" },
+        { iss: DID, sub: "did:example:a" },
+      ),
+    };
+    const first = await runner.offer(job);
+    expect(first?.type).toBe("sign");
+    expect(
+      await verifyJws(
+        "ES256",
+        kg.publicKeyJwk,
+        job.signingInput,
+        (first as { signature: string }).signature,
+      ),
+    ).toBe(true);
+    // ECDSA is randomised: re-signing would give a different signature, which the service
+    // refuses (409 job_already_signed) if the first one landed.
+    expect(await runner.offer(job)).toEqual(first);
+    expect(runner.pending).toBe(1);
+    runner.detach(); // the connection dropped: no result can come for it
+    expect(runner.pending).toBe(0);
+    expect(await runner.offer(job)).toEqual(first);
+    runner.settle("j1", "signed");
+    expect(await runner.offer(job)).toBeUndefined();
+    expect(lines).toMatchObject([{ event: "signed", id: "j1", kind: "credential", alg: "ES256" }]);
+
+    // A header whose alg or kid differs from the job is refused, not signed.
+    const forged = {
+      ...job,
+      id: "j2",
+      signingInput: signingInputOf({ alg: "ES256", kid: "did:x#y" }, {}),
+    };
+    expect(await runner.offer(forged)).toMatchObject({
+      type: "reject",
+      reason: expect.stringMatching(/kid/),
+    });
+    const wrongAlg = { ...job, id: "j3", alg: "EdDSA" };
+    expect(await runner.offer(wrongAlg)).toMatchObject({
+      type: "reject",
+      reason: expect.stringMatching(/ES256/),
+    });
+  });
+});
