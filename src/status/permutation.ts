@@ -29,6 +29,7 @@ export class IndexPermutation {
   readonly #rounds: Mac[];
   readonly #scratch: Mac;
   readonly #msg = new Uint8Array(4);
+  readonly #msgView = new DataView(this.#msg.buffer);
   readonly #out = new Uint8Array(32);
 
   /** @param key at least 16 bytes of secret, random key; @param size domain size, 1 ≤ size ≤ 2^32. */
@@ -73,7 +74,7 @@ export class IndexPermutation {
 
   #f(round: number, x: number): number {
     const mac = this.#rounds[round]!._cloneInto(this.#scratch);
-    new DataView(this.#msg.buffer).setUint32(0, x);
+    this.#msgView.setUint32(0, x);
     mac.update(this.#msg).digestInto(this.#out);
     const o = this.#out;
     return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
