@@ -1,0 +1,130 @@
+/**
+ * The issuer object is the source of truth; D1 is a projection fed by the outbox. Eviction loses
+ * nothing, and a D1 outage after a signature only delays the projection: the signer still gets
+ * its 200, the outbox keeps the writes, and the alarm delivers them exactly once when D1 is back.
+ */
+import { env } from "cloudflare:workers";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { api } from "../helpers";
+import { auditEvents, d1Credentials, externalDid, externalKey, issuePending, objectQuery, pendingJobs, stubOf } from "./support";
+
+type OutboxRow = { seq: number; key: string; sql: string; params: string; attempts: number; due_at: number };
+
+async function credentialsTableOff() {
+  await env.DB.exec("ALTER TABLE credentials RENAME TO credentials_off");
+}
+async function credentialsTableOn() {
+  const off = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'credentials_off'").first();
+  if (off) await env.DB.exec("ALTER TABLE credentials_off RENAME TO credentials");
+}
+
+describe("durability", () => {
+  afterEach(credentialsTableOn);
+
+  it("an evicted object signs its job as if nothing happened", async () => {
+    const key = await externalKey("Ed25519");
+    const issuer = await externalDid(key);
+    const { job, operation } = await issuePending(issuer);
+    await evictDurableObject(stubOf(issuer.did));
+
+    const listed = await pendingJobs(issuer.did);
+    expect(listed.map((j) => j.id)).toEqual([job.id]);
+    await evictDurableObject(stubOf(issuer.did));
+
+    const signed = await api("PUT", "/v1/signjobs", { id: job.id, signature: await key.sign(job.signingInput) });
+    expect(signed.status, JSON.stringify(signed.body)).toBe(200);
+    const op = await api("GET", `/v1/operations/${operation.id}`);
+    expect(op.body.done).toBe(true);
+    expect(op.body.result.response.credentialJwt).toBe(signed.body.jwt);
+    expect((await d1Credentials(operation.id)).map((r) => r.jwt)).toEqual([signed.body.jwt]);
+  });
+
+  it("a D1 outage after signing: 200 anyway, the outbox retries with backoff and delivers exactly once", async () => {
+    const key = await externalKey("P-256");
+    const issuer = await externalDid(key);
+    const { job, operation } = await issuePending(issuer);
+    const stub = stubOf(issuer.did);
+    expect(await objectQuery(issuer.did, "SELECT * FROM outbox")).toEqual([]);
+
+    await credentialsTableOff();
+    const before = Date.now();
+    const signed = await api("PUT", "/v1/signjobs", { id: job.id, signature: await key.sign(job.signingInput) });
+    expect(signed.status, JSON.stringify(signed.body)).toBe(200);
+    expect(signed.body.status).toBe("signed");
+    const jwt = signed.body.jwt as string;
+
+    // The object has it; D1 does not yet. The batch is one transaction, so the operation row waits too.
+    const outbox = await objectQuery<OutboxRow>(issuer.did, "SELECT * FROM outbox ORDER BY seq");
+    expect(outbox.map((r) => r.key).sort()).toEqual([`credential:${signed.body.payload.vc.id.slice(9)}`, `operation:${operation.id}`].sort());
+    for (const row of outbox) {
+      expect(row.attempts).toBe(1);
+      expect(row.due_at).toBeGreaterThan(before);
+    }
+    const alarm = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeLessThanOrEqual(Math.min(...outbox.map((r) => r.due_at)));
+    expect((await api("GET", `/v1/operations/${operation.id}`)).body.done).toBe(false);
+    expect((await api("GET", `/v1/signjobs/${job.id}`)).body.jwt).toBe(jwt);
+
+    // Still down: the alarm tries again and backs off further.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const retried = await objectQuery<OutboxRow>(issuer.did, "SELECT * FROM outbox ORDER BY seq");
+    expect(retried.map((r) => r.attempts)).toEqual([2, 2]);
+    expect(retried[0]!.due_at - outbox[0]!.due_at).toBeGreaterThanOrEqual(1000);
+
+    // Back up: the next alarm delivers everything and the outbox empties.
+    await credentialsTableOn();
+    await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("UPDATE outbox SET due_at = 0"));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await objectQuery(issuer.did, "SELECT * FROM outbox")).toEqual([]);
+
+    const rows = await d1Credentials(operation.id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.jwt).toBe(jwt);
+    const op = await api("GET", `/v1/operations/${operation.id}`);
+    expect(op.body.done).toBe(true);
+    expect(op.body.result.response.credentialJwt).toBe(jwt);
+    expect(op.body.signJobs).toEqual([job.id]);
+    const cred = await api("GET", `/v1/credentials/${rows[0]!.id}`);
+    expect(cred.body.credentialJwt).toBe(jwt);
+    expect(await auditEvents(issuer.did, job.id, "signed")).toBe(1);
+
+    // The object died after D1 committed but before it deleted the rows: the replay changes nothing.
+    await runInDurableObject(stub, async (_i, state) => {
+      for (const r of outbox) {
+        state.storage.sql.exec("INSERT INTO outbox (key, sql, params, attempts, due_at) VALUES (?, ?, ?, 0, 0)", r.key, r.sql, r.params);
+      }
+      await state.storage.setAlarm(Date.now());
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await objectQuery(issuer.did, "SELECT * FROM outbox")).toEqual([]);
+    expect((await d1Credentials(operation.id)).map((r) => r.jwt)).toEqual([jwt]);
+    expect((await api("GET", `/v1/operations/${operation.id}`)).body).toEqual(op.body);
+  });
+
+  it("a D1 outage while issuing: the 202 stands and the pending rows land later", async () => {
+    const key = await externalKey("secp256k1");
+    const issuer = await externalDid(key);
+    await credentialsTableOff();
+    const res = await api("PUT", "/v1/credentials", {
+      issuer: issuer.did,
+      verificationMethodId: issuer.vmId,
+      subject: "did:example:carol",
+      data: { name: "Carol" },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const jobs = await pendingJobs(issuer.did);
+    expect(jobs).toHaveLength(1);
+    const signed = await api("PUT", "/v1/signjobs", { id: jobs[0].id, signature: await key.sign(jobs[0].signingInput) });
+    expect(signed.status).toBe(200);
+    // The pending snapshot was replaced by the signed one: one row per entity in the outbox.
+    expect((await objectQuery(issuer.did, "SELECT key FROM outbox")).length).toBe(2);
+
+    await credentialsTableOn();
+    await runInDurableObject(stubOf(issuer.did), (_i, state) => state.storage.sql.exec("UPDATE outbox SET due_at = 0"));
+    expect(await runDurableObjectAlarm(stubOf(issuer.did))).toBe(true);
+    expect((await d1Credentials(res.body.id)).map((r) => r.jwt)).toEqual([signed.body.jwt]);
+    expect((await api("GET", `/v1/operations/${res.body.id}`)).body.done).toBe(true);
+  });
+});
