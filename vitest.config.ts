@@ -24,7 +24,7 @@ export default defineConfig(async () => {
     ],
     test: {
       include: ["test/**/*.test.ts"],
-      exclude: ["test/e2e/**", "node_modules/**"],
+      exclude: ["test/e2e/**", "test/signer/**", "node_modules/**"],
       setupFiles: ["./test/setup.ts"],
       testTimeout: 30_000,
     },
