@@ -6,6 +6,8 @@ interface SsiEdgeConfig {
   KEY_ENCRYPTION_KEY?: string;
   /** The service's external origin, e.g. https://issuer.example.com. */
   PUBLIC_URL?: string;
+  /** "1" only under the benchmark: enables PUT /bench/floor, the platform-floor baseline. */
+  BENCH_FLOOR?: string;
 }
 interface Env extends SsiEdgeConfig {}
 declare namespace Cloudflare {

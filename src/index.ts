@@ -13,6 +13,7 @@ import { ProblemError, handleError, problemBody, problemResponse } from "./http/
 import type { AppEnv } from "./http/router";
 import { keys } from "./keys/routes";
 import { operations } from "./operations/routes";
+import { floor } from "./service/floor";
 import { service } from "./service/routes";
 import { signjobs } from "./signjobs/routes";
 import { statusPublic, statusRoutes } from "./status/routes";
@@ -40,6 +41,7 @@ app.notFound((c) => problemResponse(problemBody(404, "not_found", `no route for 
 app.route("/", service);
 app.route("/", docs);
 app.route("/", didWeb);
+app.route("/", floor);
 app.route("/v1/credentials/status", statusPublic);
 
 // Everything else needs a bearer token (operators) or a DID-auth JWT (signers, sign jobs only).

@@ -1,0 +1,2 @@
+/** `npm run bench`: every benchmark in one run, each with its baselines measured alongside. */
+await import("./issuance.ts");
