@@ -1,0 +1,163 @@
+import { SignJWT, base64url } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
+import { expectProblem } from "./contract";
+import { ORIGIN, api, enc } from "./helpers";
+
+interface Signer {
+  did: string;
+  kid: string;
+  alg: "EdDSA" | "ES256";
+  privateKey: CryptoKey;
+}
+
+/** An external DID whose private key the test holds, like a signer next to its HSM. */
+async function externalSigner(keyType: "Ed25519" | "P-256" = "Ed25519", register = true): Promise<Signer> {
+  const algorithm = keyType === "Ed25519" ? { name: "Ed25519" } : { name: "ECDSA", namedCurve: "P-256" };
+  const pair = (await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as CryptoKeyPair;
+  const { x, y } = (await crypto.subtle.exportKey("jwk", pair.publicKey)) as JsonWebKey;
+  const publicKeyJwk = keyType === "Ed25519" ? { kty: "OKP", crv: "Ed25519", x } : { kty: "EC", crv: "P-256", x, y };
+  const alg = keyType === "Ed25519" ? "EdDSA" : "ES256";
+  if (!register) {
+    // A well-formed did:jwk the service has never heard of.
+    const did = `did:jwk:${base64url.encode(JSON.stringify(publicKeyJwk))}`;
+    return { did, kid: `${did}#0`, alg, privateKey: pair.privateKey };
+  }
+  const res = await api("PUT", "/v1/dids/key", { keyType, custody: "external", publicKeyJwk });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  const doc = res.body.did;
+  return { did: doc.id, kid: doc.verificationMethod[0].id, alg, privateKey: pair.privateKey };
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/** A DID-auth JWT; every claim and header member can be overridden to break it. */
+function didJwt(
+  s: Signer,
+  o: { iss?: string; kid?: string; aud?: string; iat?: number; exp?: number; jti?: string; key?: CryptoKey } = {},
+): Promise<string> {
+  const iat = o.iat ?? now();
+  return new SignJWT({ jti: o.jti ?? crypto.randomUUID() })
+    .setProtectedHeader({ alg: s.alg, kid: o.kid ?? s.kid, typ: "JWT" })
+    .setIssuer(o.iss ?? s.did)
+    .setAudience(o.aud ?? ORIGIN)
+    .setIssuedAt(iat)
+    .setExpirationTime(o.exp ?? iat + 120)
+    .sign(o.key ?? s.privateKey);
+}
+
+const jobsOf = (did: string) => `/v1/signjobs?did=${enc(did)}&status=pending`;
+
+describe("authentication", () => {
+  let alice: Signer;
+  let bob: Signer;
+  beforeAll(async () => {
+    alice = await externalSigner("Ed25519");
+    bob = await externalSigner("P-256");
+  });
+
+  describe("operator bearer tokens", () => {
+    it("no Authorization header is 401", async () => {
+      for (const path of ["/v1/dids/key", "/v1/dids", "/v1/keys/did%3Akey%3Ax%23y", "/v1/operations", "/v1/credentials", jobsOf("did:key:x")]) {
+        expectProblem(await api("GET", path, undefined, { auth: null }), 401, "unauthorized");
+      }
+      expectProblem(await api("PUT", "/v1/dids/key", { keyType: "Ed25519" }, { auth: null }), 401, "unauthorized");
+    });
+
+    it("a wrong bearer token is 401", async () => {
+      expectProblem(await api("GET", "/v1/dids/key", undefined, { auth: "Bearer not-the-token" }), 401, "unauthorized");
+      expectProblem(await api("GET", "/v1/dids/key", undefined, { auth: "Bearer test-operator-token-and-more" }), 401, "unauthorized");
+    });
+
+    it("every configured token works, the scheme is case-insensitive", async () => {
+      expect((await api("GET", "/v1/dids/key", undefined, { auth: "Bearer second-token" })).status).toBe(200);
+      expect((await api("GET", "/v1/dids/key", undefined, { auth: "bearer test-operator-token" })).status).toBe(200);
+    });
+
+    it("malformed Authorization headers are 401", async () => {
+      for (const auth of ["Bearer", "test-operator-token", "Bearer  ", "Bearer a b", "Basic dGVzdDp0ZXN0", "Token test-operator-token", "DID", "DID not-a-jwt", "DID a.b.c", "DID e30.e30.e30"]) {
+        const res = await api("GET", "/v1/dids/key", undefined, { auth });
+        expectProblem(res, 401, "unauthorized");
+      }
+    });
+  });
+
+  describe("DID-auth JWTs", () => {
+    it("a valid token reaches its own DID's sign jobs", async () => {
+      const res = await api("GET", jobsOf(alice.did), undefined, { auth: `DID ${await didJwt(alice)}` });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body).toEqual({ signJobs: [] });
+      // ES256 works the same way.
+      const b = await api("GET", jobsOf(bob.did), undefined, { auth: `DID ${await didJwt(bob)}` });
+      expect(b.status, JSON.stringify(b.body)).toBe(200);
+    });
+
+    it("a valid token asking for another DID's sign jobs is 403", async () => {
+      const res = await api("GET", jobsOf(bob.did), undefined, { auth: `DID ${await didJwt(alice)}` });
+      expectProblem(res, 403, "forbidden");
+      expect(JSON.stringify(res.body)).not.toContain("signJobs");
+    });
+
+    it("a valid token on an operator route is 403", async () => {
+      for (const [method, path, body] of [
+        ["GET", "/v1/dids/key"],
+        ["GET", "/v1/dids"],
+        ["GET", `/v1/keys/${enc(alice.kid)}`],
+        ["GET", "/v1/operations"],
+        ["PUT", "/v1/dids/key", { keyType: "Ed25519" }],
+        ["DELETE", `/v1/dids/key/${enc(alice.did)}`],
+      ] as [string, string, unknown?][]) {
+        const res = await api(method, path, body, { auth: `DID ${await didJwt(alice)}` });
+        expectProblem(res, 403, "forbidden");
+      }
+      // The operator still sees alice untouched.
+      expect((await api("GET", `/v1/dids/key/${enc(alice.did)}`)).status).toBe(200);
+    });
+
+    // Each token is refused for its own reason, not an earlier, unrelated one.
+    const refused: [string, RegExp, (s: Signer, other: Signer) => Promise<string>][] = [
+      ["has expired", /expired/, (s) => didJwt(s, { iat: now() - 280, exp: now() - 120 })],
+      ["names another audience", /audience/, (s) => didJwt(s, { aud: "https://elsewhere.example" })],
+      ["lives longer than 300 s", /lifetime/, (s) => didJwt(s, { exp: now() + 301, iat: now() })],
+      ["is issued in the future", /future/, (s) => didJwt(s, { iat: now() + 600, exp: now() + 700 })],
+      ["is signed by another key", /signature/, async (s) => didJwt(s, { key: (await externalSigner("Ed25519", false)).privateKey })],
+      ["names another DID in iss than in kid", /kid is not a verification method of the issuing DID/, async (s, other) => didJwt(s, { iss: other.did })],
+      ["names a kid of another DID", /kid is not a verification method of the issuing DID/, async (s, other) => didJwt(s, { kid: other.kid })],
+      ["names a kid that is not a key of the DID", /no key/, async (s) => didJwt(s, { kid: `${s.did}#other` })],
+      ["comes from a DID the service does not know", /no key/, async () => didJwt(await externalSigner("Ed25519", false))],
+      ["names a DID in iss that is not a DID", /iss/, (s) => didJwt(s, { iss: "alice" })],
+    ];
+    for (const [name, reason, make] of refused) {
+      it(`a token that ${name} is 401`, async () => {
+        const jwt = await make(alice, bob);
+        const res = await api("GET", jobsOf(alice.did), undefined, { auth: `DID ${jwt}` });
+        expect(expectProblem(res, 401, "unauthorized").detail).toMatch(reason);
+      });
+    }
+
+    it("a replayed jti is 401, even in another token", async () => {
+      const jwt = await didJwt(alice);
+      expect((await api("GET", jobsOf(alice.did), undefined, { auth: `DID ${jwt}` })).status).toBe(200);
+      expectProblem(await api("GET", jobsOf(alice.did), undefined, { auth: `DID ${jwt}` }), 401, "unauthorized");
+      const jti = crypto.randomUUID();
+      expect((await api("GET", jobsOf(alice.did), undefined, { auth: `DID ${await didJwt(alice, { jti })}` })).status).toBe(200);
+      expectProblem(await api("GET", jobsOf(alice.did), undefined, { auth: `DID ${await didJwt(alice, { jti })}` }), 401, "unauthorized");
+    });
+
+    it("a token of a revoked key is 401", async () => {
+      const carol = await externalSigner("Ed25519");
+      expect((await api("DELETE", `/v1/keys/${enc(carol.kid)}`)).status).toBe(204);
+      expectProblem(await api("GET", jobsOf(carol.did), undefined, { auth: `DID ${await didJwt(carol)}` }), 401, "unauthorized");
+    });
+  });
+
+  describe("public routes need no auth", () => {
+    for (const path of ["/health", "/readiness", "/openapi.json", "/docs"]) {
+      it(`GET ${path}`, async () => {
+        expect((await api("GET", path, undefined, { auth: null })).status).toBe(200);
+      });
+    }
+    it("an invalid Authorization header does not break public routes", async () => {
+      expect((await api("GET", "/health", undefined, { auth: "Bearer nope" })).status).toBe(200);
+    });
+  });
+});
