@@ -80,11 +80,9 @@ export class Engine {
         const header = { ...prepared.header, alg: key.alg, kid: key.id };
         const signingInput = `${b64json(header)}.${b64json(prepared.payload)}`;
         const id = `${objectId}.${base64url.encode(crypto.getRandomValues(new Uint8Array(12)))}`;
-        if (!this.operations.get(spec.operationId)) {
-          this.operations.create(spec.operationId, prepared.pendingResponse, now);
-          operationIds.push(spec.operationId);
-        }
-        this.jobs.insert({
+        if (this.operations.create(spec.operationId, prepared.pendingResponse, now)) operationIds.push(spec.operationId);
+        const row: JobRow = {
+          seq: 0,
           id,
           kind: spec.kind,
           operation_id: spec.operationId,
@@ -94,11 +92,18 @@ export class Engine {
           signing_input: signingInput,
           payload: JSON.stringify(prepared.payload),
           context: JSON.stringify(prepared.context),
+          status: "pending",
           created_at: now,
           expires_at: now + this.ttlMs(),
-        });
+          signed_at: null,
+          signature: null,
+          response: null,
+          ended_at: null,
+          reason: null,
+        };
+        row.seq = this.jobs.insert(row);
         this.jobs.audit(id, "created", { kind: spec.kind, operationId: spec.operationId }, now);
-        created.push(this.jobs.get(id)!);
+        created.push(row);
       }
       for (const opId of operationIds) this.project(opId);
     });
@@ -113,7 +118,10 @@ export class Engine {
     const now = Date.now();
     const ctx = this.context(key, origin, now);
     this.storage.transactionSync(() => {
-      jobs.forEach((job, i) => this.accept(ctx, job, base64url.encode(signatures[i]!)));
+      jobs.forEach((job, i) => {
+        // The backlog signer (alarm) or a cancellation may have ended it during the await.
+        if (this.jobs.statusOf(job.id) === "pending") this.accept(ctx, job, base64url.encode(signatures[i]!));
+      });
     });
     this.hooks.rearm();
   }

@@ -22,7 +22,6 @@ export interface CreateJobsInput {
 
 export interface CreatedOperations {
   operations: Operation[];
-  jobs: SignJob[];
 }
 
 export interface JobPage {
@@ -159,13 +158,8 @@ export class IssuerObject extends DurableObject<Env> {
       this.signers.offer(jobs.map((j) => this.engine.jobs.toSignJob(j)));
     }
     await this.afterChange();
-    return {
-      ok: true,
-      value: {
-        operations: operationIds.map((id) => this.engine.operation(id)!),
-        jobs: jobs.map((j) => this.engine.jobs.toSignJob(this.engine.jobs.get(j.id)!)),
-      },
-    };
+    // Only the operations cross back: a batch's full jobs would be a large, unused copy.
+    return { ok: true, value: { operations: operationIds.map((id) => this.engine.operation(id)!) } };
   }
 
   getJob(id: string): Result<SignJob> {
@@ -232,7 +226,32 @@ export class IssuerObject extends DurableObject<Env> {
     }
     this.signers.onAlarm(now);
     pruneJtis(this.sql, now);
+    await this.signCustodialBacklog();
     await this.afterChange();
+  }
+
+  /**
+   * The in-process signer's backlog: custodial jobs left pending because the object stopped
+   * between creating and signing them. Like any signer reconnecting, it signs what is waiting.
+   */
+  private async signCustodialBacklog(): Promise<void> {
+    const rows = this.sql
+      .exec<import("./jobs").JobRow>(
+        `SELECT jobs.* FROM jobs JOIN keys ON keys.id = jobs.vm_id
+         WHERE jobs.status = 'pending' AND keys.custody = 'custodial' AND keys.revoked = 0 ORDER BY jobs.seq LIMIT 1000`,
+      )
+      .toArray();
+    const byKey = new Map<string, import("./jobs").JobRow[]>();
+    for (const row of rows) byKey.set(row.vm_id, [...(byKey.get(row.vm_id) ?? []), row]);
+    for (const [vm, jobs] of byKey) {
+      const key = this.keys.local(vm);
+      if (!key) continue;
+      try {
+        await this.engine.signCustodial(key, jobs, "");
+      } catch (err) {
+        console.error(JSON.stringify({ level: "error", event: "custodial.backlog_failed", key: vm, error: String(err) }));
+      }
+    }
   }
 
   /** Delivers the outbox and re-arms; every state-changing entry point ends here. */

@@ -39,7 +39,8 @@ export class JobStore {
     private readonly did: () => string,
   ) {}
 
-  insert(row: Omit<JobRow, "seq" | "status" | "signed_at" | "signature" | "response" | "ended_at" | "reason">): void {
+  /** Inserts a new pending job; returns its seq. */
+  insert(row: Omit<JobRow, "seq" | "status" | "signed_at" | "signature" | "response" | "ended_at" | "reason">): number {
     this.sql.exec(
       `INSERT INTO jobs (id, kind, operation_id, vm_id, alg, key_ref, signing_input, payload, context, status, created_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
@@ -55,10 +56,15 @@ export class JobStore {
       row.created_at,
       row.expires_at,
     );
+    return this.sql.exec<{ seq: number }>("SELECT last_insert_rowid() AS seq").one().seq;
   }
 
   get(id: string): JobRow | null {
     return this.sql.exec<JobRow>("SELECT * FROM jobs WHERE id = ?", id).toArray()[0] ?? null;
+  }
+
+  statusOf(id: string): JobStatus | null {
+    return this.sql.exec<{ status: JobStatus }>("SELECT status FROM jobs WHERE id = ?", id).toArray()[0]?.status ?? null;
   }
 
   byOperation(operationId: string): JobRow[] {

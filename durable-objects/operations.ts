@@ -27,8 +27,9 @@ export function parentOf(id: string): string {
 export class OperationStore {
   constructor(private readonly sql: SqlStorage) {}
 
-  create(id: string, pendingResponse: unknown, now: number): void {
-    this.sql.exec(
+  /** Returns false when the operation already existed (several jobs of one operation). */
+  create(id: string, pendingResponse: unknown, now: number): boolean {
+    const cursor = this.sql.exec(
       "INSERT INTO operations (id, parent, done, result, created_at, updated_at) VALUES (?, ?, 0, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
       id,
       parentOf(id),
@@ -36,6 +37,7 @@ export class OperationStore {
       now,
       now,
     );
+    return cursor.rowsWritten > 0;
   }
 
   get(id: string): OperationRow | null {

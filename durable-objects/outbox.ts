@@ -4,7 +4,8 @@ export interface D1Write {
   params: (string | number | null)[];
 }
 
-const BATCH = 200;
+// Statements per D1 batch: fewer round trips, while one batch stays a modest transaction.
+const BATCH = 500;
 const MAX_BACKOFF_MS = 5 * 60_000;
 
 /**
