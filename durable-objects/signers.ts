@@ -1,6 +1,23 @@
-import type { Result } from "./engine";
-import type { JobStore } from "./jobs";
+import { isOperatorToken } from "../src/http/auth";
+import { problemBody, problemResponse, type ProblemCode } from "../src/http/errors";
 import type { SignJob, Submission } from "../src/signjobs/model";
+import { AUTH_HEADER, ORIGIN_HEADER } from "../src/signjobs/routes";
+import type { Result } from "./engine";
+import type { JobRow, JobStore } from "./jobs";
+import {
+  AUTH_TIMEOUT_MS,
+  AttachmentSchema,
+  CANCELLED_PAGE,
+  CLOSE_UNAUTHORIZED,
+  ForwardedPrincipalSchema,
+  LEASE_MS,
+  PAGE_SIZE,
+  closeReason,
+  parseMessage,
+  resultFrame,
+  type Attachment,
+  type ServerFrame,
+} from "./signer-protocol";
 
 /** What the hub needs from the issuer object. */
 export interface SignerHubHost {
@@ -11,28 +28,343 @@ export interface SignerHubHost {
   afterChange(): Promise<void>;
 }
 
+type Socket = { ws: WebSocket; a: Attachment };
+type Lease = { job_id: string; signer: string };
+
+const problem = (status: number, code: ProblemCode, detail: string) => problemResponse(problemBody(status, code, detail));
+
 /**
  * Connected signers of one issuer: hibernatable WebSockets, the backlog on connect, pushes of new
  * jobs, and leases so each pending job is with one signer at a time.
+ *
+ * Nothing lives in memory that matters: sockets and who they are come back from
+ * `ctx.getWebSockets()` and their attachments, leases are rows of `leases`, and both the auth
+ * deadline of a fresh socket and lease expiry are driven by the object's one alarm (`nextDue`).
  */
 export class SignerHub {
+  /** Where the round robin among equally loaded signers starts next; losing it on eviction is harmless. */
+  private turn = 0;
+
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly env: Env,
     private readonly did: () => string,
     private readonly host: SignerHubHost,
-  ) {}
+  ) {
+    // Keep-alives are answered by the runtime, so a quiet signer does not wake the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
 
-  offer(_jobs: SignJob[]): void {}
-  ended(_ids: string[]): void {}
-  signed(_id: string): void {}
-  onAlarm(_now: number): void {}
+  private get sql(): SqlStorage {
+    return this.ctx.storage.sql;
+  }
+
+  // ── engine hooks ─────────────────────────────────────────────────────────
+
+  /** New jobs of one creation batch: one `jobs` frame to the least-loaded connected signer, leased to it. */
+  offer(jobs: SignJob[]): void {
+    const pending = jobs.filter((j) => j.status === "pending");
+    if (pending.length === 0) return;
+    const target = this.pick(new Set());
+    if (target) this.deliver(target, pending, Date.now());
+  }
+
+  /** Jobs that ended without a signature: their leases go, and every signer is told to drop them. */
+  ended(ids: string[]): void {
+    for (const id of ids) this.sql.exec("DELETE FROM leases WHERE job_id = ?", id);
+    const signers = this.signers();
+    for (let i = 0; i < ids.length; i += CANCELLED_PAGE) {
+      const frame: ServerFrame = { type: "cancelled", ids: ids.slice(i, i + CANCELLED_PAGE) };
+      for (const s of signers) send(s.ws, frame);
+    }
+  }
+
+  signed(id: string): void {
+    this.sql.exec("DELETE FROM leases WHERE job_id = ?", id);
+  }
+
+  /** Closes sockets that did not authenticate in time and offers jobs whose lease ran out again. */
+  onAlarm(now: number): void {
+    for (const s of this.sockets()) {
+      if (s.a.principal === null && s.a.authDeadline !== null && s.a.authDeadline <= now) {
+        refuse(s.ws, "no auth message within 10 s");
+      }
+    }
+    // Every round re-leases or drops the rows it read, so this ends.
+    for (;;) {
+      const expired = this.sql
+        .exec<Lease>("SELECT job_id, signer FROM leases WHERE until <= ? ORDER BY until LIMIT 500", now)
+        .toArray();
+      if (expired.length === 0) break;
+      this.reoffer(expired, new Set(), now);
+    }
+  }
+
+  /** The earliest lease expiry or auth deadline, for the object's alarm. */
   nextDue(): number | null {
-    return null;
+    let due = this.sql.exec<{ t: number | null }>("SELECT min(until) AS t FROM leases").one().t;
+    for (const { a } of this.sockets()) {
+      if (a.principal === null && a.authDeadline !== null && (due === null || a.authDeadline < due)) due = a.authDeadline;
+    }
+    return due;
   }
-  async connect(_request: Request): Promise<Response> {
-    return new Response("signer sockets are not available yet", { status: 501 });
+
+  // ── sockets ──────────────────────────────────────────────────────────────
+
+  /** Accepts a signer socket. Authenticated already when the Worker forwarded a principal; else the first message must be `auth`. */
+  async connect(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return problem(426, "validation_failed", "this endpoint needs Upgrade: websocket");
+    }
+    let did: string;
+    try {
+      did = this.did();
+    } catch {
+      return problem(404, "not_found", "no issuer DID is served here");
+    }
+    const url = new URL(request.url);
+    const asked = url.searchParams.get("did");
+    if (asked !== null && asked !== did) return problem(404, "not_found", `DID ${asked} not found`);
+
+    let principal: Attachment["principal"] = null;
+    const forwarded = request.headers.get(AUTH_HEADER);
+    if (forwarded !== null) {
+      const parsed = ForwardedPrincipalSchema.safeParse(parseJson(forwarded));
+      if (!parsed.success) return problem(401, "unauthorized", "unreadable principal");
+      if (parsed.data.kind === "did" && parsed.data.did !== did) {
+        return problem(403, "forbidden", "a signer may only connect for its own DID");
+      }
+      principal = parsed.data.kind;
+    }
+
+    const { 0: client, 1: server } = new WebSocketPair();
+    const now = Date.now();
+    const attachment: Attachment = {
+      v: 1,
+      signer: crypto.randomUUID(),
+      principal,
+      connectedAt: now,
+      authDeadline: principal ? null : now + AUTH_TIMEOUT_MS,
+      origin: (request.headers.get(ORIGIN_HEADER) ?? url.origin).slice(0, 512),
+    };
+    this.ctx.acceptWebSocket(server, [attachment.signer]);
+    server.serializeAttachment(attachment);
+    if (principal) this.welcome({ ws: server, a: attachment });
+    await this.host.afterChange();
+    return new Response(null, { status: 101, webSocket: client });
   }
-  async message(_ws: WebSocket, _message: string | ArrayBuffer): Promise<void> {}
-  async close(_ws: WebSocket, _code: number, _reason: string): Promise<void> {}
+
+  async message(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const a = attachmentOf(ws);
+    if (!a) return void closeQuietly(ws, 1011, "socket state lost");
+    const parsed = parseMessage(raw);
+    if (!parsed.ok) return void send(ws, parsed.frame);
+    const msg = parsed.message;
+    if (msg.type === "auth") return this.authenticate(ws, a, msg.token);
+    if (a.principal === null) return refuse(ws, "send {type:'auth', token} before anything else");
+    let result: Result<SignJob>;
+    if (msg.type === "sign") {
+      const submission: Submission = msg.jws !== undefined ? { jws: msg.jws } : { signature: msg.signature! };
+      if (msg.signatureFormat !== undefined) submission.signatureFormat = msg.signatureFormat;
+      result = await this.host.submit(msg.id, submission, a.origin);
+    } else {
+      result = await this.host.reject(msg.id, msg.reason);
+    }
+    // Delivered and re-armed before the answer, so a signer that reads `result` finds the operation done.
+    await this.host.afterChange();
+    send(ws, resultFrame(msg.id, result));
+  }
+
+  /** The signer went away: reciprocate, and its leased jobs go to another signer now rather than at lease expiry. */
+  async close(ws: WebSocket, code: number, reason: string): Promise<void> {
+    closeQuietly(ws, code, reason);
+    const a = attachmentOf(ws);
+    if (!a) return;
+    const held = this.sql.exec<Lease>("SELECT job_id, signer FROM leases WHERE signer = ?", a.signer).toArray();
+    if (held.length === 0) return;
+    this.reoffer(held, new Set([a.signer]), Date.now());
+    await this.host.afterChange();
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────
+
+  private async authenticate(ws: WebSocket, a: Attachment, token: string): Promise<void> {
+    if (a.principal !== null) return void send(ws, { type: "error", code: "already_authenticated", detail: "this socket is already authenticated" });
+    if (a.authDeadline !== null && a.authDeadline <= Date.now()) return refuse(ws, "no auth message within 10 s");
+    const m = /^(bearer|did)\s+(\S+)$/i.exec(token.trim());
+    if (!m) return refuse(ws, "token must be 'Bearer <token>' or 'DID <jwt>'");
+    let principal: "operator" | "did";
+    if (m[1]!.toLowerCase() === "bearer") {
+      if (!(await isOperatorToken(this.env, m[2]!))) return refuse(ws, "unknown bearer token");
+      principal = "operator";
+    } else {
+      // The object verifies the JWT itself (iss must be this DID); going through a stub would call ourselves.
+      const verified = await this.host.authenticate(m[2]!, a.origin);
+      if (!verified.ok) return refuse(ws, verified.detail);
+      principal = "did";
+    }
+    // Other frames (a second auth, the close) may have run during the await.
+    const current = attachmentOf(ws);
+    if (ws.readyState !== WebSocket.OPEN || !current || current.principal !== null) return;
+    const authed: Attachment = { ...current, principal, authDeadline: null };
+    ws.serializeAttachment(authed);
+    this.welcome({ ws, a: authed });
+    await this.host.afterChange();
+  }
+
+  /** `ready`, then the backlog: pending jobs nobody holds a live lease on, oldest first, leased to this signer. */
+  private welcome(s: Socket): void {
+    this.dropOrphanLeases(s.a.signer);
+    const jobs = this.host.jobs();
+    if (!send(s.ws, { type: "ready", did: this.did(), pending: jobs.pendingCount() })) return;
+    const now = Date.now();
+    for (let after = 0; ; ) {
+      const page = this.sql
+        .exec<JobRow>(
+          `SELECT j.* FROM jobs j LEFT JOIN leases l ON l.job_id = j.id
+           WHERE j.status = 'pending' AND j.seq > ? AND j.expires_at > ? AND (l.job_id IS NULL OR l.until <= ?)
+           ORDER BY j.seq LIMIT ?`,
+          after,
+          now,
+          now,
+          PAGE_SIZE,
+        )
+        .toArray();
+      if (page.length === 0) return;
+      if (!this.deliver(s, page.map((r) => jobs.toSignJob(r)), now)) return;
+      after = page[page.length - 1]!.seq;
+    }
+  }
+
+  /**
+   * Leases held by signers that are gone without a close event (the object was restarted, not
+   * hibernated) would otherwise wait out their 60 s; a connecting signer takes them at once.
+   */
+  private dropOrphanLeases(connecting: string): void {
+    const live = new Set(this.signers().map((s) => s.a.signer));
+    live.add(connecting);
+    const holders = this.sql.exec<{ signer: string }>("SELECT DISTINCT signer FROM leases").toArray();
+    for (const { signer } of holders) {
+      if (!live.has(signer)) this.sql.exec("DELETE FROM leases WHERE signer = ?", signer);
+    }
+  }
+
+  /** Sends one `jobs` frame and leases its jobs to that signer; false if the socket is gone. */
+  private deliver(to: Socket, jobs: SignJob[], now: number): boolean {
+    if (!send(to.ws, { type: "jobs", jobs })) return false;
+    const until = now + LEASE_MS;
+    this.ctx.storage.transactionSync(() => {
+      for (const job of jobs) {
+        this.sql.exec(
+          "INSERT INTO leases (job_id, signer, until) VALUES (?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET signer = excluded.signer, until = excluded.until",
+          job.id,
+          to.a.signer,
+          until,
+        );
+      }
+    });
+    return true;
+  }
+
+  /**
+   * Offers leased jobs again: to another connected signer if there is one, else back to the same
+   * one if it is still here, else to nobody (the lease goes; the job waits for the next backlog).
+   */
+  private reoffer(leases: Lease[], gone: Set<string>, now: number): void {
+    const byHolder = new Map<string, string[]>();
+    for (const l of leases) byHolder.set(l.signer, [...(byHolder.get(l.signer) ?? []), l.job_id]);
+    const store = this.host.jobs();
+    const drop = (id: string) => this.sql.exec("DELETE FROM leases WHERE job_id = ?", id);
+    for (const [holder, ids] of byHolder) {
+      const target =
+        this.pick(new Set([...gone, holder])) ?? (gone.has(holder) ? null : (this.signers().find((s) => s.a.signer === holder) ?? null));
+      if (!target) {
+        ids.forEach(drop);
+        continue;
+      }
+      const jobs: SignJob[] = [];
+      for (const id of ids) {
+        const row = store.get(id);
+        if (row?.status === "pending") jobs.push(store.toSignJob(row));
+        else drop(id);
+      }
+      for (let i = 0; i < jobs.length; i += PAGE_SIZE) {
+        const page = jobs.slice(i, i + PAGE_SIZE);
+        if (!this.deliver(target, page, now)) page.forEach((j) => drop(j.id));
+      }
+    }
+  }
+
+  /** The authenticated signer with the fewest live leases, round robin among equals. */
+  private pick(exclude: Set<string>): Socket | null {
+    const candidates = this.signers().filter((s) => !exclude.has(s.a.signer));
+    if (candidates.length === 0) return null;
+    const load = new Map(
+      this.sql
+        .exec<{ signer: string; n: number }>("SELECT signer, count(*) AS n FROM leases WHERE until > ? GROUP BY signer", Date.now())
+        .toArray()
+        .map((r) => [r.signer, r.n]),
+    );
+    const start = this.turn++ % candidates.length;
+    let best: Socket | null = null;
+    let bestLoad = Infinity;
+    for (let i = 0; i < candidates.length; i++) {
+      const s = candidates[(start + i) % candidates.length]!;
+      const n = load.get(s.a.signer) ?? 0;
+      if (n < bestLoad) [best, bestLoad] = [s, n];
+    }
+    return best;
+  }
+
+  /** Open sockets with a readable attachment. */
+  private sockets(): Socket[] {
+    const out: Socket[] = [];
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      const a = attachmentOf(ws);
+      if (a) out.push({ ws, a });
+      else closeQuietly(ws, 1011, "socket state lost");
+    }
+    return out;
+  }
+
+  private signers(): Socket[] {
+    return this.sockets().filter((s) => s.a.principal !== null);
+  }
+}
+
+function attachmentOf(ws: WebSocket): Attachment | null {
+  const parsed = AttachmentSchema.safeParse(ws.deserializeAttachment());
+  return parsed.success ? parsed.data : null;
+}
+
+function send(ws: WebSocket, frame: ServerFrame): boolean {
+  try {
+    ws.send(JSON.stringify(frame));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function refuse(ws: WebSocket, reason: string): void {
+  closeQuietly(ws, CLOSE_UNAUTHORIZED, reason);
+}
+
+/** Close may race the peer's own close; codes 1005/1006/1015 cannot be sent, so they become 1000. */
+function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, closeReason(reason));
+  } catch {
+    // already closed
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

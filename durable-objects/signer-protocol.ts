@@ -1,0 +1,101 @@
+import { z } from "zod";
+import type { ProblemCode } from "../src/http/errors";
+import type { SignJob } from "../src/signjobs/model";
+import type { Result } from "./engine";
+
+/** A socket that has not authenticated by then is closed with 4401 (api.md "Signer WebSocket"). */
+export const AUTH_TIMEOUT_MS = 10_000;
+/** How long a job stays with one signer before it is offered again. */
+export const LEASE_MS = 60_000;
+/** Jobs per backlog frame. */
+export const PAGE_SIZE = 100;
+/** Ids per `cancelled` frame. */
+export const CANCELLED_PAGE = 1_000;
+export const CLOSE_UNAUTHORIZED = 4401;
+
+/**
+ * What a hibernated socket remembers about itself. Small (it must stay far under 2 KiB) and
+ * validated on every read. `principal` null means not yet authenticated; a `did` principal is
+ * always this object's DID (anything else is refused before it gets here), so the DID itself
+ * is not repeated.
+ */
+export const AttachmentSchema = z.object({
+  v: z.literal(1),
+  signer: z.string().min(1).max(64),
+  principal: z.enum(["operator", "did"]).nullable(),
+  connectedAt: z.number().int(),
+  /** Until when first-message auth may arrive; null once authenticated. */
+  authDeadline: z.number().int().nullable(),
+  /** The service origin: the DID-auth audience and the origin artifacts are finalised with. */
+  origin: z.string().max(512),
+});
+export type Attachment = z.infer<typeof AttachmentSchema>;
+
+/** The principal the Worker forwards after authenticating the upgrade's Authorization header. */
+export const ForwardedPrincipalSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("operator") }),
+  z.object({ kind: z.literal("did"), did: z.string(), verificationMethodId: z.string() }),
+]);
+
+const JobId = z.string().min(1).max(200);
+
+/** Signer → server frames. Unknown fields are ignored so newer signers still talk to us. */
+export const SignerMessageSchema = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("auth"), token: z.string().min(1).max(16_384) }),
+    z.object({
+      type: z.literal("sign"),
+      id: JobId,
+      signature: z.string().min(1).max(4096).optional(),
+      jws: z.string().min(1).max(1_100_000).optional(),
+      signatureFormat: z.enum(["jose", "der"]).optional(),
+    }),
+    z.object({ type: z.literal("reject"), id: JobId, reason: z.string().min(1).max(1000) }),
+  ])
+  .superRefine((m, ctx) => {
+    if (m.type === "sign" && (m.signature === undefined) === (m.jws === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["signature"], message: "exactly one of signature or jws is required" });
+    }
+  });
+export type SignerMessage = z.infer<typeof SignerMessageSchema>;
+
+/** Server → signer frames. */
+export type ServerFrame =
+  | { type: "ready"; did: string; pending: number }
+  | { type: "jobs"; jobs: SignJob[] }
+  | { type: "result"; id: string; status: SignJob["status"] | "unknown"; code?: ProblemCode; detail?: string }
+  | { type: "cancelled"; ids: string[] }
+  | { type: "error"; code: ProblemCode | "already_authenticated"; detail: string };
+
+/** The answer to a `sign` or `reject`, with the same codes as `PUT /v1/signjobs` batch results. */
+export function resultFrame(id: string, result: Result<SignJob>): ServerFrame {
+  return result.ok
+    ? { type: "result", id, status: result.value.status }
+    : { type: "result", id, status: result.job?.status ?? "unknown", code: result.code, detail: result.detail };
+}
+
+/** Parses one text frame; the error frame to answer with when it is not a valid message. */
+export function parseMessage(raw: string | ArrayBuffer): { ok: true; message: SignerMessage } | { ok: false; frame: ServerFrame } {
+  if (typeof raw !== "string") {
+    return { ok: false, frame: { type: "error", code: "validation_failed", detail: "frames must be JSON text, not binary" } };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, frame: { type: "error", code: "malformed_json", detail: "the frame is not JSON (keep-alive is the bare text ping)" } };
+  }
+  const parsed = SignerMessageSchema.safeParse(json);
+  return parsed.success
+    ? { ok: true, message: parsed.data }
+    : { ok: false, frame: { type: "error", code: "validation_failed", detail: z.prettifyError(parsed.error) } };
+}
+
+/** WebSocket close reasons are limited to 123 UTF-8 bytes. */
+export function closeReason(reason: string): string {
+  const bytes = new TextEncoder();
+  if (bytes.encode(reason).length <= 123) return reason;
+  let cut = reason.slice(0, 120);
+  while (bytes.encode(`${cut}...`).length > 123) cut = cut.slice(0, -1);
+  return `${cut}...`;
+}
