@@ -1,0 +1,155 @@
+import { env, exports } from "cloudflare:workers";
+import { SignJWT, base64url } from "jose";
+import { expect } from "vitest";
+import { ORIGIN, api, enc } from "../helpers";
+
+/** An external Ed25519 issuer DID whose private key the test holds, as a signer daemon would. */
+export async function externalIssuer() {
+  const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+  const jwk = (await crypto.subtle.exportKey("jwk", pair.publicKey)) as JsonWebKey;
+  const res = await api("PUT", "/v1/dids/key", {
+    keyType: "Ed25519",
+    custody: "external",
+    publicKeyJwk: { kty: "OKP", crv: "Ed25519", x: jwk.x! },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  const did: string = res.body.did.id;
+  const vm: string = res.body.did.verificationMethod[0].id;
+  return {
+    did,
+    vm,
+    stub: env.ISSUER.getByName(did),
+    sign: async (input: string) =>
+      base64url.encode(new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, new TextEncoder().encode(input)))),
+    /** A DID-auth JWT (api.md "Authentication"), fresh jti each time. */
+    didJwt: (claims: { iss?: string; aud?: string } = {}) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "EdDSA", kid: vm, typ: "JWT" })
+        .setIssuer(claims.iss ?? did)
+        .setAudience(claims.aud ?? ORIGIN)
+        .setIssuedAt()
+        .setExpirationTime("2m")
+        .setJti(crypto.randomUUID())
+        .sign(pair.privateKey),
+    /** Issues one credential; the operation (202, pending) comes back. */
+    issue: async (name = "Alice") => {
+      const r = await api("PUT", "/v1/credentials", { issuer: did, verificationMethodId: vm, subject: "did:example:s", data: { name } });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      return r.body as { id: string; signJobs: string[] };
+    },
+    issueBatch: async (n: number) => {
+      const requests = Array.from({ length: n }, (_, i) => ({ issuer: did, verificationMethodId: vm, subject: "did:example:s", data: { i } }));
+      const r = await api("PUT", "/v1/credentials/batch", { requests });
+      expect(r.status, JSON.stringify(r.body).slice(0, 500)).toBeLessThan(300);
+      return r.body.operations as { id: string; signJobs: string[] }[];
+    },
+  };
+}
+export type Issuer = Awaited<ReturnType<typeof externalIssuer>>;
+
+type Frame = any;
+
+/** A signer's end of the socket: frames queue up and are taken in order, by type. */
+export class SignerClient {
+  private readonly frames: Frame[] = [];
+  private readonly waiters = new Set<() => void>();
+  closed: { code: number; reason: string } | null = null;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (ev) => {
+      const data = typeof ev.data === "string" ? ev.data : "<binary>";
+      let frame: Frame = data;
+      try {
+        frame = JSON.parse(data);
+      } catch {
+        // "pong" stays a string
+      }
+      this.frames.push(frame);
+      this.wake();
+    });
+    ws.addEventListener("close", (ev) => {
+      this.closed = { code: ev.code, reason: ev.reason };
+      this.wake();
+    });
+  }
+
+  /** Opens `/v1/signjobs/connect`; `auth` is the Authorization header, or null for first-message auth. */
+  static async open(did: string, auth: string | null): Promise<SignerClient> {
+    const headers: Record<string, string> = { Upgrade: "websocket" };
+    if (auth) headers.authorization = auth;
+    const res = await exports.default.fetch(new Request(`${ORIGIN}/v1/signjobs/connect?did=${enc(did)}`, { headers }));
+    expect(res.status, res.status === 101 ? "" : await res.text()).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    return new SignerClient(ws);
+  }
+
+  private wake() {
+    for (const w of this.waiters) w();
+  }
+
+  send(frame: unknown) {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** The first queued frame that matches (removed from the queue), waiting for it if needed. */
+  async next(match: string | ((f: Frame) => boolean), timeoutMs = 5000): Promise<Frame> {
+    const test = typeof match === "string" ? (f: Frame) => f === match || f?.type === match : match;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.frames.findIndex(test);
+      if (i >= 0) return this.frames.splice(i, 1)[0];
+      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; queued: ${JSON.stringify(this.frames)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; queued: ${JSON.stringify(this.frames).slice(0, 1000)}`);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const t = setTimeout(done, left);
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  /** The next frame of that type if one arrives within `ms`, else null. */
+  async maybe(type: string, ms = 300): Promise<Frame | null> {
+    try {
+      return await this.next(type, ms);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Whether any frame of that type arrives within `ms` (for asserting that nothing came). */
+  async receives(type: string, ms = 300): Promise<boolean> {
+    return (await this.maybe(type, ms)) !== null;
+  }
+
+  async waitClosed(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (!this.closed) throw new Error("socket did not close");
+    return this.closed;
+  }
+
+  /** Sends a request frame and waits for the `result` of that job. */
+  async call(frame: { type: "sign" | "reject"; id: string; [k: string]: unknown }): Promise<Frame> {
+    this.send(frame);
+    return this.next((f) => f?.type === "result" && f.id === frame.id);
+  }
+
+  close(code = 1000, reason = "bye") {
+    this.ws.close(code, reason);
+  }
+}
+
+/** A connected, authenticated signer that has read `ready` (and returns it). */
+export async function connected(issuer: Issuer, auth: string | null = null) {
+  const client = await SignerClient.open(issuer.did, auth);
+  if (!auth) client.send({ type: "auth", token: `DID ${await issuer.didJwt()}` });
+  const ready = await client.next("ready");
+  return { client, ready };
+}
