@@ -107,12 +107,14 @@ export class IssuerObject extends DurableObject<Env> {
     this.keys.put(key);
   }
 
-  /** A revoked key signs nothing more: its pending jobs are cancelled. */
-  revokeKey(did: string, verificationMethodId: string): { cancelled: string[] } {
+  /** A revoked key signs nothing more: its pending jobs are cancelled and their operations fail, in D1 too. */
+  async revokeKey(did: string, verificationMethodId: string): Promise<{ cancelled: string[] }> {
     this.bind(did);
     this.keys.revoke(verificationMethodId);
     const pending = this.allPending().filter((j) => j.vm_id === verificationMethodId);
-    return { cancelled: this.engine.endJobs(pending, { to: "cancelled", reason: "signing key revoked" }) };
+    const cancelled = this.engine.endJobs(pending, { to: "cancelled", reason: "signing key revoked" });
+    await this.afterChange();
+    return { cancelled };
   }
 
   /** The DID was deleted: no new jobs, and every pending one is cancelled. */
