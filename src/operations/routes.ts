@@ -8,6 +8,15 @@ import { validationProblem } from "../http/errors";
 
 export const operations = createRouter();
 
+/** The (created_at, id) a listing resumes after; a token that is not one of ours is a 400, not an empty page. */
+function afterKey(token: string | undefined): [number, string] | null {
+  const key = decodePageToken(token, 2);
+  if (key === null) return null;
+  const [at, id] = key;
+  if (typeof at === "number" && Number.isSafeInteger(at) && typeof id === "string") return [at, id];
+  throw validationProblem(new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]), "query");
+}
+
 interface OperationRow {
   id: string;
   parent: string;
@@ -72,7 +81,7 @@ operations.openapi(
   }),
   async (c) => {
     const q = c.req.valid("query");
-    const after = decodePageToken(q.pageToken, 2) as [number, string] | null;
+    const after = afterKey(q.pageToken);
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (q.parent !== undefined) (where.push("parent = ?"), params.push(q.parent.replace(/\/+$/, "")));

@@ -2,7 +2,7 @@ import { issuerById, issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { serviceOrigin } from "../http/auth";
-import { ProblemError, notFound } from "../http/errors";
+import { ProblemError, notFound, validationProblem } from "../http/errors";
 import { PageQuery, commonErrors, createRouter, decodePageToken, encodePageToken, jsonBody, jsonResponse, type AppEnv } from "../http/router";
 import { unwrap } from "../http/rpc";
 import { JOB_STATUSES, SignJobSchema, SignatureFormatSchema, type SignJob, type Submission } from "./model";
@@ -31,6 +31,15 @@ function jobObject(c: Context<AppEnv>, jobId: string) {
 
 const Did = z.string().min(8).max(2048).regex(/^did:[a-z0-9]+:\S+$/, "must be a DID");
 
+/** The seq a listing resumes after; a token that is not one of ours is a 400, not an empty page. */
+function afterSeq(token: string | undefined): number {
+  const key = decodePageToken(token, 1);
+  if (key === null) return 0;
+  const seq = key[0];
+  if (typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 0) return seq;
+  throw validationProblem(new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]), "query");
+}
+
 signjobs.openapi(
   createRoute({
     method: "get",
@@ -49,8 +58,7 @@ signjobs.openapi(
     if (principal.kind === "did" && principal.did !== q.did) {
       throw new ProblemError(403, "forbidden", "a signer may only list its own DID's sign jobs");
     }
-    const after = decodePageToken(q.pageToken, 1);
-    const page = await issuerByName(c.env, q.did).listJobs(q.status, Number(after?.[0] ?? 0), q.pageSize);
+    const page = await issuerByName(c.env, q.did).listJobs(q.status, afterSeq(q.pageToken), q.pageSize);
     return c.json(
       { signJobs: page.jobs, ...(page.next !== undefined ? { nextPageToken: encodePageToken([page.next]) } : {}) },
       200,
