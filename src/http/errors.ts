@@ -160,6 +160,14 @@ export function handleError(err: Error, c: Context): Response {
       err.getResponse().headers,
     );
   }
+  // decodeURIComponent on a client's path: bad percent-encoding is the client's error, not ours.
+  if (err instanceof URIError) {
+    return problemResponse(
+      problemBody(400, "validation_failed", "the URL has malformed percent-encoding", [{ path: "(url)", message: err.message }], {
+        requestId,
+      }),
+    );
+  }
   // A bug or an outage: log everything, tell the client nothing internal.
   console.error(JSON.stringify({ level: "error", requestId, message: err.message, stack: err.stack }));
   return problemResponse(
