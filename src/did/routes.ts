@@ -62,6 +62,10 @@ dids.openapi(
     if (method === "web" && !web) {
       throw badRequest("options.didWebId", "did:web needs options.didWebId like did:web:example.com or did:web:example.com:path:to");
     }
+    // /v1/... belongs to the API, so a document there could never be served.
+    if (web && (web.path === "v1" || web.path.startsWith("v1/"))) {
+      throw badRequest("options.didWebId", "a did:web path may not start with v1: that path is the API's");
+    }
     if (method !== "web" && body.options?.didWebId !== undefined) {
       throw badRequest("options.didWebId", "only did:web takes a didWebId");
     }

@@ -18,7 +18,13 @@ didWeb.get("/*", async (c, next) => {
 });
 
 async function serve(env: Env, host: string, path: string): Promise<Response> {
-  const row = await getDidByWebLocation(env.DB, host, decodeURIComponent(path));
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    throw notFound("DID document"); // no did:web path decodes to malformed percent-encoding
+  }
+  const row = await getDidByWebLocation(env.DB, host, decoded);
   if (!row) throw notFound("DID document");
   return new Response(row.document, {
     headers: { "content-type": "application/did+json", "cache-control": "max-age=300", "access-control-allow-origin": "*" },
