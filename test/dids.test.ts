@@ -156,6 +156,7 @@ describe("PUT /v1/dids/{method} validation", () => {
     ["a malformed didWebId", "web", async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:Not A Host" } }), "options.didWebId"],
     ["a didWebId of another method", "web", async () => ({ keyType: "Ed25519", options: { didWebId: "did:key:z6Mkabc" } }), "options.didWebId"],
     ["a didWebId with a .. segment", "web", async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:..:x" } }), "options.didWebId"],
+    ["a did:web under the API's /v1 path", "web", async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:v1:x" } }), "options.didWebId"],
     ["did:web without didWebId", "web", async () => ({ keyType: "Ed25519" }), "options.didWebId"],
     ["a didWebId on did:key", "key", async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:x" } }), "options.didWebId"],
     ["keyType of the wrong type", "key", async () => ({ keyType: 25519 }), "keyType"],

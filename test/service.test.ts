@@ -102,6 +102,37 @@ describe("service endpoints", () => {
     expectProblem(await api("PUT", "/v1/dids/key", undefined, { raw: under }), 400, "validation_failed");
   });
 
+  it("odd input is a 4xx problem, never a 500", async () => {
+    const b64 = (s: string) => base64url.encode(s);
+    const requests: [string, string, unknown?, { raw?: string; auth?: null }?][] = [
+      ["GET", "/%E0%A4%A/did.json", undefined, { auth: null }],
+      ["GET", "/a%2F..%2Fb/did.json", undefined, { auth: null }],
+      ["GET", "/v1/dids/key/%E0%A4%A"],
+      ["GET", "/v1/keys/%E0%A4%A"],
+      ["GET", "/v1/operations/%E0%A4%A"],
+      ["GET", "/v1/dids/resolver/%E0%A4%A"],
+      ["GET", `/v1/dids/resolver/${enc("did:jwk:eyJ")}`],
+      ["GET", `/v1/dids/resolver/${enc("did:web:localhost%3A1")}`],
+      ["GET", "/v1/dids/key?pageSize=99999999999999999999"],
+      ["GET", "/v1/dids/key?pageSize=2&pageSize=3"],
+      ["GET", `/v1/dids/key?pageToken=${b64("[1e400,\"x\"]")}`],
+      ["GET", `/v1/dids/key?pageToken=${b64("{}")}`],
+      ["DELETE", `/v1/dids/key/${enc(`did:key:${"z".repeat(3000)}`)}`],
+      ["PUT", "/v1/dids/web", { keyType: "Ed25519", options: { didWebId: `did:web:${"a".repeat(600)}.com` } }],
+      ["PUT", "/v1/dids/key", { keyType: "Ed25519", custody: "external", publicKeyJwk: { kty: "OKP", crv: "Ed25519", x: "A".repeat(43) } }],
+      ["PUT", "/v1/dids/key", undefined, { raw: '{"keyType":"Ed25519","__proto__":{"custody":"external"}}' }],
+      ["PUT", "/v1/dids/key", undefined, { raw: '"\\ud800"' }],
+      ["PUT", "/v1/dids/key", undefined, { raw: "[".repeat(5000) }],
+      ["GET", "/v1/signjobs"],
+      ["GET", "/v1/signjobs?did=x"],
+    ];
+    for (const [method, path, body, opts] of requests) {
+      const res = await api(method, path, body, opts);
+      expect(res.status, `${method} ${path} ${JSON.stringify(res.body)}`).toBeLessThan(500);
+      if (res.status >= 400) expectProblem(res, res.status);
+    }
+  });
+
   it("every response carries a request id", async () => {
     const res = await api("GET", "/health", undefined, { auth: null });
     expect(res.headers.get("x-request-id")).toBeTruthy();
