@@ -29,7 +29,15 @@ export interface EngineHooks {
   ended(ids: string[]): void;
   /** A job that was signed, so its lease can go. */
   signed(id: string): void;
-  allocateStatus(purpose: StatusPurpose, credentialId: string, origin: string, now: number): StatusAllocation;
+  allocateStatus(
+    purpose: StatusPurpose,
+    credentialId: string,
+    origin: string,
+    now: number,
+    format: "jwt_vc" | "vc+jwt",
+    vmId: string,
+  ): StatusAllocation;
+  statusOf(credentialId: string): { revoked: boolean; suspended: boolean; version: number };
   /** Something changed the alarm's due times. */
   rearm(): void;
 }
@@ -64,7 +72,9 @@ export class Engine {
       origin,
       key,
       write: (k, w) => this.outbox.put(k, w, now + OUTBOX_GRACE_MS),
-      allocateStatus: (purpose, credentialId) => this.hooks.allocateStatus(purpose, credentialId, origin, now),
+      allocateStatus: (purpose, credentialId, format) =>
+        this.hooks.allocateStatus(purpose, credentialId, origin, now, format, key.id),
+      statusOf: (credentialId) => this.hooks.statusOf(credentialId),
     };
   }
 

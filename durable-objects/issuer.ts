@@ -8,7 +8,8 @@ import type { JobSpec } from "./kinds";
 import { Outbox } from "./outbox";
 import { migrate } from "./schema";
 import { SignerHub } from "./signers";
-import { StatusLists } from "./status-lists";
+import type { JobRow } from "./jobs";
+import { StatusLists, type StatusChange, type StatusChangeResult } from "./status-lists";
 
 export type { Result } from "./engine";
 
@@ -21,6 +22,12 @@ export interface CreateJobsInput {
 }
 
 export interface CreatedOperations {
+  operations: Operation[];
+}
+
+/** Per change: the flags after it, why it was refused (`code`), and the status-list job's operation. */
+export interface StatusChanges {
+  results: (Omit<StatusChangeResult, "listId"> & { operationId?: string })[];
   operations: Operation[];
 }
 
@@ -50,7 +57,7 @@ export class IssuerObject extends DurableObject<Env> {
     const did = () => this.did();
     this.keys = new KeyStore(this.sql, env, did);
     this.outbox = new Outbox(this.sql, env.DB);
-    this.statusLists = new StatusLists(ctx.storage, env, did);
+    this.statusLists = new StatusLists(this.sql, this.outbox, did);
     this.signers = new SignerHub(ctx, env, did, {
       submit: (id, submission, origin) => this.engine.submit(id, submission, origin),
       reject: (id, reason) => this.reject(id, reason),
@@ -67,8 +74,9 @@ export class IssuerObject extends DurableObject<Env> {
         offer: (jobs) => this.signers.offer(jobs),
         ended: (ids) => this.signers.ended(ids),
         signed: (id) => this.signers.signed(id),
-        allocateStatus: (purpose, credentialId, origin, now) =>
-          this.statusLists.allocate(purpose, credentialId, origin, now),
+        allocateStatus: (purpose, credentialId, origin, now, format, vmId) =>
+          this.statusLists.allocate(purpose, credentialId, origin, now, format, vmId),
+        statusOf: (credentialId) => this.statusLists.flags(credentialId) ?? { revoked: false, suspended: false, version: 0 },
         rearm: () => this.rearm(),
       },
       () => {
@@ -154,14 +162,63 @@ export class IssuerObject extends DurableObject<Env> {
       return fail("custody_unavailable", "custodial signing needs KEY_ENCRYPTION_KEY, which is not configured");
     }
     const { operationIds, jobs } = this.engine.create(key, input.origin, input.specs, this.ctx.id.toString());
-    if (key.custody === "custodial") {
-      await this.engine.signCustodial(key, jobs, input.origin);
-    } else {
-      this.signers.offer(jobs.map((j) => this.engine.jobs.toSignJob(j)));
-    }
+    // A status list these credentials opened gets its first signed version, so verifiers can fetch it.
+    const lists = this.statusLists.publish(this.engine, this.keys, input.origin, this.ctx.id.toString());
+    await this.dispatch([{ key, jobs }, ...lists], input.origin);
     await this.afterChange();
     // Only the operations cross back: a batch's full jobs would be a large, unused copy.
     return { ok: true, value: { operations: operationIds.map((id) => this.engine.operation(id)!) } };
+  }
+
+  /** Custodial keys sign at once; external keys' jobs go to connected signers. */
+  private async dispatch(groups: { key: IssuerKey; jobs: JobRow[] }[], origin: string): Promise<void> {
+    for (const { key, jobs } of groups) {
+      if (jobs.length === 0) continue;
+      if (key.custody === "custodial") await this.engine.signCustodial(key, jobs, origin);
+      else this.signers.offer(jobs.map((j) => this.engine.jobs.toSignJob(j)));
+    }
+  }
+
+  // ── credential status ────────────────────────────────────────────────────
+
+  getStatus(did: string, credentialId: string): { revoked: boolean; suspended: boolean } {
+    this.bind(did);
+    const flags = this.statusLists.flags(credentialId);
+    return { revoked: flags?.revoked ?? false, suspended: flags?.suspended ?? false };
+  }
+
+  /**
+   * Applies status changes (each on its own; refused ones carry a `code`), then re-signs every
+   * list whose bits changed with one status-list job per list, folding into it any older pending one.
+   */
+  async setStatus(did: string, origin: string, changes: StatusChange[]): Promise<Result<StatusChanges>> {
+    this.bind(did);
+    if (this.deactivated()) return fail("did_deactivated", `${did} has been deleted`);
+    const custodial = this.sql.exec("SELECT 1 FROM keys WHERE custody = 'custodial' LIMIT 1").toArray().length > 0;
+    if (custodial && !this.env.KEY_ENCRYPTION_KEY) {
+      return fail("custody_unavailable", "custodial signing needs KEY_ENCRYPTION_KEY, which is not configured");
+    }
+    let results: StatusChangeResult[] = [];
+    this.ctx.storage.transactionSync(() => {
+      results = this.statusLists.apply(changes, Date.now());
+    });
+    // No await between the change and the jobs: the bits signed are the bits just written.
+    const groups = this.statusLists.publish(this.engine, this.keys, origin, this.ctx.id.toString());
+    await this.dispatch(groups, origin);
+    await this.afterChange();
+    const operationOf = new Map(groups.flatMap((g) => [...g.operations]));
+    const operationIds = new Set<string>();
+    return {
+      ok: true,
+      value: {
+        results: results.map(({ listId, ...r }) => {
+          const operationId = listId ? operationOf.get(listId) : undefined;
+          if (operationId) operationIds.add(operationId);
+          return operationId ? { ...r, operationId } : r;
+        }),
+        operations: [...operationIds].map((id) => this.engine.operation(id)!),
+      },
+    };
   }
 
   getJob(id: string): Result<SignJob> {

@@ -17,6 +17,13 @@ const FAILURE_CODE: Partial<Record<JobStatus, string>> = {
   expired: "expired",
 };
 
+/** Why a pending status-list job was ended: a newer job of the same list carries its bits and more. */
+export const SUPERSEDED_REASON = "superseded by a newer status list job";
+
+function failureCode(job: JobRow): string {
+  return job.status === "cancelled" && job.reason === SUPERSEDED_REASON ? "superseded" : FAILURE_CODE[job.status]!;
+}
+
 /** The parent of an operation id is everything before its last segment: "credentials/abc" → "credentials". */
 export function parentOf(id: string): string {
   const i = id.lastIndexOf("/");
@@ -54,7 +61,7 @@ export class OperationStore {
     const failed = jobs.find((j) => FAILURE_CODE[j.status] !== undefined);
     let result: OperationResult | null = null;
     if (failed) {
-      result = { error: failed.reason ?? `sign job ${failed.status}`, code: FAILURE_CODE[failed.status]! };
+      result = { error: failed.reason ?? `sign job ${failed.status}`, code: failureCode(failed) };
     } else if (jobs.length > 0 && jobs.every((j) => j.status === "signed")) {
       const responses = jobs.map((j) => JSON.parse(j.response ?? "null") as unknown);
       result = { response: responses.length === 1 ? responses[0] : { results: responses } };

@@ -83,6 +83,43 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX leases_by_until ON leases (until);
   CREATE INDEX leases_by_signer ON leases (signer);
   `,
+  `
+  -- Bitstring Status Lists (issue 5). One open list per (purpose, credential format); indexes are
+  -- a keyed permutation (perm_key) of [0, size) applied to next_counter. Full at capacity.
+  CREATE TABLE status_lists (
+    id TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL CHECK (purpose IN ('revocation','suspension')),
+    format TEXT NOT NULL,
+    url TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    capacity INTEGER NOT NULL,
+    perm_key BLOB NOT NULL,
+    next_counter INTEGER NOT NULL,
+    open INTEGER NOT NULL,
+    vm_id TEXT NOT NULL,             -- the key that signs it
+    revision INTEGER NOT NULL,       -- bumped by every bit change; the published version
+    job_revision INTEGER NOT NULL,   -- the revision of its newest status-list job
+    created_at INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX status_lists_open ON status_lists (purpose, format) WHERE open = 1;
+  CREATE INDEX status_lists_dirty ON status_lists (created_at) WHERE revision > job_revision;
+
+  -- One entry per credential with a status: its list, index and bit.
+  CREATE TABLE status_entries (
+    credential_id TEXT PRIMARY KEY,
+    list_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    purpose TEXT NOT NULL,
+    bit INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (list_id, idx)
+  );
+  CREATE INDEX status_entries_set ON status_entries (list_id, idx) WHERE bit = 1;
+  -- Revocation is permanent, whatever code runs against this database.
+  CREATE TRIGGER status_revocation_permanent BEFORE UPDATE OF bit ON status_entries
+  WHEN OLD.purpose = 'revocation' AND OLD.bit = 1 AND NEW.bit = 0
+  BEGIN SELECT RAISE(ABORT, 'revocation is permanent'); END;
+  `,
 ];
 
 export function migrate(sql: SqlStorage): void {

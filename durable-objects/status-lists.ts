@@ -1,14 +1,297 @@
-import type { StatusAllocation, StatusPurpose } from "./kinds";
+import { gzipSync } from "node:zlib";
+import { base64url } from "jose";
+import type { IssuerKey } from "../src/keys/model";
+import { Bitstring, MIN_LIST_SIZE } from "../src/status/bitstring";
+import { IndexPermutation } from "../src/status/permutation";
+import type { Engine } from "./engine";
+import type { JobRow } from "./jobs";
+import type { KeyStore } from "./keys";
+import type { JobSpec, StatusAllocation, StatusPurpose } from "./kinds";
+import { BSL_V1_CONTEXT, type StatusListJobContext } from "./kinds/status-list";
+import { SUPERSEDED_REASON } from "./operations";
+import type { Outbox } from "./outbox";
 
-/** The issuer's Bitstring Status Lists: allocation of random indexes, bits, and re-signing. */
+export type CredentialFormat = "jwt_vc" | "vc+jwt";
+
+/** How long verifiers may cache a list (the credential's `ttl`, and the HTTP max-age). */
+export const STATUS_LIST_TTL_MS = 300_000;
+/** As the engine's: the inline drain normally delivers before the alarm would. */
+const OUTBOX_GRACE_MS = 5_000;
+
+const VC1_CONTEXT = "https://www.w3.org/2018/credentials/v1";
+const VC2_CONTEXT = "https://www.w3.org/ns/credentials/v2";
+
+type ListRow = {
+  id: string;
+  purpose: StatusPurpose;
+  format: CredentialFormat;
+  url: string;
+  size: number;
+  capacity: number;
+  perm_key: ArrayBuffer;
+  next_counter: number;
+  open: number;
+  vm_id: string;
+  revision: number;
+  job_revision: number;
+  created_at: number;
+};
+
+type EntryRow = { credential_id: string; list_id: string; idx: number; purpose: StatusPurpose; bit: number; version: number };
+
+export interface StatusFlags {
+  revoked: boolean;
+  suspended: boolean;
+  /** Bumped by every change of the credential's bit; orders D1 writes. */
+  version: number;
+}
+
+/** One requested change; an absent flag is left as it is. */
+export interface StatusChange {
+  id: string;
+  revoked?: boolean;
+  suspended?: boolean;
+}
+
+export interface StatusChangeResult {
+  id: string;
+  revoked: boolean;
+  suspended: boolean;
+  /** Set when this change was refused; the credential's status is then unchanged. */
+  code?: "status_not_enabled" | "revocation_permanent";
+  detail?: string;
+  /** The list whose bit changed, when one did. */
+  listId?: string;
+}
+
+/** A status-list job per re-signed list, grouped by the key that signs them. */
+export interface PublishedGroup {
+  key: IssuerKey;
+  jobs: JobRow[];
+  /** listId → the operation of its newest job. */
+  operations: Map<string, string>;
+}
+
+const flagsOf = (e: EntryRow | undefined): StatusFlags => ({
+  revoked: e?.purpose === "revocation" && e.bit === 1,
+  suspended: e?.purpose === "suspension" && e.bit === 1,
+  version: e?.version ?? 0,
+});
+
+/**
+ * The issuer's Bitstring Status Lists. One open list per (purpose, credential format) — a
+ * `jwt_vc` credential points at a VC 1.1 JWT list and a `vc+jwt` one at a VC 2.0 list, so a
+ * verifier of either family can read the list. Indexes come from a keyed permutation of
+ * [0, size) applied to a counter: random, never repeated, never reused. Each entry keeps its own
+ * bit, so a change touches one row and a list is re-encoded from all of its entries' bits.
+ */
 export class StatusLists {
+  private readonly permutations = new Map<string, IndexPermutation>();
+
   constructor(
-    private readonly storage: DurableObjectStorage,
-    private readonly env: Env,
+    private readonly sql: SqlStorage,
+    private readonly outbox: Outbox,
     private readonly did: () => string,
   ) {}
 
-  allocate(_purpose: StatusPurpose, _credentialId: string, _origin: string, _now: number): StatusAllocation {
-    throw new Error("status lists are not available yet");
+  /** Inside the creating transaction: the next index of the open list, opening one when none is. */
+  allocate(
+    purpose: StatusPurpose,
+    credentialId: string,
+    origin: string,
+    now: number,
+    format: CredentialFormat,
+    vmId: string,
+  ): StatusAllocation {
+    const list =
+      this.sql
+        .exec<ListRow>("SELECT * FROM status_lists WHERE purpose = ? AND format = ? AND open = 1", purpose, format)
+        .toArray()[0] ?? this.open(purpose, format, origin, vmId, now);
+    const index = this.permutation(list).at(list.next_counter);
+    const next = list.next_counter + 1;
+    this.sql.exec(
+      "UPDATE status_lists SET next_counter = ?, open = ? WHERE id = ?",
+      next,
+      next < list.capacity ? 1 : 0,
+      list.id,
+    );
+    this.sql.exec(
+      "INSERT INTO status_entries (credential_id, list_id, idx, purpose) VALUES (?, ?, ?, ?)",
+      credentialId,
+      list.id,
+      index,
+      purpose,
+    );
+    return { listId: list.id, index, purpose, listCredential: list.url };
+  }
+
+  /** A new list: revision 1 with no job yet, so `publish` signs its first version. */
+  private open(purpose: StatusPurpose, format: CredentialFormat, origin: string, vmId: string, now: number): ListRow {
+    const id = crypto.randomUUID();
+    // Tests shrink lists with this meta row (set through SQL); no API reaches it.
+    const override = Number(this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'status_list_capacity'").toArray()[0]?.v);
+    const capacity = Number.isInteger(override) && override > 0 ? Math.min(override, MIN_LIST_SIZE) : MIN_LIST_SIZE;
+    this.sql.exec(
+      `INSERT INTO status_lists (id, purpose, format, url, size, capacity, perm_key, next_counter, open, vm_id, revision, job_revision, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1, ?, 1, 0, ?)`,
+      id,
+      purpose,
+      format,
+      `${origin}/v1/credentials/status/${id}`,
+      MIN_LIST_SIZE,
+      capacity,
+      crypto.getRandomValues(new Uint8Array(32)),
+      vmId,
+      now,
+    );
+    return this.sql.exec<ListRow>("SELECT * FROM status_lists WHERE id = ?", id).one();
+  }
+
+  private permutation(list: ListRow): IndexPermutation {
+    let p = this.permutations.get(list.id);
+    if (!p) this.permutations.set(list.id, (p = new IndexPermutation(new Uint8Array(list.perm_key), list.size)));
+    return p;
+  }
+
+  /** The credential's current flags in this object (the source of truth), or null without a status entry. */
+  flags(credentialId: string): StatusFlags | null {
+    const e = this.sql.exec<EntryRow>("SELECT * FROM status_entries WHERE credential_id = ?", credentialId).toArray()[0];
+    return e ? flagsOf(e) : null;
+  }
+
+  /**
+   * Applies changes in order, each on its own: a refused one leaves its credential as it was.
+   * Revocation is permanent; suspension toggles; a flag of a purpose the credential was not
+   * issued with may only be asked to be false. Call inside a transaction.
+   */
+  apply(changes: StatusChange[], now: number): StatusChangeResult[] {
+    return changes.map((change) => {
+      const entry = this.sql.exec<EntryRow>("SELECT * FROM status_entries WHERE credential_id = ?", change.id).toArray()[0];
+      const flags = flagsOf(entry);
+      const refuse = (code: StatusChangeResult["code"], detail: string): StatusChangeResult => ({
+        id: change.id,
+        revoked: flags.revoked,
+        suspended: flags.suspended,
+        code,
+        detail,
+      });
+      const purpose = entry?.purpose ?? null;
+      if (change.revoked === true && purpose !== "revocation") {
+        return refuse("status_not_enabled", `credential ${change.id} was not issued revocable`);
+      }
+      if (change.suspended === true && purpose !== "suspension") {
+        return refuse("status_not_enabled", `credential ${change.id} was not issued suspendable`);
+      }
+      if (change.revoked === false && flags.revoked) {
+        return refuse("revocation_permanent", `credential ${change.id} is revoked, and revocation is permanent`);
+      }
+      const want = purpose === "revocation" ? change.revoked : purpose === "suspension" ? change.suspended : undefined;
+      if (!entry || want === undefined || want === (entry.bit === 1)) {
+        return { id: change.id, revoked: flags.revoked, suspended: flags.suspended };
+      }
+      const version = entry.version + 1;
+      this.sql.exec("UPDATE status_entries SET bit = ?, version = ? WHERE credential_id = ?", want ? 1 : 0, version, change.id);
+      this.sql.exec("UPDATE status_lists SET revision = revision + 1 WHERE id = ?", entry.list_id);
+      const after = flagsOf({ ...entry, bit: want ? 1 : 0, version });
+      this.outbox.put(
+        `credential-status:${change.id}`,
+        {
+          sql: "UPDATE credentials SET revoked = ?, suspended = ?, status_version = ? WHERE id = ? AND status_version < ?",
+          params: [after.revoked ? 1 : 0, after.suspended ? 1 : 0, version, change.id, version],
+        },
+        now + OUTBOX_GRACE_MS,
+      );
+      return { id: change.id, revoked: after.revoked, suspended: after.suspended, listId: entry.list_id };
+    });
+  }
+
+  /**
+   * Creates one status-list job for every list whose bits are newer than its newest job, and
+   * supersedes that list's older pending job: pending changes fold into one newer job, and a
+   * signed job is never touched. Synchronous, so the bits read are the bits signed.
+   */
+  publish(engine: Engine, keys: KeyStore, origin: string, objectId: string): PublishedGroup[] {
+    const dirty = this.sql.exec<ListRow>("SELECT * FROM status_lists WHERE revision > job_revision ORDER BY created_at").toArray();
+    const groups = new Map<string, { key: IssuerKey; lists: ListRow[] }>();
+    for (const list of dirty) {
+      const key = this.signingKey(keys, list.vm_id);
+      if (!key) continue; // no usable key: the list stays dirty until one is registered
+      const g = groups.get(key.id) ?? { key, lists: [] };
+      g.lists.push(list);
+      groups.set(key.id, g);
+    }
+    const now = Date.now();
+    return [...groups.values()].map(({ key, lists }) => {
+      const { jobs } = engine.create(key, origin, lists.map((l) => this.spec(l, now)), objectId);
+      const operations = new Map<string, string>();
+      lists.forEach((list, i) => {
+        operations.set(list.id, jobs[i]!.operation_id);
+        this.sql.exec("UPDATE status_lists SET job_revision = ?, vm_id = ? WHERE id = ?", list.revision, key.id, list.id);
+        const older = this.sql
+          .exec<JobRow>(
+            `SELECT * FROM jobs WHERE kind = 'status-list' AND status = 'pending'
+               AND json_extract(context, '$.listId') = ? AND json_extract(context, '$.revision') < ?`,
+            list.id,
+            list.revision,
+          )
+          .toArray();
+        if (older.length > 0) engine.endJobs(older, { to: "cancelled", reason: SUPERSEDED_REASON }, origin);
+      });
+      return { key, jobs, operations };
+    });
+  }
+
+  /** The list's key, or another usable key of the issuer when that one was revoked. */
+  private signingKey(keys: KeyStore, vmId: string): IssuerKey | null {
+    const key = keys.local(vmId);
+    if (key && !key.revoked) return key;
+    const other = this.sql.exec<{ id: string }>("SELECT id FROM keys WHERE revoked = 0 ORDER BY id LIMIT 1").toArray()[0];
+    return other ? keys.local(other.id) : null;
+  }
+
+  /** The list credential for the list's current bits, as a sign job spec. */
+  private spec(list: ListRow, now: number): JobSpec {
+    const bits = new Bitstring(list.size);
+    for (const { idx } of this.sql.exec<{ idx: number }>("SELECT idx FROM status_entries WHERE list_id = ? AND bit = 1", list.id)) {
+      bits.set(idx, true);
+    }
+    const encodedList = "u" + base64url.encode(gzipSync(bits.bytes));
+    const did = this.did();
+    const subject = {
+      id: `${list.url}#list`,
+      type: "BitstringStatusList",
+      statusPurpose: list.purpose,
+      encodedList,
+      ttl: STATUS_LIST_TTL_MS,
+    };
+    const type = ["VerifiableCredential", "BitstringStatusListCredential"];
+    const seconds = Math.floor(now / 1000);
+    const issued = new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
+    const context: StatusListJobContext = {
+      listId: list.id,
+      revision: list.revision,
+      purpose: list.purpose,
+      format: list.format,
+      url: list.url,
+      ttlMs: STATUS_LIST_TTL_MS,
+    };
+    const operationId = `status-lists/${list.id}.${list.revision}`;
+    if (list.format === "vc+jwt") {
+      return {
+        kind: "status-list",
+        operationId,
+        header: { typ: "vc+jwt", cty: "vc" },
+        payload: { "@context": [VC2_CONTEXT], id: list.url, type, issuer: did, validFrom: issued, credentialSubject: subject },
+        context: { ...context },
+      };
+    }
+    const vc = { "@context": [VC1_CONTEXT, BSL_V1_CONTEXT], id: list.url, type, issuer: did, issuanceDate: issued, credentialSubject: subject };
+    return {
+      kind: "status-list",
+      operationId,
+      header: { typ: "JWT" },
+      payload: { iss: did, sub: subject.id, nbf: seconds, jti: list.url, vc },
+      context: { ...context },
+    };
   }
 }

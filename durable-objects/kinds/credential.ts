@@ -1,4 +1,5 @@
 import type { JobRow } from "../jobs";
+import { BSL_V1_CONTEXT } from "./status-list";
 import type { KindContext, KindHandler, StatusPurpose } from "./types";
 
 /** What the credential route hands the issuer object besides the claims. */
@@ -31,24 +32,37 @@ function credentialIn(format: CredentialContext["format"], payload: Record<strin
   return format === "jwt_vc" ? (payload.vc as Record<string, unknown>) : payload;
 }
 
-export function container(c: CredentialContext, operationId: string, jwt?: string): CredentialContainer {
+type Flags = { revoked: boolean; suspended: boolean; version: number };
+const NO_STATUS: Flags = { revoked: false, suspended: false, version: 0 };
+
+export function container(c: CredentialContext, operationId: string, jwt?: string, flags: Flags = NO_STATUS): CredentialContainer {
   return {
     id: c.credentialId,
     fullyQualifiedVerificationMethodId: c.verificationMethodId,
     credential: c.credential ?? {},
     ...(jwt ? { credentialJwt: jwt } : {}),
-    revoked: false,
-    suspended: false,
+    revoked: flags.revoked,
+    suspended: flags.suspended,
     operationId,
   };
 }
 
-/** Upsert of the whole row: it may land before or after the pending one, and only the first JWT sticks. */
-function credentialWrite(c: CredentialContext, operationId: string, createdAt: number, jwt: string | null, signedAt: number | null) {
+/**
+ * Upsert of the whole row: it may land before or after the pending one, and only the first JWT sticks.
+ * The status flags ride along for the case where a status update reached D1 before the row did.
+ */
+function credentialWrite(
+  c: CredentialContext,
+  operationId: string,
+  createdAt: number,
+  jwt: string | null,
+  signedAt: number | null,
+  flags: Flags = NO_STATUS,
+) {
   return {
     sql: `INSERT INTO credentials (id, issuer, subject, schema_id, verification_method_id, operation_id, format, credential,
-            jwt, status_list_id, status_index, status_purpose, created_at, signed_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            jwt, status_list_id, status_index, status_purpose, created_at, signed_at, revoked, suspended, status_version)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT(id) DO UPDATE SET jwt = excluded.jwt, signed_at = excluded.signed_at
           WHERE credentials.jwt IS NULL AND excluded.jwt IS NOT NULL`,
     params: [
@@ -66,6 +80,9 @@ function credentialWrite(c: CredentialContext, operationId: string, createdAt: n
       c.statusPurpose,
       createdAt,
       signedAt,
+      flags.revoked ? 1 : 0,
+      flags.suspended ? 1 : 0,
+      flags.version,
     ],
   };
 }
@@ -76,7 +93,10 @@ export const credentialKind: KindHandler = {
     const payload = structuredClone(spec.payload);
     const credential = credentialIn(c.format, payload);
     if (c.statusPurpose) {
-      const s = ctx.allocateStatus(c.statusPurpose, c.credentialId);
+      const s = ctx.allocateStatus(c.statusPurpose, c.credentialId, c.format);
+      // VC 1.1 does not define the Bitstring Status List terms; VC 2.0's context does.
+      const contexts = credential["@context"];
+      if (c.format === "jwt_vc" && Array.isArray(contexts) && !contexts.includes(BSL_V1_CONTEXT)) contexts.push(BSL_V1_CONTEXT);
       credential.credentialStatus = {
         id: `${s.listCredential}#${s.index}`,
         type: "BitstringStatusListEntry",
@@ -94,7 +114,8 @@ export const credentialKind: KindHandler = {
 
   finalise(ctx: KindContext, job: JobRow, jwt: string) {
     const c = JSON.parse(job.context) as CredentialContext;
-    ctx.write(`credential:${c.credentialId}`, credentialWrite(c, job.operation_id, job.created_at, jwt, ctx.now));
-    return container(c, job.operation_id, jwt);
+    const flags = ctx.statusOf(c.credentialId);
+    ctx.write(`credential:${c.credentialId}`, credentialWrite(c, job.operation_id, job.created_at, jwt, ctx.now, flags));
+    return container(c, job.operation_id, jwt, flags);
   },
 };

@@ -34,8 +34,10 @@ export interface KindContext {
   key: IssuerKey;
   /** Records an idempotent D1 write to deliver after the transaction. */
   write(key: string, write: D1Write): void;
-  /** Allocates a status entry in the issuer's open list for a purpose. */
-  allocateStatus(purpose: StatusPurpose, credentialId: string): StatusAllocation;
+  /** Allocates a status entry in the issuer's open list for a purpose and credential format. */
+  allocateStatus(purpose: StatusPurpose, credentialId: string, format: "jwt_vc" | "vc+jwt"): StatusAllocation;
+  /** A credential's current status flags (all false without a status entry). */
+  statusOf(credentialId: string): { revoked: boolean; suspended: boolean; version: number };
 }
 
 export interface Prepared {

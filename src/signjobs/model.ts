@@ -63,7 +63,7 @@ export type Operation = z.infer<typeof OperationSchema>;
 export type OperationResult = z.infer<typeof OperationResultSchema>;
 
 /** Failure codes an operation can end with. */
-export type OperationFailure = "expired" | "rejected_by_signer" | "cancelled";
+export type OperationFailure = "expired" | "rejected_by_signer" | "cancelled" | "superseded";
 
 export const SignatureFormatSchema = z.enum(["jose", "der"]);
 
