@@ -26,12 +26,24 @@ const secondsOf = (v: unknown): number | null => {
   return null;
 };
 
+export type SignedJwt = {
+  ok: true;
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+  /** The credential: the `vc` claim (VC 1.1) or the payload itself (VC 2.0). */
+  credential: Record<string, unknown>;
+  v2: boolean;
+  issuer: string;
+  /** The verification method that verified the signature. */
+  verificationMethodId: string;
+};
+
 /**
- * Verifies a credential JWT the way a relying party would: resolve the issuer DID, check the
- * signature with the named verification method, the validity window, whether we know the key
- * to be revoked, and the credential's status list entry.
+ * Checks a credential JWT's signature the way a relying party would: resolve the issuer DID and
+ * verify with the verification method its `kid` names. Shared by credential and status list checks.
  */
-export async function verifyCredentialJwt(env: Env, jwt: string): Promise<Verdict> {
+export async function verifyJwtSignature(env: Env, jwt: string): Promise<SignedJwt | { ok: false; reason: string }> {
+  const no = (reason: string) => ({ ok: false as const, reason });
   const [h, p, s, ...extra] = jwt.split(".");
   if (extra.length > 0 || !s) return no("not a compact JWS");
   const header = part(h);
@@ -60,8 +72,20 @@ export async function verifyCredentialJwt(env: Env, jwt: string): Promise<Verdic
   if (!sig.ok) return no(`malformed signature: ${sig.message}`);
   const ok = await verifySignature(alg, vm.publicKeyJwk as PublicJwk, new TextEncoder().encode(`${h}.${p}`), sig.value);
   if (!ok) return no("signature does not verify");
+  return { ok: true, header, payload, credential, v2, issuer, verificationMethodId: vm.id };
+}
 
-  const known = await loadKey(env.DB, vm.id);
+/**
+ * Verifies a credential JWT the way a relying party would: resolve the issuer DID, check the
+ * signature with the named verification method, the validity window, whether we know the key
+ * to be revoked, and the credential's status list entry.
+ */
+export async function verifyCredentialJwt(env: Env, jwt: string): Promise<Verdict> {
+  const signed = await verifyJwtSignature(env, jwt);
+  if (!signed.ok) return no(signed.reason);
+  const { payload, credential, v2 } = signed;
+
+  const known = await loadKey(env.DB, signed.verificationMethodId);
   if (known?.revoked) return no("the issuer's signing key is revoked");
 
   const now = Date.now() / 1000;
@@ -70,7 +94,7 @@ export async function verifyCredentialJwt(env: Env, jwt: string): Promise<Verdic
   if (notBefore !== null && notBefore > now + SKEW_S) return no("the credential is not valid yet");
   if (notAfter !== null && notAfter <= now - SKEW_S) return no("the credential has expired");
 
-  const status = await checkCredentialStatus(env, credential);
+  const status = await checkCredentialStatus(env, credential, signed.issuer);
   if (status) return no(status);
   return { verified: true };
 }
