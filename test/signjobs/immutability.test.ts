@@ -99,3 +99,33 @@ describe.each(["P-256", "secp256k1"] as const)("racing signers (%s)", (keyType) 
     expect(JSON.parse(d1op!.result).response.credentialJwt).toBe(jwt);
   });
 });
+
+describe("signing races cancelling", () => {
+  it("a cancel among concurrent signatures: either the cancel or one signature wins, never both", async () => {
+    for (let round = 0; round < 3; round++) {
+      const key = await externalKey("P-256");
+      const issuer = await externalDid(key);
+      const { job, operation } = await issuePending(issuer);
+      const signatures = Array.from({ length: 10 }, () => b64.encode(nobleSign(key, job.signingInput)));
+      const requests = signatures.map((signature) => api("PUT", "/v1/signjobs", { id: job.id, signature }));
+      requests.splice(round * 4, 0, api("PUT", `/v1/operations/cancel/${operation.id}`));
+      const results = await Promise.all(requests);
+      const cancel = results[round * 4]!;
+      const signs = results.filter((_, i) => i !== round * 4);
+      const op = await api("GET", `/v1/operations/${operation.id}`);
+      const final = await api("GET", `/v1/signjobs/${job.id}`);
+      if (cancel.status === 200) {
+        expect(signs.every((r) => r.status === 409 && r.body.code === "job_not_pending")).toBe(true);
+        expect(final.body.status).toBe("cancelled");
+        expect(op.body.result.code).toBe("cancelled");
+        expect((await d1Credentials(operation.id))[0]!.jwt).toBeNull();
+      } else {
+        expect(cancel.status).toBe(409);
+        expect(signs.filter((r) => r.status === 200)).toHaveLength(1);
+        expect(final.body.status).toBe("signed");
+        expect(op.body.result.response.credentialJwt).toBe(final.body.jwt);
+        expect((await d1Credentials(operation.id))[0]!.jwt).toBe(final.body.jwt);
+      }
+    }
+  });
+});
