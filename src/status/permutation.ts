@@ -31,6 +31,11 @@ export class IndexPermutation {
   readonly #msg = new Uint8Array(4);
   readonly #msgView = new DataView(this.#msg.buffer);
   readonly #out = new Uint8Array(32);
+  /**
+   * Round outputs, masked, plus one (0 = not yet computed): a round function only ever sees
+   * 2^(w/2) inputs, so each is computed once per permutation instead of once per call.
+   */
+  readonly #memo: Uint32Array[];
 
   /** @param key at least 16 bytes of secret, random key; @param size domain size, 1 ≤ size ≤ 2^32. */
   constructor(key: Uint8Array, size: number) {
@@ -46,6 +51,7 @@ export class IndexPermutation {
     const base = hmac.create(sha256, key);
     this.#rounds = Array.from({ length: ROUNDS }, (_, r) => base.clone().update(Uint8Array.of(r)));
     this.#scratch = base.clone();
+    this.#memo = Array.from({ length: ROUNDS }, () => new Uint32Array(2 ** this.#half));
   }
 
   /** The index for `counter`; distinct counters in [0, size) give distinct indexes in [0, size). */
@@ -65,7 +71,10 @@ export class IndexPermutation {
     let left = Math.floor(x / 2 ** half);
     let right = x & this.#mask;
     for (let r = 0; r < ROUNDS; r++) {
-      const next = (left ^ this.#f(r, right)) & this.#mask;
+      const memo = this.#memo[r]!;
+      let f = memo[right]!;
+      if (f === 0) memo[right] = f = (this.#f(r, right) & this.#mask) + 1;
+      const next = (left ^ (f - 1)) & this.#mask;
       left = right;
       right = next;
     }
