@@ -158,8 +158,14 @@ export class IssuerObject extends DurableObject<Env> {
     const key = await this.keys.get(input.verificationMethodId);
     if (!key) return fail("not_found", `verification method ${input.verificationMethodId} not found for ${input.did}`);
     if (key.revoked) return fail("key_revoked", `key ${key.id} is revoked`);
-    if (key.custody === "custodial" && !this.env.KEY_ENCRYPTION_KEY) {
-      return fail("custody_unavailable", "custodial signing needs KEY_ENCRYPTION_KEY, which is not configured");
+    if (key.custody === "custodial") {
+      // Unlock the key before creating anything, so a missing or wrong KEK refuses the request
+      // instead of leaving custodial jobs that nothing can sign.
+      try {
+        await this.keys.signer(key);
+      } catch {
+        return fail("custody_unavailable", `custodial key ${key.id} cannot be unlocked: check KEY_ENCRYPTION_KEY`);
+      }
     }
     const { operationIds, jobs } = this.engine.create(key, input.origin, input.specs, this.ctx.id.toString());
     // A status list these credentials opened gets its first signed version, so verifiers can fetch it.
