@@ -80,6 +80,9 @@ export class Engine {
 
   /** Creates one job per spec (and one operation per distinct operation id) in one transaction. */
   create(key: IssuerKey, origin: string, specs: JobSpec[], objectId: string): { operationIds: string[]; jobs: JobRow[] } {
+    // A custodial job is signed right after this transaction, and its operation projected then;
+    // projecting the pending state first would only be overwritten before it is delivered.
+    const projectPending = key.custody !== "custodial";
     const now = Date.now();
     const ctx = this.context(key, origin, now);
     const created: JobRow[] = [];
@@ -112,10 +115,9 @@ export class Engine {
           reason: null,
         };
         row.seq = this.jobs.insert(row);
-        this.jobs.audit(id, "created", { kind: spec.kind, operationId: spec.operationId }, now);
         created.push(row);
       }
-      for (const opId of operationIds) this.project(opId);
+      if (projectPending) for (const opId of operationIds) this.project(opId);
     });
     this.hooks.rearm();
     return { operationIds, jobs: created };
@@ -240,7 +242,7 @@ export class Engine {
   }
 
   private settle(operationId: string, ctx: KindContext): void {
-    const { orphans } = this.operations.settle(operationId, this.jobs.byOperation(operationId), ctx.now);
+    const { orphans } = this.operations.settle(operationId, this.jobs.statesOf(operationId), ctx.now);
     for (const orphan of orphans) {
       if (this.jobs.end(orphan.id, { to: "cancelled", reason: "another sign job of its operation failed" }, ctx.now)) {
         kindHandler(orphan.kind).failed?.(ctx, this.jobs.get(orphan.id)!);
@@ -257,9 +259,6 @@ export class Engine {
   }
 
   operation(operationId: string): Operation | null {
-    return this.operations.toOperation(
-      operationId,
-      this.jobs.byOperation(operationId).map((j) => j.id),
-    );
+    return this.operations.toOperation(operationId, this.jobs.idsOf(operationId));
   }
 }

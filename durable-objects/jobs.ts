@@ -23,6 +23,8 @@ export type JobRow = {
   reason: string | null;
 };
 
+export type JobState = Pick<JobRow, "id" | "kind" | "status" | "reason" | "response">;
+
 /** Moves out of pending. Nothing else moves: signed is immutable and the other ends are final. */
 export type Ending =
   | { to: "signed"; signature: string; response: unknown }
@@ -41,9 +43,9 @@ export class JobStore {
 
   /** Inserts a new pending job; returns its seq. */
   insert(row: Omit<JobRow, "seq" | "status" | "signed_at" | "signature" | "response" | "ended_at" | "reason">): number {
-    this.sql.exec(
+    return this.sql.exec<{ seq: number }>(
       `INSERT INTO jobs (id, kind, operation_id, vm_id, alg, key_ref, signing_input, payload, context, status, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING seq`,
       row.id,
       row.kind,
       row.operation_id,
@@ -55,8 +57,7 @@ export class JobStore {
       row.context,
       row.created_at,
       row.expires_at,
-    );
-    return this.sql.exec<{ seq: number }>("SELECT last_insert_rowid() AS seq").one().seq;
+    ).one().seq;
   }
 
   get(id: string): JobRow | null {
@@ -65,6 +66,17 @@ export class JobStore {
 
   statusOf(id: string): JobStatus | null {
     return this.sql.exec<{ status: JobStatus }>("SELECT status FROM jobs WHERE id = ?", id).toArray()[0]?.status ?? null;
+  }
+
+  /** What settling an operation needs of its jobs, without their payloads. */
+  statesOf(operationId: string): JobState[] {
+    return this.sql
+      .exec<JobState>("SELECT id, kind, status, reason, response FROM jobs WHERE operation_id = ? ORDER BY seq", operationId)
+      .toArray();
+  }
+
+  idsOf(operationId: string): string[] {
+    return this.sql.exec<{ id: string }>("SELECT id FROM jobs WHERE operation_id = ? ORDER BY seq", operationId).toArray().map((r) => r.id);
   }
 
   byOperation(operationId: string): JobRow[] {

@@ -1,5 +1,5 @@
 import type { JobStatus, Operation, OperationResult } from "../src/signjobs/model";
-import type { JobRow } from "./jobs";
+import type { JobState } from "./jobs";
 import type { D1Write } from "./outbox";
 
 type OperationRow = {
@@ -20,7 +20,7 @@ const FAILURE_CODE: Partial<Record<JobStatus, string>> = {
 /** Why a pending status-list job was ended: a newer job of the same list carries its bits and more. */
 export const SUPERSEDED_REASON = "superseded by a newer status list job";
 
-function failureCode(job: JobRow): string {
+function failureCode(job: JobState): string {
   return job.status === "cancelled" && job.reason === SUPERSEDED_REASON ? "superseded" : FAILURE_CODE[job.status]!;
 }
 
@@ -55,7 +55,7 @@ export class OperationStore {
    * Works out whether the operation is now done from its jobs' states.
    * Returns the pending jobs that must be cancelled because a sibling failed.
    */
-  settle(id: string, jobs: JobRow[], now: number): { done: boolean; orphans: JobRow[] } {
+  settle(id: string, jobs: JobState[], now: number): { done: boolean; orphans: JobState[] } {
     const op = this.get(id);
     if (!op || op.done === 1) return { done: op?.done === 1, orphans: [] };
     const failed = jobs.find((j) => FAILURE_CODE[j.status] !== undefined);

@@ -12,6 +12,37 @@ const OUTAGE_AFTER = 3;
 
 type OutboxRow = { seq: number; sql: string; params: string; attempts: number };
 
+/** Rows and bytes one multi-row statement carries; D1 caps a bound value at 2 MB. */
+const GROUP_ROWS = 250;
+const GROUP_BYTES = 900_000;
+
+// A single-row `INSERT INTO t (cols) VALUES (?, …) <rest>` whose rows can travel as one statement.
+const SINGLE_ROW_INSERT = /^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)([\s\S]*)$/i;
+const multiRowSql = new Map<string, string | null>();
+
+/**
+ * The same upsert for many rows, as one statement reading a JSON array of parameter arrays:
+ * `INSERT INTO t (cols) SELECT json_extract(value,'$[0]'), … FROM json_each(?) WHERE true <rest>`.
+ * SQLite applies the rows in array order, exactly as the single statements would run one by one,
+ * so idempotence and ordering are unchanged; D1 parses and round-trips one statement, not hundreds.
+ */
+function multiRow(sql: string): string | null {
+  let cached = multiRowSql.get(sql);
+  if (cached === undefined) {
+    const m = SINGLE_ROW_INSERT.exec(sql);
+    if (m) {
+      const columns = m[2]!.split(",").length;
+      const values = Array.from({ length: columns }, (_, i) => `json_extract(value, '$[${i}]')`).join(", ");
+      // "WHERE true" resolves SQLite's parsing ambiguity between a SELECT's join and ON CONFLICT.
+      cached = `INSERT INTO ${m[1]} (${m[2]}) SELECT ${values} FROM json_each(?) WHERE true${m[3]}`;
+    } else {
+      cached = null;
+    }
+    multiRowSql.set(sql, cached);
+  }
+  return cached;
+}
+
 /**
  * The outbox: D1 writes recorded in the same SQLite transaction as the state change they follow,
  * then delivered in order. A crash between the two stores leaves the rows here, and the alarm
@@ -84,7 +115,7 @@ export class Outbox {
       .toArray();
     if (rows.length === 0) return false;
     try {
-      await this.db.batch(rows.map((r) => this.statement(r)));
+      await this.db.batch(this.grouped(rows));
     } catch (err) {
       if (rows.length === 1) {
         this.retryLater(rows, err);
@@ -117,6 +148,38 @@ export class Outbox {
     for (const r of rows) this.sql.exec("DELETE FROM outbox WHERE seq = ?", r.seq);
     this.onDelivered?.(rows.length);
     return rows.length === BATCH;
+  }
+
+  /**
+   * Rows of the same single-row upsert travel as one multi-row statement, placed where the first
+   * of them stood. Moving an upsert earlier is safe: each entity has one outbox row (newer
+   * snapshots replace older ones), every upsert is guarded so replays and reorderings are no-ops,
+   * and the only cross-row dependency (an UPDATE needs its row) only gains from inserts coming first.
+   */
+  private grouped(rows: OutboxRow[]): D1PreparedStatement[] {
+    const slots: (OutboxRow | { sql: string; rows: OutboxRow[]; bytes: number })[] = [];
+    const open = new Map<string, { sql: string; rows: OutboxRow[]; bytes: number }>();
+    for (const row of rows) {
+      const sql = multiRow(row.sql);
+      if (!sql) {
+        slots.push(row);
+        continue;
+      }
+      let group = open.get(row.sql);
+      if (!group || group.rows.length >= GROUP_ROWS || group.bytes + row.params.length > GROUP_BYTES) {
+        group = { sql, rows: [], bytes: 0 };
+        open.set(row.sql, group);
+        slots.push(group);
+      }
+      group.rows.push(row);
+      group.bytes += row.params.length;
+    }
+    return slots.map((slot) => {
+      if ("seq" in slot) return this.statement(slot);
+      if (slot.rows.length === 1) return this.statement(slot.rows[0]!);
+      // The stored params are JSON arrays already: joining them is the whole encoding.
+      return this.db.prepare(slot.sql).bind(`[${slot.rows.map((r) => r.params).join(",")}]`);
+    });
   }
 
   private statement(r: OutboxRow): D1PreparedStatement {
