@@ -47,3 +47,32 @@ describe("SIP 9 flow", () => {
     expect(cred.body.credentialJwt).toBe(signed.body.jwt);
   });
 });
+
+describe("custodial backlog", () => {
+  it("jobs left pending by a stop between creating and signing are signed by the alarm", async () => {
+    const { env } = await import("cloudflare:workers");
+    const { runInDurableObject, runDurableObjectAlarm } = await import("cloudflare:test");
+    const { credentialSpec } = await import("../src/credentials/build");
+    const did = (await api("PUT", "/v1/dids/key", { keyType: "P-256" })).body.did;
+    const vm = did.verificationMethod[0].id;
+    const stub = env.ISSUER.getByName(did.id);
+    // Create the jobs exactly as createJobs does, but stop before the in-process signer runs.
+    const opId = await runInDurableObject(stub, async (instance: any) => {
+      const key = await instance.keys.get(vm);
+      const { spec } = credentialSpec({ issuer: did.id, verificationMethodId: vm, subject: "did:example:crash", data: { n: 1 }, format: "jwt_vc" });
+      instance.engine.create(key, "http://ssi.test", [spec], instance.ctx.id.toString());
+      return spec.operationId;
+    });
+    const pending = await api("GET", `/v1/signjobs?did=${enc(did.id)}&status=pending`);
+    expect(pending.body.signJobs).toHaveLength(1);
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const op = await api("GET", `/v1/operations/${opId}`);
+    expect(op.status).toBe(200);
+    expect(op.body.done).toBe(true);
+    const verdict = await api("PUT", "/v1/credentials/verification", { credentialJwt: op.body.result.response.credentialJwt });
+    expect(verdict.body).toEqual({ verified: true });
+    const left = await api("GET", `/v1/signjobs?did=${enc(did.id)}&status=pending`);
+    expect(left.body.signJobs).toHaveLength(0);
+  });
+});
