@@ -292,6 +292,8 @@ export class IssuerObject extends DurableObject<Env> {
     this.signers.onAlarm(now);
     pruneJtis(this.sql, now);
     await this.signCustodialBacklog();
+    this.statusLists.reviveUnsigned();
+    await this.dispatch(this.statusLists.publish(this.engine, this.keys, "", this.ctx.id.toString()), "");
     await this.afterChange();
   }
 
@@ -326,7 +328,13 @@ export class IssuerObject extends DurableObject<Env> {
   }
 
   private rearm(): void {
-    const due = [this.outbox.nextDue(), this.engine.jobs.nextExpiry(), this.signers.nextDue(), nextJtiExpiry(this.sql)]
+    const due = [
+      this.outbox.nextDue(),
+      this.engine.jobs.nextExpiry(),
+      this.signers.nextDue(),
+      nextJtiExpiry(this.sql),
+      this.statusLists.nextRevive(),
+    ]
       .filter((t): t is number => t !== null);
     const next = due.length > 0 ? Math.min(...due) : null;
     if (next === this.armedAt) return;

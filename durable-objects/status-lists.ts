@@ -78,6 +78,13 @@ const flagsOf = (e: EntryRow | undefined): StatusFlags => ({
   version: e?.version ?? 0,
 });
 
+/** A list whose newest job ended unsigned is offered again after this long (not in a tight loop). */
+const REVIVE_AFTER_MS = 30_000;
+// The list's newest job (its operation is status-lists/<id>.<job_revision>) ended without a signature.
+const UNSIGNED = `job_revision > 0 AND revision = job_revision AND NOT EXISTS (
+  SELECT 1 FROM jobs WHERE jobs.operation_id = 'status-lists/' || status_lists.id || '.' || status_lists.job_revision
+    AND jobs.status IN ('pending', 'signed'))`;
+
 /**
  * The issuer's Bitstring Status Lists. One open list per (purpose, credential format) — a
  * `jwt_vc` credential points at a VC 1.1 JWT list and a `vc+jwt` one at a VC 2.0 list, so a
@@ -239,6 +246,28 @@ export class StatusLists {
       });
       return { key, jobs, operations };
     });
+  }
+
+  /**
+   * Lists whose newest job ended without a signature (rejected, expired, cancelled by an operator)
+   * and were not superseded: a new revision makes `publish` offer them again, under a fresh
+   * operation. Runs from the alarm, so a list never stays unpublished for want of a new change.
+   */
+  reviveUnsigned(): number {
+    return this.sql.exec(`UPDATE status_lists SET revision = revision + 1 WHERE ${UNSIGNED}`).rowsWritten;
+  }
+
+  /** When the alarm should next try `reviveUnsigned`, or null when every list's newest job is pending or signed. */
+  nextRevive(): number | null {
+    // Counted from when that job ended, so re-arming on every request does not push it back.
+    const t = this.sql
+      .exec<{ t: number | null }>(
+        `SELECT min(jobs.ended_at) AS t FROM status_lists
+         JOIN jobs ON jobs.operation_id = 'status-lists/' || status_lists.id || '.' || status_lists.job_revision
+         WHERE ${UNSIGNED}`,
+      )
+      .one().t;
+    return t === null ? null : t + REVIVE_AFTER_MS;
   }
 
   /** The list's key, or another usable key of the issuer when that one was revoked. */
