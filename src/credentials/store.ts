@@ -1,3 +1,4 @@
+import { Where } from "../db/where";
 import type { Container } from "./schemas";
 
 export interface CredentialRow {
@@ -45,12 +46,12 @@ export async function listCredentials(
   after: [number, string] | null,
   limit: number,
 ): Promise<CredentialRow[]> {
-  const where: string[] = ["deleted_at IS NULL"];
-  const params: (string | number)[] = [];
-  if (filter.issuer) (where.push("issuer = ?"), params.push(filter.issuer));
-  if (filter.subject) (where.push("subject = ?"), params.push(filter.subject));
-  if (filter.schema) (where.push("schema_id = ?"), params.push(filter.schema));
-  if (after) (where.push("(created_at, id) > (?, ?)"), params.push(after[0], after[1]));
-  const sql = `SELECT * FROM credentials WHERE ${where.join(" AND ")} ORDER BY created_at, id LIMIT ?`;
-  return (await db.prepare(sql).bind(...params, limit).all<CredentialRow>()).results;
+  const where = new Where()
+    .always("deleted_at IS NULL")
+    .when(filter.issuer, "issuer = ?")
+    .when(filter.subject, "subject = ?")
+    .when(filter.schema, "schema_id = ?")
+    .when(after?.[0], "(created_at, id) > (?, ?)", ...(after ?? []));
+  const sql = `SELECT * FROM credentials ${where} ORDER BY created_at, id LIMIT ?`;
+  return (await db.prepare(sql).bind(...where.params, limit).all<CredentialRow>()).results;
 }

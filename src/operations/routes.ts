@@ -1,3 +1,4 @@
+import { Where } from "../db/where";
 import { issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
 import { notFound } from "../http/errors";
@@ -42,7 +43,8 @@ const getRow = (db: D1Database, id: string) => db.prepare("SELECT * FROM operati
 // Operation ids contain slashes ("credentials/<id>"), so these two routes take the rest of the path.
 const OperationId = z.string().min(1).max(512);
 const idFromPath = (raw: string) => {
-  const parsed = OperationId.safeParse(decodeURIComponent(raw));
+  // Hono has already decoded the path parameter once; decoding again would mangle ids with '%'.
+  const parsed = OperationId.safeParse(raw);
   if (!parsed.success) throw validationProblem(parsed.error, "id");
   return parsed.data;
 };
@@ -82,13 +84,12 @@ operations.openapi(
   async (c) => {
     const q = c.req.valid("query");
     const after = afterKey(q.pageToken);
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (q.parent !== undefined) (where.push("parent = ?"), params.push(q.parent.replace(/\/+$/, "")));
-    if (q.done !== undefined) (where.push("done = ?"), params.push(q.done === "true" ? 1 : 0));
-    if (after) (where.push("(created_at, id) > (?, ?)"), params.push(after[0], after[1]));
-    const sql = `SELECT * FROM operations ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id LIMIT ?`;
-    const rows = (await c.env.DB.prepare(sql).bind(...params, q.pageSize + 1).all<OperationRow>()).results;
+    const where = new Where()
+      .when(q.parent?.replace(/\/+$/, ""), "parent = ?")
+      .when(q.done === undefined ? undefined : q.done === "true" ? 1 : 0, "done = ?")
+      .when(after?.[0], "(created_at, id) > (?, ?)", ...(after ?? []));
+    const sql = `SELECT * FROM operations ${where} ORDER BY created_at, id LIMIT ?`;
+    const rows = (await c.env.DB.prepare(sql).bind(...where.params, q.pageSize + 1).all<OperationRow>()).results;
     const page = rows.slice(0, q.pageSize);
     const last = page[page.length - 1];
     return c.json(
