@@ -2,8 +2,8 @@ import { issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { JobSpec } from "../../durable-objects/kinds";
 import { serviceOrigin } from "../http/auth";
-import { notFound, validationProblem } from "../http/errors";
-import { PageQuery, commonErrors, createRouter, decodePageToken, encodePageToken, jsonBody, jsonResponse } from "../http/router";
+import { notFound } from "../http/errors";
+import { PageQuery, commonErrors, createRouter, decodeTimeKey, encodePageToken, jsonBody, jsonResponse } from "../http/router";
 import { unwrap } from "../http/rpc";
 import type { Operation } from "../signjobs/model";
 import { credentialSpec } from "./build";
@@ -23,14 +23,6 @@ import { verifyCredentialJwt } from "./verify";
 
 export const credentials = createRouter();
 
-/** The (created_at, id) a listing resumes after; a token that is not one of ours is a 400, not an empty page. */
-function afterKey(token: string | undefined): [number, string] | null {
-  const key = decodePageToken(token, 2);
-  if (key === null) return null;
-  const [at, id] = key;
-  if (typeof at === "number" && Number.isSafeInteger(at) && typeof id === "string") return [at, id];
-  throw validationProblem(new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]), "query");
-}
 
 /**
  * Issues credentials through their issuers' objects: one object call per (issuer, key), all of
@@ -145,7 +137,7 @@ credentials.openapi(
   }),
   async (c) => {
     const q = c.req.valid("query");
-    const after = afterKey(q.pageToken);
+    const after = decodeTimeKey(q.pageToken);
     const rows = await listCredentials(c.env.DB, q, after, q.pageSize + 1);
     const page = rows.slice(0, q.pageSize);
     const last = page[page.length - 1];

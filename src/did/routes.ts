@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { generateKeyPair, parseKek, validatePublicJwk, wrapPrivateKey } from "../crypto";
 import { ALG_BY_KEY_TYPE, type PublicJwk } from "../crypto/types";
 import { ProblemError, badRequest, notFound } from "../http/errors";
-import { PageQuery, commonErrors, createRouter, decodePageToken, encodePageToken, jsonBody, jsonResponse } from "../http/router";
+import { PageQuery, commonErrors, createRouter, decodeTimeKey, encodePageToken, jsonBody, jsonResponse } from "../http/router";
 import type { IssuerKey } from "../keys/model";
 import { createDocument, didWebLocation, type DidDocument } from "./documents";
 import { resolveDid } from "./resolver";
@@ -139,7 +139,7 @@ dids.openapi(
   async (c) => {
     const { method } = c.req.valid("param");
     const q = c.req.valid("query");
-    const after = decodePageToken(q.pageToken, 2) as [number, string] | null;
+    const after = decodeTimeKey(q.pageToken);
     const rows = await listDids(c.env.DB, method, q.deleted === "true", after, q.pageSize + 1);
     const page = rows.slice(0, q.pageSize);
     const last = page[page.length - 1];

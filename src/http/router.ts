@@ -84,3 +84,15 @@ export function decodePageToken(token: string | undefined, arity: number): (stri
     "query",
   );
 }
+
+/** The (created_at, id) a time-ordered listing resumes after; a token that is not one of ours is a 400, not an empty page. */
+export function decodeTimeKey(token: string | undefined): [number, string] | null {
+  const key = decodePageToken(token, 2);
+  if (key === null) return null;
+  const [at, id] = key;
+  if (typeof at === "number" && Number.isSafeInteger(at) && typeof id === "string") return [at, id];
+  throw validationProblem(
+    new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]),
+    "query",
+  );
+}

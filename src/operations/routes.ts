@@ -2,21 +2,13 @@ import { Where } from "../db/where";
 import { issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
 import { notFound } from "../http/errors";
-import { PageQuery, commonErrors, createRouter, decodePageToken, encodePageToken, jsonResponse } from "../http/router";
+import { PageQuery, commonErrors, createRouter, decodeTimeKey, encodePageToken, jsonResponse } from "../http/router";
 import { unwrap } from "../http/rpc";
 import { OperationSchema, type Operation } from "../signjobs/model";
 import { validationProblem } from "../http/errors";
 
 export const operations = createRouter();
 
-/** The (created_at, id) a listing resumes after; a token that is not one of ours is a 400, not an empty page. */
-function afterKey(token: string | undefined): [number, string] | null {
-  const key = decodePageToken(token, 2);
-  if (key === null) return null;
-  const [at, id] = key;
-  if (typeof at === "number" && Number.isSafeInteger(at) && typeof id === "string") return [at, id];
-  throw validationProblem(new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]), "query");
-}
 
 interface OperationRow {
   id: string;
@@ -83,7 +75,7 @@ operations.openapi(
   }),
   async (c) => {
     const q = c.req.valid("query");
-    const after = afterKey(q.pageToken);
+    const after = decodeTimeKey(q.pageToken);
     const where = new Where()
       .when(q.parent?.replace(/\/+$/, ""), "parent = ?")
       .when(q.done === undefined ? undefined : q.done === "true" ? 1 : 0, "done = ?")
