@@ -323,6 +323,7 @@ export class IssuerObject extends DurableObject<Env> {
 
   /** Delivers the outbox and re-arms; every state-changing entry point ends here. */
   private async afterChange(): Promise<void> {
+    this.signers.topUp();
     await this.outbox.drain();
     this.rearm();
   }

@@ -29,6 +29,13 @@ export interface SignerHubHost {
 }
 
 type Socket = { ws: WebSocket; a: Attachment };
+
+/**
+ * Jobs one signer holds at most. A signer reconnecting to a large backlog gets this many, and more
+ * as it answers, instead of the whole backlog at once, whose leases would run out before it could
+ * sign them all and be offered again and again.
+ */
+export const MAX_IN_FLIGHT = 1000;
 type Lease = { job_id: string; signer: string };
 
 const problem = (status: number, code: ProblemCode, detail: string) => problemResponse(problemBody(status, code, detail));
@@ -63,10 +70,27 @@ export class SignerHub {
 
   /** New jobs of one creation batch: one `jobs` frame to the least-loaded connected signer, leased to it. */
   offer(jobs: SignJob[]): void {
-    const pending = jobs.filter((j) => j.status === "pending");
-    if (pending.length === 0) return;
-    const target = this.pick(new Set());
-    if (target) this.deliver(target, pending, Date.now());
+    let pending = jobs.filter((j) => j.status === "pending");
+    const tried = new Set<string>();
+    // The least-loaded signer first; what it has no room for goes to the next, the rest wait unleased.
+    for (let target = this.pick(tried); target && pending.length > 0; target = this.pick(tried)) {
+      tried.add(target.a.signer);
+      pending = pending.slice(this.deliver(target, pending, Date.now()));
+    }
+  }
+
+  /**
+   * Tops up signers that have room with pending jobs nobody holds (after answers, cancellations,
+   * or REST signatures freed their leases). Cheap when no signer is connected.
+   */
+  topUp(): void {
+    const signers = this.signers();
+    if (signers.length === 0) return;
+    const now = Date.now();
+    for (const s of signers) {
+      if (this.inFlight(s.a.signer, now) > MAX_IN_FLIGHT / 2) continue;
+      this.sendUnleased(s, now);
+    }
   }
 
   /** Jobs that ended without a signature: their leases go, and every signer is told to drop them. */
@@ -218,8 +242,15 @@ export class SignerHub {
     this.dropOrphanLeases(s.a.signer);
     const jobs = this.host.jobs();
     if (!send(s.ws, { type: "ready", did: this.did(), pending: jobs.pendingCount() })) return;
-    const now = Date.now();
+    this.sendUnleased(s, Date.now());
+  }
+
+  /** Pending jobs nobody holds a live lease on, oldest first, in pages, until the signer is full. */
+  private sendUnleased(s: Socket, now: number): void {
+    const jobs = this.host.jobs();
     for (let after = 0; ; ) {
+      const room = MAX_IN_FLIGHT - this.inFlight(s.a.signer, now);
+      if (room <= 0) return;
       const page = this.sql
         .exec<JobRow>(
           `SELECT j.* FROM jobs j LEFT JOIN leases l ON l.job_id = j.id
@@ -228,13 +259,17 @@ export class SignerHub {
           after,
           now,
           now,
-          PAGE_SIZE,
+          Math.min(PAGE_SIZE, room),
         )
         .toArray();
       if (page.length === 0) return;
-      if (!this.deliver(s, page.map((r) => jobs.toSignJob(r)), now)) return;
+      if (this.deliver(s, page.map((r) => jobs.toSignJob(r)), now) === 0) return;
       after = page[page.length - 1]!.seq;
     }
+  }
+
+  private inFlight(signer: string, now: number): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM leases WHERE signer = ? AND until > ?", signer, now).one().n;
   }
 
   /**
@@ -250,12 +285,17 @@ export class SignerHub {
     }
   }
 
-  /** Sends one `jobs` frame and leases its jobs to that signer; false if the socket is gone. */
-  private deliver(to: Socket, jobs: SignJob[], now: number): boolean {
-    if (!send(to.ws, { type: "jobs", jobs })) return false;
+  /**
+   * Sends as many of `jobs` as the signer has room for in one `jobs` frame and leases them to it.
+   * Returns how many it took (0 when full or when the socket is gone).
+   */
+  private deliver(to: Socket, jobs: SignJob[], now: number): number {
+    const room = MAX_IN_FLIGHT - this.inFlight(to.a.signer, now);
+    const taken = room >= jobs.length ? jobs : jobs.slice(0, Math.max(0, room));
+    if (taken.length === 0 || !send(to.ws, { type: "jobs", jobs: taken })) return 0;
     const until = now + LEASE_MS;
     this.ctx.storage.transactionSync(() => {
-      for (const job of jobs) {
+      for (const job of taken) {
         this.sql.exec(
           "INSERT INTO leases (job_id, signer, until) VALUES (?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET signer = excluded.signer, until = excluded.until",
           job.id,
@@ -264,7 +304,7 @@ export class SignerHub {
         );
       }
     });
-    return true;
+    return taken.length;
   }
 
   /**
@@ -291,7 +331,8 @@ export class SignerHub {
       }
       for (let i = 0; i < jobs.length; i += PAGE_SIZE) {
         const page = jobs.slice(i, i + PAGE_SIZE);
-        if (!this.deliver(target, page, now)) page.forEach((j) => drop(j.id));
+        // What the target has no room for loses its lease and waits for the next top-up.
+        page.slice(this.deliver(target, page, now)).forEach((j) => drop(j.id));
       }
     }
   }
