@@ -179,7 +179,7 @@ export class Engine {
       this.accept(this.context(key, origin, now), current, encoded);
       outcome = { ok: true, value: this.jobs.toSignJob(this.jobs.get(jobId)!) };
     });
-    this.hooks.rearm();
+    // No re-arm here: every caller ends with the object's afterChange, once per request or batch.
     return outcome!;
   }
 

@@ -31,6 +31,10 @@ export interface StatusChanges {
   operations: Operation[];
 }
 
+export type SubmitOutcome =
+  | { ok: true; status: SignJob["status"] }
+  | { ok: false; status: SignJob["status"] | undefined; code: import("../src/http/errors").ProblemCode; detail: string };
+
 export interface JobPage {
   jobs: SignJob[];
   next?: number;
@@ -247,9 +251,13 @@ export class IssuerObject extends DurableObject<Env> {
     return result;
   }
 
-  async submitMany(items: { id: string; submission: Submission }[], origin: string): Promise<Result<SignJob>[]> {
-    const results: Result<SignJob>[] = [];
-    for (const item of items) results.push(await this.engine.submit(item.id, item.submission, origin));
+  /** A batch of signatures: each judged on its own; only the outcome crosses back, not the jobs. */
+  async submitMany(items: { id: string; submission: Submission }[], origin: string): Promise<SubmitOutcome[]> {
+    const results: SubmitOutcome[] = [];
+    for (const item of items) {
+      const r = await this.engine.submit(item.id, item.submission, origin);
+      results.push(r.ok ? { ok: true, status: r.value.status } : { ok: false, status: r.job?.status, code: r.code, detail: r.detail });
+    }
     await this.afterChange();
     return results;
   }

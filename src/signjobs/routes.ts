@@ -177,8 +177,8 @@ signjobs.openapi(
         answers.forEach((a, j) => {
           const item = g.items[j]!;
           results[item.i] = a.ok
-            ? { id: item.id, status: a.value.status }
-            : { id: item.id, status: a.job?.status ?? "unknown", code: a.code, detail: a.detail };
+            ? { id: item.id, status: a.status }
+            : { id: item.id, status: a.status ?? "unknown", code: a.code, detail: a.detail };
         });
       }),
     );
