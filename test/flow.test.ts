@@ -1,4 +1,8 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { IssuerObject } from "../durable-objects/issuer";
+import { credentialSpec } from "../src/credentials/build";
 import { api, enc, externalEd25519 } from "./helpers";
 
 describe("SIP 9 flow", () => {
@@ -50,14 +54,13 @@ describe("SIP 9 flow", () => {
 
 describe("custodial backlog", () => {
   it("jobs left pending by a stop between creating and signing are signed by the alarm", async () => {
-    const { env } = await import("cloudflare:workers");
-    const { runInDurableObject, runDurableObjectAlarm } = await import("cloudflare:test");
-    const { credentialSpec } = await import("../src/credentials/build");
     const did = (await api("PUT", "/v1/dids/key", { keyType: "P-256" })).body.did;
     const vm = did.verificationMethod[0].id;
     const stub = env.ISSUER.getByName(did.id);
     // Create the jobs exactly as createJobs does, but stop before the in-process signer runs.
-    const opId = await runInDurableObject(stub, async (instance: any) => {
+    const opId = await runInDurableObject(stub, async (object: IssuerObject) => {
+      // Reaching past the RPC surface on purpose: this is the state a crash would leave.
+      const instance = object as unknown as { keys: { get(id: string): Promise<unknown> }; engine: { create(...a: unknown[]): unknown }; ctx: DurableObjectState };
       const key = await instance.keys.get(vm);
       const { spec } = credentialSpec({ issuer: did.id, verificationMethodId: vm, subject: "did:example:crash", data: { n: 1 }, format: "jwt_vc" });
       instance.engine.create(key, "http://ssi.test", [spec], instance.ctx.id.toString());
