@@ -87,6 +87,10 @@ export class SignerHub {
     const signers = this.signers();
     if (signers.length === 0) return;
     const now = Date.now();
+    // Usually every pending job is already with a signer: two counts say so without a join.
+    const pending = this.host.jobs().pendingCount();
+    const leased = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM leases WHERE until > ?", now).one().n;
+    if (pending <= leased) return;
     for (const s of signers) {
       if (this.inFlight(s.a.signer, now) > MAX_IN_FLIGHT / 2) continue;
       this.sendUnleased(s, now);
