@@ -49,8 +49,8 @@ function multiRow(sql: string): string | null {
  * (armed to the earliest `due_at`) delivers them later.
  */
 export class Outbox {
-  private draining: Promise<void> | null = null;
-  private again = false;
+  private current: Promise<void> | null = null;
+  private next: Promise<void> | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -78,27 +78,32 @@ export class Outbox {
   }
 
   /**
-   * Delivers everything due. Only one delivery runs at a time; a call during one makes it go round
-   * again, so rows written meanwhile are not left behind.
+   * Delivers everything due. One round runs at a time. A call during a round waits for the next
+   * round, which starts when the current one ends and so includes the caller's rows; callers
+   * arriving meanwhile share that next round. Nobody waits longer than two rounds, however busy
+   * the object stays (a steady stream of signatures does not hold back an earlier request).
    */
   drain(): Promise<void> {
-    if (this.draining) {
-      this.again = true;
-      return this.draining;
+    if (!this.current) {
+      this.current = this.round().finally(() => {
+        this.current = null;
+      });
+      return this.current;
     }
-    this.draining = (async () => {
-      try {
-        do {
-          this.again = false;
-          while (await this.deliverBatch()) {
-            // keep going while full batches land
-          }
-        } while (this.again);
-      } finally {
-        this.draining = null;
-      }
-    })();
-    return this.draining;
+    // Whatever became of the current round (its failure is its callers'), the next one runs.
+    this.next ??= this.current
+      .catch(() => undefined)
+      .then(() => {
+        this.next = null;
+        return this.drain();
+      });
+    return this.next;
+  }
+
+  private async round(): Promise<void> {
+    while (await this.deliverBatch()) {
+      // keep going while full batches land
+    }
   }
 
   /**
