@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ProblemCode } from "../src/http/errors";
-import type { SignJob } from "../src/signjobs/model";
+import { requireOneSignature, submissionFields, type SignJob } from "../src/signjobs/model";
 import type { Result } from "./engine";
 
 /** A socket that has not authenticated by then is closed with 4401 (api.md "Signer WebSocket"). */
@@ -43,19 +43,11 @@ const JobId = z.string().min(1).max(200);
 export const SignerMessageSchema = z
   .discriminatedUnion("type", [
     z.object({ type: z.literal("auth"), token: z.string().min(1).max(16_384) }),
-    z.object({
-      type: z.literal("sign"),
-      id: JobId,
-      signature: z.string().min(1).max(4096).optional(),
-      jws: z.string().min(1).max(1_100_000).optional(),
-      signatureFormat: z.enum(["jose", "der"]).optional(),
-    }),
+    z.object({ type: z.literal("sign"), id: JobId, ...submissionFields }),
     z.object({ type: z.literal("reject"), id: JobId, reason: z.string().min(1).max(1000) }),
   ])
   .superRefine((m, ctx) => {
-    if (m.type === "sign" && (m.signature === undefined) === (m.jws === undefined)) {
-      ctx.addIssue({ code: "custom", path: ["signature"], message: "exactly one of signature or jws is required" });
-    }
+    if (m.type === "sign") requireOneSignature(m, ctx);
   });
 export type SignerMessage = z.infer<typeof SignerMessageSchema>;
 

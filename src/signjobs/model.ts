@@ -67,15 +67,18 @@ export type OperationFailure = "expired" | "rejected_by_signer" | "cancelled" | 
 
 export const SignatureFormatSchema = z.enum(["jose", "der"]);
 
-/** One signature submission, as the REST API and the WebSocket both carry it. */
-export const SubmissionSchema = z
-  .object({
-    signature: z.string().min(1).max(4096).optional(),
-    jws: z.string().min(1).max(1_100_000).optional(),
-    signatureFormat: SignatureFormatSchema.optional(),
-  })
-  .refine((s) => (s.signature === undefined) !== (s.jws === undefined), {
-    message: "exactly one of signature or jws is required",
-    path: ["signature"],
-  });
+/** The fields of one signature submission, as the REST API and the WebSocket both carry them. */
+export const submissionFields = {
+  signature: z.string().min(1).max(4096).optional(),
+  jws: z.string().min(1).max(1_100_000).optional(),
+  signatureFormat: SignatureFormatSchema.optional(),
+};
+export const SubmissionSchema = z.object(submissionFields);
+
+/** A submission carries exactly one of `signature` and `jws`. */
+export function requireOneSignature(s: { signature?: string | undefined; jws?: string | undefined }, ctx: z.RefinementCtx): void {
+  if ((s.signature === undefined) === (s.jws === undefined)) {
+    ctx.addIssue({ code: "custom", path: ["signature"], message: "exactly one of signature or jws is required" });
+  }
+}
 export type Submission = z.infer<typeof SubmissionSchema>;

@@ -5,7 +5,7 @@ import { serviceOrigin } from "../http/auth";
 import { ProblemError, notFound, validationProblem } from "../http/errors";
 import { PageQuery, commonErrors, createRouter, decodePageToken, encodePageToken, jsonBody, jsonResponse, type AppEnv } from "../http/router";
 import { unwrap } from "../http/rpc";
-import { JOB_STATUSES, SignJobSchema, SignatureFormatSchema, type SignJob, type Submission } from "./model";
+import { JOB_STATUSES, SignJobSchema, requireOneSignature, submissionFields, type SignJob, type Submission } from "./model";
 
 export const signjobs = createRouter();
 
@@ -102,21 +102,9 @@ signjobs.openapi(
   },
 );
 
-const SubmitOne = z
-  .object({
-    signature: z.string().min(1).max(4096).optional(),
-    jws: z.string().min(1).max(1_100_000).optional(),
-    signatureFormat: SignatureFormatSchema.optional(),
-  })
-  .strict();
+const SubmitOne = z.object(submissionFields).strict();
 
-const exactlyOne = (s: { signature?: string | undefined; jws?: string | undefined }, ctx: z.RefinementCtx) => {
-  if ((s.signature === undefined) === (s.jws === undefined)) {
-    ctx.addIssue({ code: "custom", path: ["signature"], message: "exactly one of signature or jws is required" });
-  }
-};
-
-const SubmitItem = SubmitOne.extend({ id: z.string().min(1).max(200) }).strict().superRefine(exactlyOne);
+const SubmitItem = SubmitOne.extend({ id: z.string().min(1).max(200) }).strict().superRefine(requireOneSignature);
 
 const SubmitRequest = z
   .union([SubmitItem, z.object({ signatures: z.array(SubmitItem).min(1).max(1000) }).strict()])
@@ -209,7 +197,7 @@ signjobs.openapi(
     path: "/{id}",
     tags: ["Sign jobs"],
     summary: "Submit the signature of one sign job",
-    request: { params: JobParam, ...jsonBody(SubmitOne.superRefine(exactlyOne)) },
+    request: { params: JobParam, ...jsonBody(SubmitOne.superRefine(requireOneSignature)) },
     responses: { 200: jsonResponse(SignJobSchema, "The signed job"), 409: commonErrors[404], 422: commonErrors[400], ...commonErrors },
   }),
   async (c) => {
