@@ -12,6 +12,7 @@ import {
   BatchCreateResponse,
   CreateCredentialRequest,
   CredentialContainerSchema,
+  CredentialIdParam,
   CredentialListResponse,
   CredentialOperation,
   VerifyRequest,
@@ -100,17 +101,13 @@ credentials.openapi(
   async (c) => c.json(await verifyCredentialJwt(c.env, c.req.valid("json").credentialJwt), 200),
 );
 
-const IdParam = z.object({
-  id: z.string().min(1).max(128).openapi({ param: { name: "id", in: "path" }, example: "3f2c9a1e-0c1b-4f57-9a7e-1c2d3e4f5a6b" }),
-});
-
 credentials.openapi(
   createRoute({
     method: "get",
     path: "/{id}",
     tags: ["Credentials"],
     summary: "Get a credential container",
-    request: { params: IdParam },
+    request: { params: CredentialIdParam },
     responses: { 200: jsonResponse(CredentialContainerSchema, "The credential"), ...commonErrors },
   }),
   async (c) => {
@@ -157,7 +154,7 @@ credentials.openapi(
     path: "/{id}",
     tags: ["Credentials"],
     summary: "Delete a credential record (a pending one's operation is cancelled). Revoke to invalidate an issued one.",
-    request: { params: IdParam },
+    request: { params: CredentialIdParam },
     responses: { 204: { description: "Deleted" }, ...commonErrors },
   }),
   async (c) => {

@@ -61,3 +61,8 @@ export const CredentialListResponse = z
 
 export const VerifyRequest = z.object({ credentialJwt: z.string().min(1).max(1_000_000) }).strict().openapi("VerifyCredentialRequest");
 export const VerifyResponse = z.object({ verified: z.boolean(), reason: z.string().optional() }).openapi("VerifyCredentialResponse");
+
+/** A credential id in a path. */
+export const CredentialIdParam = z.object({
+  id: z.string().min(1).max(128).openapi({ param: { name: "id", in: "path" }, example: "3f2c9a1e-0c1b-4f57-9a7e-1c2d3e4f5a6b" }),
+});

@@ -1,3 +1,4 @@
+import { CredentialIdParam } from "../credentials/schemas";
 import { createRoute, z } from "@hono/zod-openapi";
 import { serviceOrigin } from "../http/auth";
 import { ProblemError, notFound } from "../http/errors";
@@ -69,10 +70,6 @@ statusPublic.openapi(
   },
 );
 
-const IdParam = z.object({
-  id: z.string().min(1).max(128).openapi({ param: { name: "id", in: "path" }, example: "3f2c9a1e-0c1b-4f57-9a7e-1c2d3e4f5a6b" }),
-});
-
 const StatusFlags = z.object({ revoked: z.boolean(), suspended: z.boolean() }).openapi("CredentialStatus");
 
 const StatusUpdate = z
@@ -117,7 +114,7 @@ statusRoutes.openapi(
     path: "/{id}/status",
     tags: ["Credentials"],
     summary: "A credential's revocation and suspension flags",
-    request: { params: IdParam },
+    request: { params: CredentialIdParam },
     responses: { 200: jsonResponse(StatusFlags, "The flags"), ...commonErrors },
   }),
   async (c) => {
@@ -138,7 +135,7 @@ statusRoutes.openapi(
       "`revocation_permanent`). Setting a flag the credential was not issued with (`revocable`/`suspendable`) to true " +
       "is 409 `status_not_enabled`. Changes to one list while its status-list sign job is pending fold into one newer job; " +
       "the older job ends cancelled and its operation fails with code `superseded`.",
-    request: { params: IdParam, ...jsonBody(StatusUpdate) },
+    request: { params: CredentialIdParam, ...jsonBody(StatusUpdate) },
     responses: {
       200: jsonResponse(StatusUpdateResponse, "The flags after the change"),
       ...commonErrors,
