@@ -45,7 +45,7 @@ function multiRow(sql: string): string | null {
 
 /**
  * The outbox: D1 writes recorded in the same SQLite transaction as the state change they follow,
- * then delivered in order. A crash between the two stores leaves the rows here, and the alarm
+ * then delivered oldest first (see `grouped` for why batching upserts may move them earlier). A crash between the two stores leaves the rows here, and the alarm
  * (armed to the earliest `due_at`) delivers them later.
  */
 export class Outbox {
@@ -55,7 +55,6 @@ export class Outbox {
   constructor(
     private readonly sql: SqlStorage,
     private readonly db: D1Database,
-    private readonly onDelivered?: (count: number) => void,
   ) {}
 
   /** Records a write under an entity key; an undelivered older write for the same key is replaced. Call inside a transaction. */
@@ -67,10 +66,6 @@ export class Outbox {
       JSON.stringify(write.params),
       now,
     );
-  }
-
-  pending(): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
   }
 
   nextDue(): number | null {
@@ -146,12 +141,10 @@ export class Outbox {
         this.sql.exec("DELETE FROM outbox WHERE seq = ?", r.seq);
         delivered++;
       }
-      if (delivered > 0) this.onDelivered?.(delivered);
       return delivered > 0 && rows.length === BATCH;
     }
     // Delete exactly what was sent: a newer snapshot written meanwhile has a new seq and stays.
     for (const r of rows) this.sql.exec("DELETE FROM outbox WHERE seq = ?", r.seq);
-    this.onDelivered?.(rows.length);
     return rows.length === BATCH;
   }
 
