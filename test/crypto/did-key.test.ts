@@ -2,9 +2,9 @@ import { hexToBytes } from "@noble/hashes/utils.js";
 import { base64url } from "jose";
 import { base58btc } from "multiformats/bases/base58";
 import { describe, expect, it } from "vitest";
-import ed25519Vectors from "../../../shared/vectors/did-key/ed25519-x25519.json";
-import nistVectors from "../../../shared/vectors/did-key/nist-curves.json";
-import secp256k1Vectors from "../../../shared/vectors/did-key/secp256k1.json";
+import ed25519Vectors from "../vectors/did-key/ed25519-x25519.json";
+import nistVectors from "../vectors/did-key/nist-curves.json";
+import secp256k1Vectors from "../vectors/did-key/secp256k1.json";
 import {
   didJwkFromJwk,
   didKeyFromJwk,

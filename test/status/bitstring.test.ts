@@ -1,7 +1,7 @@
 import { Buffer } from "node:buffer";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import vector from "../../../shared/vectors/bitstring-status-list.json";
+import vector from "../vectors/bitstring-status-list.json";
 import {
   Bitstring,
   MIN_LIST_SIZE,
