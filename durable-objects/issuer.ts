@@ -204,13 +204,21 @@ export class IssuerObject extends DurableObject<Env> {
   async setStatus(did: string, origin: string, changes: StatusChange[]): Promise<Result<StatusChanges>> {
     this.bind(did);
     if (this.deactivated()) return fail("did_deactivated", `${did} has been deleted`);
-    const custodial = this.sql.exec("SELECT 1 FROM keys WHERE custody = 'custodial' LIMIT 1").toArray().length > 0;
-    if (custodial && !this.env.KEY_ENCRYPTION_KEY) {
-      return fail("custody_unavailable", "custodial signing needs KEY_ENCRYPTION_KEY, which is not configured");
+    // Unlock every custodial key that would re-sign a touched list before any bit moves, so a
+    // missing or wrong KEK refuses the request instead of leaving bits that nothing publishes.
+    for (const key of this.statusLists.keysForCredentials(this.keys, changes.map((c) => c.id))) {
+      if (key.custody !== "custodial") continue;
+      try {
+        await this.keys.signer(key);
+      } catch {
+        return fail("custody_unavailable", `custodial key ${key.id} cannot be unlocked: check KEY_ENCRYPTION_KEY`);
+      }
     }
     let results: StatusChangeResult[] = [];
+    // The key check (no_signing_key) and the bits are one synchronous step: a revocation of the
+    // key during the await above is seen here.
     this.ctx.storage.transactionSync(() => {
-      results = this.statusLists.apply(changes, Date.now());
+      results = this.statusLists.apply(changes, Date.now(), this.keys);
     });
     // No await between the change and the jobs: the bits signed are the bits just written.
     const groups = this.statusLists.publish(this.engine, this.keys, origin, this.ctx.id.toString());

@@ -58,7 +58,7 @@ export interface StatusChangeResult {
   revoked: boolean;
   suspended: boolean;
   /** Set when this change was refused; the credential's status is then unchanged. */
-  code?: "status_not_enabled" | "revocation_permanent";
+  code?: "status_not_enabled" | "revocation_permanent" | "no_signing_key";
   detail?: string;
   /** The list whose bit changed, when one did. */
   listId?: string;
@@ -80,10 +80,13 @@ const flagsOf = (e: EntryRow | undefined): StatusFlags => ({
 
 /** A list whose newest job ended unsigned is offered again after this long (not in a tight loop). */
 const REVIVE_AFTER_MS = 30_000;
-// The list's newest job (its operation is status-lists/<id>.<job_revision>) ended without a signature.
+// The issuer can still sign: its DID is not deleted and it has a key that is not revoked.
+const CAN_SIGN = `NOT EXISTS (SELECT 1 FROM meta WHERE k = 'deactivated') AND EXISTS (SELECT 1 FROM keys WHERE revoked = 0)`;
+// The list's newest job (its operation is status-lists/<id>.<job_revision>) ended without a signature,
+// and the issuer could sign a new one (nothing is revived for a deleted DID or a revoked key).
 const UNSIGNED = `job_revision > 0 AND revision = job_revision AND NOT EXISTS (
   SELECT 1 FROM jobs WHERE jobs.operation_id = 'status-lists/' || status_lists.id || '.' || status_lists.job_revision
-    AND jobs.status IN ('pending', 'signed'))`;
+    AND jobs.status IN ('pending', 'signed')) AND ${CAN_SIGN}`;
 
 /**
  * The issuer's Bitstring Status Lists. One open list per (purpose, credential format) — a
@@ -171,7 +174,7 @@ export class StatusLists {
    * Revocation is permanent; suspension toggles; a flag of a purpose the credential was not
    * issued with may only be asked to be false. Call inside a transaction.
    */
-  apply(changes: StatusChange[], now: number): StatusChangeResult[] {
+  apply(changes: StatusChange[], now: number, keys: KeyStore): StatusChangeResult[] {
     return changes.map((change) => {
       const entry = this.sql.exec<EntryRow>("SELECT * FROM status_entries WHERE credential_id = ?", change.id).toArray()[0];
       const flags = flagsOf(entry);
@@ -196,6 +199,10 @@ export class StatusLists {
       if (!entry || want === undefined || want === (entry.bit === 1)) {
         return { id: change.id, revoked: flags.revoked, suspended: flags.suspended };
       }
+      // A bit nobody can sign would never be published: refuse it before it is written.
+      if (!this.keyForList(keys, entry.list_id)) {
+        return refuse("no_signing_key", `no usable signing key for credential ${change.id}'s status list: its key is revoked`);
+      }
       const version = entry.version + 1;
       this.sql.exec("UPDATE status_entries SET bit = ?, version = ? WHERE credential_id = ?", want ? 1 : 0, version, change.id);
       this.sql.exec("UPDATE status_lists SET revision = revision + 1 WHERE id = ?", entry.list_id);
@@ -218,6 +225,8 @@ export class StatusLists {
    * signed job is never touched. Synchronous, so the bits read are the bits signed.
    */
   publish(engine: Engine, keys: KeyStore, origin: string, objectId: string): PublishedGroup[] {
+    // A deleted DID signs nothing more, status lists included.
+    if (this.sql.exec("SELECT 1 FROM meta WHERE k = 'deactivated'").toArray().length > 0) return [];
     const dirty = this.sql.exec<ListRow>("SELECT * FROM status_lists WHERE revision > job_revision ORDER BY created_at").toArray();
     const groups = new Map<string, { key: IssuerKey; lists: ListRow[] }>();
     for (const list of dirty) {
@@ -268,6 +277,27 @@ export class StatusLists {
       )
       .one().t;
     return t === null ? null : t + REVIVE_AFTER_MS;
+  }
+
+  /** The key that would sign a list's next revision, or null when none can. */
+  keyForList(keys: KeyStore, listId: string): IssuerKey | null {
+    const list = this.sql.exec<{ vm_id: string }>("SELECT vm_id FROM status_lists WHERE id = ?", listId).toArray()[0];
+    return list ? this.signingKey(keys, list.vm_id) : null;
+  }
+
+  /** The keys that would sign the lists of these credentials, should their bits change. */
+  keysForCredentials(keys: KeyStore, credentialIds: string[]): IssuerKey[] {
+    const out = new Map<string, IssuerKey>();
+    const listIds = new Set<string>();
+    for (const id of credentialIds) {
+      const e = this.sql.exec<{ list_id: string }>("SELECT list_id FROM status_entries WHERE credential_id = ?", id).toArray()[0];
+      if (e) listIds.add(e.list_id);
+    }
+    for (const listId of listIds) {
+      const key = this.keyForList(keys, listId);
+      if (key) out.set(key.id, key);
+    }
+    return [...out.values()];
   }
 
   /** The list's key, or another usable key of the issuer when that one was revoked. */

@@ -1,4 +1,19 @@
 import type { DidDocument, DidMethod, DidWebLocation } from "./documents";
+
+/** The members of a DID document that name verification methods. */
+const RELATIONSHIPS = ["authentication", "assertionMethod", "capabilityInvocation", "capabilityDelegation", "keyAgreement"] as const;
+
+/** The document without a verification method: gone from the list and from every relationship. */
+export function withoutVerificationMethod(doc: DidDocument, vmId: string): DidDocument {
+  const out: DidDocument = { ...doc, verificationMethod: doc.verificationMethod.filter((vm) => vm.id !== vmId) };
+  for (const rel of RELATIONSHIPS) {
+    const list = doc[rel];
+    if (Array.isArray(list)) {
+      out[rel] = list.filter((entry: unknown) => entry !== vmId && (entry as { id?: unknown } | null)?.id !== vmId);
+    }
+  }
+  return out;
+}
 import type { IssuerKey } from "../keys/model";
 
 export interface DidRow {
@@ -76,4 +91,27 @@ export async function getDidByWebLocation(db: D1Database, host: string, path: st
     .prepare("SELECT * FROM dids WHERE web_host = ? AND web_path = ? AND deleted_at IS NULL")
     .bind(host, path)
     .first<DidRow>();
+}
+
+/**
+ * Revokes a key in D1 and, for a DID whose document this service hosts (did:web), takes the key
+ * out of that document in the same batch. did:key and did:jwk documents are derived from the DID
+ * itself and cannot change. Compare-and-set on the document, so a concurrent change is re-read.
+ */
+export async function revokeKeyRecord(db: D1Database, did: string, vmId: string, now: number): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const row = await db.prepare("SELECT method, document FROM dids WHERE did = ?").bind(did).first<{ method: string; document: string }>();
+    const revoke = db.prepare("UPDATE keys SET revoked = 1, revoked_at = ? WHERE id = ? AND revoked = 0").bind(now, vmId);
+    if (!row || row.method !== "web") {
+      await revoke.run();
+      return;
+    }
+    const next = JSON.stringify(withoutVerificationMethod(JSON.parse(row.document) as DidDocument, vmId));
+    const [, updated] = await db.batch([
+      revoke,
+      db.prepare("UPDATE dids SET document = ? WHERE did = ? AND document = ?").bind(next, did, row.document),
+    ]);
+    if (next === row.document || (updated?.meta.changes ?? 0) > 0) return;
+  }
+  throw new Error(`the document of ${did} kept changing while key ${vmId} was revoked`);
 }

@@ -20,6 +20,7 @@ export type ProblemCode =
   | "operation_done"
   | "custody_unavailable"
   | "key_revoked"
+  | "no_signing_key"
   | "did_deactivated"
   | "status_not_enabled"
   | "revocation_permanent"

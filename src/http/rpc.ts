@@ -12,6 +12,7 @@ const STATUS: Partial<Record<ProblemCode, ContentfulStatusCode>> = {
   operation_done: 409,
   conflict: 409,
   key_revoked: 409,
+  no_signing_key: 409,
   did_deactivated: 409,
   custody_unavailable: 503,
   status_not_enabled: 409,

@@ -3,6 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { KeyResponse } from "../did/schemas";
 import { notFound } from "../http/errors";
 import { commonErrors, createRouter, jsonResponse } from "../http/router";
+import { revokeKeyRecord } from "../did/store";
 import { loadKey, type IssuerKey } from "./model";
 
 export const keys = createRouter();
@@ -50,7 +51,7 @@ keys.openapi(
     method: "delete",
     path: "/{id}",
     tags: ["Keys"],
-    summary: "Revoke a key: it signs nothing more, and its pending sign jobs are cancelled. The record is kept.",
+    summary: "Revoke a key: it signs nothing more, its pending sign jobs are cancelled, and it leaves its did:web document. The record is kept.",
     request: { params: z.object({ id: KeyIdParam }) },
     responses: { 204: { description: "Revoked" }, ...commonErrors },
   }),
@@ -59,7 +60,7 @@ keys.openapi(
     const key = await loadKey(c.env.DB, id);
     if (!key) throw notFound("key");
     // D1 first, so a key is never usable again once this returns; the object call is idempotent.
-    await c.env.DB.prepare("UPDATE keys SET revoked = 1, revoked_at = ? WHERE id = ? AND revoked = 0").bind(Date.now(), id).run();
+    await revokeKeyRecord(c.env.DB, key.did, id, Date.now());
     await issuerByName(c.env, key.did).revokeKey(key.did, id);
     return c.body(null, 204);
   },

@@ -98,7 +98,7 @@ const BatchStatusResult = z
     id: z.string(),
     revoked: z.boolean(),
     suspended: z.boolean(),
-    code: z.string().optional().openapi({ description: "Why this request was refused: not_found, status_not_enabled, revocation_permanent, did_deactivated, ..." }),
+    code: z.string().optional().openapi({ description: "Why this request was refused: not_found, status_not_enabled, revocation_permanent, no_signing_key, did_deactivated, custody_unavailable" }),
     detail: z.string().optional(),
     operationId: z.string().optional(),
   })
@@ -133,13 +133,14 @@ statusRoutes.openapi(
     description:
       "An absent flag is left as it is. Revocation is permanent (`revoked: false` on a revoked credential is 409 " +
       "`revocation_permanent`). Setting a flag the credential was not issued with (`revocable`/`suspendable`) to true " +
-      "is 409 `status_not_enabled`. Changes to one list while its status-list sign job is pending fold into one newer job; " +
+      "is 409 `status_not_enabled`. A change while the issuer has no usable signing key (its key revoked) is 409 " +
+      "`no_signing_key` and changes nothing. Changes to one list while its status-list sign job is pending fold into one newer job; " +
       "the older job ends cancelled and its operation fails with code `superseded`.",
     request: { params: CredentialIdParam, ...jsonBody(StatusUpdate) },
     responses: {
       200: jsonResponse(StatusUpdateResponse, "The flags after the change"),
       ...commonErrors,
-      409: problemResponseSpec("revocation_permanent, status_not_enabled or did_deactivated"),
+      409: problemResponseSpec("revocation_permanent, status_not_enabled, no_signing_key (the issuer's key is revoked) or did_deactivated"),
     },
   }),
   async (c) => {
@@ -162,7 +163,7 @@ statusRoutes.openapi(
     summary: "Change the status of up to 1000 credentials",
     description:
       "Each request is applied on its own, in order: `results[i]` answers `requests[i]` with the flags after it and, when it " +
-      "was refused, a `code` (`not_found`, `status_not_enabled`, `revocation_permanent`) and `detail`. Changes are grouped " +
+      "was refused, a `code` (`not_found`, `status_not_enabled`, `revocation_permanent`, `no_signing_key`) and `detail`. Changes are grouped " +
       "by issuer (one issuer object call each) and every changed status list is re-signed once; `operationId` names the " +
       "status-list job's operation, listed once in `operations`.",
     request: jsonBody(BatchStatusRequest),
