@@ -9,7 +9,7 @@ import { Outbox } from "./outbox";
 import { migrate } from "./schema";
 import { SignerHub } from "./signers";
 import type { JobRow } from "./jobs";
-import { StatusLists, type StatusChange, type StatusChangeResult } from "./status-lists";
+import { StatusLists, type ListPublication, type StatusChange, type StatusChangeResult } from "./status-lists";
 
 export type { Result } from "./engine";
 
@@ -239,6 +239,13 @@ export class IssuerObject extends DurableObject<Env> {
     };
   }
 
+  /** Where one of this issuer's status lists stands in publication (operators). */
+  statusListPublication(did: string, listId: string): Result<ListPublication> {
+    this.bind(did);
+    const view = this.statusLists.publication(listId);
+    return view ? { ok: true, value: view } : fail("not_found", `status list ${listId} not found`);
+  }
+
   getJob(id: string): Result<SignJob> {
     const job = this.engine.jobs.get(id);
     return job ? { ok: true, value: this.engine.jobs.toSignJob(job) } : fail("not_found", `sign job ${id} not found`);
@@ -308,7 +315,7 @@ export class IssuerObject extends DurableObject<Env> {
     this.signers.onAlarm(now);
     pruneJtis(this.sql, now);
     await this.signCustodialBacklog();
-    this.statusLists.reviveUnsigned();
+    this.statusLists.reviveUnsigned(now);
     await this.dispatch(this.statusLists.publish(this.engine, this.keys, "", this.ctx.id.toString()), "");
     await this.afterChange();
   }

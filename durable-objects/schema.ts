@@ -120,6 +120,11 @@ const MIGRATIONS: readonly string[] = [
   WHEN OLD.purpose = 'revocation' AND OLD.bit = 1 AND NEW.bit = 0
   BEGIN SELECT RAISE(ABORT, 'revocation is permanent'); END;
   `,
+  `
+  -- Status-list jobs offered for a list's current bits since they last changed: the retry backoff
+  -- (30 s, 60 s, 120 s, ...) and its bound are counted from it; a bit change sets it back to 0.
+  ALTER TABLE status_lists ADD COLUMN publish_attempts INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export function migrate(sql: SqlStorage): void {

@@ -10,6 +10,7 @@ import type { JobSpec, StatusAllocation, StatusPurpose } from "./kinds";
 import { BSL_V1_CONTEXT, type StatusListJobContext } from "./kinds/status-list";
 import { SUPERSEDED_REASON } from "./operations";
 import type { Outbox } from "./outbox";
+import { PUBLISH_MAX_ATTEMPTS, PUBLISH_RETRY_BASE_MS, type Publication } from "../src/core/publication";
 
 export type CredentialFormat = "jwt_vc" | "vc+jwt";
 
@@ -35,6 +36,7 @@ type ListRow = {
   revision: number;
   job_revision: number;
   created_at: number;
+  publish_attempts: number;
 };
 
 type EntryRow = { credential_id: string; list_id: string; idx: number; purpose: StatusPurpose; bit: number; version: number };
@@ -78,15 +80,28 @@ const flagsOf = (e: EntryRow | undefined): StatusFlags => ({
   version: e?.version ?? 0,
 });
 
-/** A list whose newest job ended unsigned is offered again after this long (not in a tight loop). */
-const REVIVE_AFTER_MS = 30_000;
+export interface ListPublication {
+  id: string;
+  purpose: StatusPurpose;
+  format: CredentialFormat;
+  statusListCredential: string;
+  /** The revision of the list's bits; it is published when its job is signed. */
+  revision: number;
+  publication: Publication;
+}
+
+const NEWEST_JOB = `jobs.operation_id = 'status-lists/' || status_lists.id || '.' || status_lists.job_revision`;
 // The issuer can still sign: its DID is not deleted and it has a key that is not revoked.
 const CAN_SIGN = `NOT EXISTS (SELECT 1 FROM meta WHERE k = 'deactivated') AND EXISTS (SELECT 1 FROM keys WHERE revoked = 0)`;
 // The list's newest job (its operation is status-lists/<id>.<job_revision>) ended without a signature,
-// and the issuer could sign a new one (nothing is revived for a deleted DID or a revoked key).
+// the issuer could sign a new one (nothing is revived for a deleted DID or a revoked key), and the
+// bound on attempts is not reached.
 const UNSIGNED = `job_revision > 0 AND revision = job_revision AND NOT EXISTS (
-  SELECT 1 FROM jobs WHERE jobs.operation_id = 'status-lists/' || status_lists.id || '.' || status_lists.job_revision
-    AND jobs.status IN ('pending', 'signed')) AND ${CAN_SIGN}`;
+  SELECT 1 FROM jobs WHERE ${NEWEST_JOB} AND jobs.status IN ('pending', 'signed'))
+  AND publish_attempts < ${PUBLISH_MAX_ATTEMPTS} AND ${CAN_SIGN}`;
+// When such a list is offered again: its newest job's end, plus the backoff for the attempts so far.
+const RETRY_AT = `(SELECT max(jobs.ended_at) FROM jobs WHERE ${NEWEST_JOB})
+  + ${PUBLISH_RETRY_BASE_MS} * (1 << (max(status_lists.publish_attempts, 1) - 1))`;
 
 /**
  * The issuer's Bitstring Status Lists. One open list per (purpose, credential format) — a
@@ -205,7 +220,8 @@ export class StatusLists {
       }
       const version = entry.version + 1;
       this.sql.exec("UPDATE status_entries SET bit = ?, version = ? WHERE credential_id = ?", want ? 1 : 0, version, change.id);
-      this.sql.exec("UPDATE status_lists SET revision = revision + 1 WHERE id = ?", entry.list_id);
+      // New bits: publication starts over (a list that had failed is offered again).
+      this.sql.exec("UPDATE status_lists SET revision = revision + 1, publish_attempts = 0 WHERE id = ?", entry.list_id);
       const after = flagsOf({ ...entry, bit: want ? 1 : 0, version });
       this.outbox.put(
         `credential-status:${change.id}`,
@@ -242,7 +258,12 @@ export class StatusLists {
       const operations = new Map<string, string>();
       lists.forEach((list, i) => {
         operations.set(list.id, jobs[i]!.operation_id);
-        this.sql.exec("UPDATE status_lists SET job_revision = ?, vm_id = ? WHERE id = ?", list.revision, key.id, list.id);
+        this.sql.exec(
+          "UPDATE status_lists SET job_revision = ?, vm_id = ?, publish_attempts = publish_attempts + 1 WHERE id = ?",
+          list.revision,
+          key.id,
+          list.id,
+        );
         const older = this.sql
           .exec<JobRow>(
             `SELECT * FROM jobs WHERE kind = 'status-list' AND status = 'pending'
@@ -259,24 +280,59 @@ export class StatusLists {
 
   /**
    * Lists whose newest job ended without a signature (rejected, expired, cancelled by an operator)
-   * and were not superseded: a new revision makes `publish` offer them again, under a fresh
-   * operation. Runs from the alarm, so a list never stays unpublished for want of a new change.
+   * and whose backoff has run out: a new revision makes `publish` offer them again, under a fresh
+   * operation. Runs from the alarm, so a list does not stay unpublished for want of a new change.
    */
-  reviveUnsigned(): number {
-    return this.sql.exec(`UPDATE status_lists SET revision = revision + 1 WHERE ${UNSIGNED}`).rowsWritten;
+  reviveUnsigned(now: number): number {
+    return this.sql.exec(`UPDATE status_lists SET revision = revision + 1 WHERE ${UNSIGNED} AND ${RETRY_AT} <= ?`, now).rowsWritten;
   }
 
-  /** When the alarm should next try `reviveUnsigned`, or null when every list's newest job is pending or signed. */
+  /** When the alarm should next try `reviveUnsigned`, or null when no list waits for a retry. */
   nextRevive(): number | null {
     // Counted from when that job ended, so re-arming on every request does not push it back.
-    const t = this.sql
-      .exec<{ t: number | null }>(
-        `SELECT min(jobs.ended_at) AS t FROM status_lists
-         JOIN jobs ON jobs.operation_id = 'status-lists/' || status_lists.id || '.' || status_lists.job_revision
-         WHERE ${UNSIGNED}`,
+    return this.sql.exec<{ t: number | null }>(`SELECT min(${RETRY_AT}) AS t FROM status_lists WHERE ${UNSIGNED}`).one().t;
+  }
+
+  /** Where a list's publication stands, or null when this issuer has no such list. */
+  publication(listId: string): ListPublication | null {
+    const list = this.sql.exec<ListRow>("SELECT * FROM status_lists WHERE id = ?", listId).toArray()[0];
+    if (!list) return null;
+    const job = this.sql
+      .exec<{ status: string; reason: string | null; ended_at: number | null }>(
+        `SELECT jobs.status, jobs.reason, jobs.ended_at FROM status_lists JOIN jobs ON ${NEWEST_JOB} WHERE status_lists.id = ?`,
+        listId,
       )
-      .one().t;
-    return t === null ? null : t + REVIVE_AFTER_MS;
+      .toArray()[0];
+    const canSign = this.sql.exec(`SELECT 1 WHERE ${CAN_SIGN}`).toArray().length > 0;
+    const attempts = list.publish_attempts;
+    let publication: Publication;
+    if (list.revision === list.job_revision && job?.status === "signed") {
+      publication = { state: "published", attempts };
+    } else if (list.revision === list.job_revision && job?.status === "pending") {
+      publication = { state: "pending", attempts };
+    } else if (!canSign) {
+      publication = { state: "stopped", attempts, ...(job?.reason ? { lastError: job.reason } : {}) };
+    } else if (list.revision > list.job_revision) {
+      publication = { state: "pending", attempts }; // its new job is being created
+    } else if (attempts >= PUBLISH_MAX_ATTEMPTS) {
+      publication = { state: "failed", attempts, ...(job?.reason ? { lastError: job.reason } : {}) };
+    } else {
+      const at = (job?.ended_at ?? list.created_at) + PUBLISH_RETRY_BASE_MS * 2 ** (Math.max(attempts, 1) - 1);
+      publication = {
+        state: "retrying",
+        attempts,
+        nextAttemptAt: new Date(at).toISOString(),
+        ...(job?.reason ? { lastError: job.reason } : {}),
+      };
+    }
+    return {
+      id: list.id,
+      purpose: list.purpose,
+      format: list.format,
+      statusListCredential: list.url,
+      revision: list.revision,
+      publication,
+    };
   }
 
   /** The key that would sign a list's next revision, or null when none can. */

@@ -1,7 +1,7 @@
 import type { IssuerObject } from "../durable-objects/issuer";
 
 type Methods = "registerKey" | "revokeKey" | "deactivate" | "authenticate" | "createJobs" | "getJob" | "listJobs"
-  | "submit" | "submitMany" | "reject" | "getOperation" | "cancelOperation" | "getStatus" | "setStatus";
+  | "submit" | "submitMany" | "reject" | "getOperation" | "cancelOperation" | "getStatus" | "setStatus" | "statusListPublication";
 
 /**
  * The issuer object's RPC surface as the Worker sees it. Workers RPC can carry our plain JSON

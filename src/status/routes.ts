@@ -7,6 +7,7 @@ import { statusOf, unwrap } from "../http/rpc";
 import { issuerByName } from "../issuer-client";
 import { OperationSchema, type Operation } from "../signjobs/model";
 import { getCredential } from "../credentials/store";
+import { PUBLISH_MAX_ATTEMPTS } from "../core/publication";
 
 /** Public: published status list credentials. */
 export const statusPublic = createRouter();
@@ -200,6 +201,49 @@ statusRoutes.openapi(
       }),
     );
     return c.json({ results, operations }, 200);
+  },
+);
+
+const Publication = z
+  .object({
+    id: z.string(),
+    purpose: z.enum(["revocation", "suspension"]),
+    format: z.enum(["jwt_vc", "vc+jwt"]),
+    statusListCredential: z.string(),
+    revision: z.number().int().openapi({ description: "The revision of the list's bits; published once its sign job is signed." }),
+    publication: z.object({
+      state: z.enum(["published", "pending", "retrying", "failed", "stopped"]).openapi({
+        description:
+          "published: the newest revision is signed. pending: its sign job waits for a signer. retrying: the newest job ended " +
+          "unsigned (rejected, expired, cancelled) and another is offered at nextAttemptAt (30 s, then 60 s, 120 s, ...). " +
+          `failed: ${PUBLISH_MAX_ATTEMPTS} jobs in a row ended unsigned; none is offered until a status change restarts publication. ` +
+          "stopped: the issuer can no longer sign (DID deleted, keys revoked).",
+      }),
+      attempts: z.number().int().openapi({ description: "Sign jobs offered for the list's current bits" }),
+      nextAttemptAt: z.string().optional(),
+      lastError: z.string().optional().openapi({ description: "Why the newest job ended unsigned" }),
+    }),
+  })
+  .openapi("StatusListPublication");
+
+statusRoutes.openapi(
+  createRoute({
+    method: "get",
+    path: "/status/{listId}/publication",
+    tags: ["Credentials"],
+    summary: "Where a status list's publication stands: published, pending, retrying with backoff, failed or stopped",
+    request: { params: ListIdParam },
+    responses: { 200: jsonResponse(Publication, "The list's publication state"), ...commonErrors },
+  }),
+  async (c) => {
+    const { listId } = c.req.valid("param");
+    const owner = await c.env.DB.prepare(
+      "SELECT issuer FROM status_lists WHERE id = ?1 UNION ALL SELECT issuer FROM credentials WHERE status_list_id = ?1 LIMIT 1",
+    )
+      .bind(listId)
+      .first<{ issuer: string }>();
+    if (!owner) throw notFound("status list");
+    return c.json(unwrap(await issuerByName(c.env, owner.issuer).statusListPublication(owner.issuer, listId)), 200);
   },
 );
 

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers";
-import { externalDid, externalKey, issuePending, pendingJobs, stubOf } from "../signjobs/support";
+import { externalDid, externalKey, issuePending, objectQuery, pendingJobs, stubOf } from "../signjobs/support";
 import { published, statusEntryOf } from "./support";
 
 describe("a status list whose job ended unsigned", () => {
@@ -21,7 +21,8 @@ describe("a status list whose job ended unsigned", () => {
     const listOp = await api("GET", `/v1/operations/${listJob.operationId}`);
     expect(listOp.body.result.code).toBe("rejected_by_signer");
 
-    // The rejection armed the alarm (a retry after a delay, not at once); run it now.
+    // The rejection armed the alarm for a retry 30 s after it; move the rejection back so it is due.
+    await objectQuery(issuer.did, "UPDATE jobs SET ended_at = ended_at - 30000 WHERE id = ?", listJob.id);
     expect(await runDurableObjectAlarm(stubOf(issuer.did))).toBe(true);
     const again = (await pendingJobs(issuer.did)).filter((j: any) => j.kind === "status-list");
     expect(again).toHaveLength(1);
