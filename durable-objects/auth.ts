@@ -1,5 +1,6 @@
 import { base64url } from "jose";
 import { z } from "zod";
+import { parseJsonWithin } from "../src/core/json-depth";
 import { splitCompactJws, verifySignature } from "../src/crypto";
 import type { Result } from "./engine";
 import type { KeyStore } from "./keys";
@@ -22,7 +23,8 @@ const unauthorized = (detail: string): Result<never> => ({ ok: false, code: "una
 function decodePart(part: string | undefined): unknown {
   if (!part) return undefined;
   try {
-    return JSON.parse(new TextDecoder().decode(base64url.decode(part)));
+    const parsed = parseJsonWithin(new TextDecoder().decode(base64url.decode(part)));
+    return parsed.ok ? parsed.value : undefined;
   } catch {
     return undefined;
   }

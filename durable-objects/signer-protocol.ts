@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_FREE_FORM_DEPTH, dottedPath, findTooDeepInText } from "../src/core/json-depth";
 import type { ProblemCode } from "../src/http/errors";
 import { requireOneSignature, submissionFields, type SignJob } from "../src/signjobs/model";
 import type { Result } from "./engine";
@@ -70,6 +71,14 @@ export function resultFrame(id: string, result: Result<SignJob>): ServerFrame {
 export function parseMessage(raw: string | ArrayBuffer): { ok: true; message: SignerMessage } | { ok: false; frame: ServerFrame } {
   if (typeof raw !== "string") {
     return { ok: false, frame: { type: "error", code: "validation_failed", detail: "frames must be JSON text, not binary" } };
+  }
+  // No frame is more than a few levels deep; a deep one is refused before JSON.parse sees it.
+  const deep = findTooDeepInText(raw, MAX_FREE_FORM_DEPTH);
+  if (deep) {
+    return {
+      ok: false,
+      frame: { type: "error", code: "validation_failed", detail: `${dottedPath(deep)}: nested deeper than ${MAX_FREE_FORM_DEPTH} levels` },
+    };
   }
   let json: unknown;
   try {

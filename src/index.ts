@@ -9,6 +9,7 @@ import { didWeb } from "./did/web";
 import { dids } from "./did/routes";
 import { docs } from "./service/docs";
 import { authenticate, requireOperator } from "./http/auth";
+import { limitJsonDepth } from "./http/json-depth";
 import { ProblemError, handleError, problemBody, problemResponse } from "./http/errors";
 import type { AppEnv } from "./http/router";
 import { keys } from "./keys/routes";
@@ -34,6 +35,8 @@ app.use(
     },
   }),
 );
+// Before any route parses a body: nothing recursive may see arbitrarily deep JSON.
+app.use("*", limitJsonDepth);
 app.onError(handleError);
 app.notFound((c) => problemResponse(problemBody(404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 

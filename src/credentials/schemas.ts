@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { freeFormObject } from "../core/json-depth";
 import { OperationSchema } from "../signjobs/model";
 
 const Did = z.string().min(8).max(2048).regex(/^did:[a-z0-9]+:\S+$/, "must be a DID");
@@ -8,14 +9,14 @@ export const CreateCredentialRequest = z
     issuer: Did.openapi({ example: "did:key:z6Mk..." }),
     verificationMethodId: z.string().min(1).max(2100).openapi({ example: "did:key:z6Mk...#z6Mk..." }),
     subject: z.string().min(1).max(2048).openapi({ example: "did:key:z6MkSubject..." }),
-    "@context": z.array(z.union([z.string().min(1), z.record(z.string(), z.unknown())])).max(32).optional(),
+    "@context": z.array(z.union([z.string().min(1), freeFormObject()])).max(32).optional(),
     type: z.array(z.string().min(1).max(256)).max(32).optional(),
     schemaId: z.string().min(1).max(2048).optional(),
-    data: z.record(z.string(), z.unknown()),
+    data: freeFormObject(),
     expiry: z.iso.datetime({ offset: true }).optional(),
     revocable: z.boolean().optional(),
     suspendable: z.boolean().optional(),
-    evidence: z.array(z.record(z.string(), z.unknown())).max(64).optional(),
+    evidence: z.array(freeFormObject()).max(64).optional(),
     format: z.enum(["jwt_vc", "vc+jwt"]).default("jwt_vc"),
   })
   .strict()

@@ -1,4 +1,5 @@
 import { base64url } from "jose";
+import { MAX_DOCUMENT_DEPTH, parseJsonWithin } from "../core/json-depth";
 import { decodeSignature, verifySignature } from "../crypto";
 import type { Alg, PublicJwk } from "../crypto/types";
 import { resolveDid } from "../did/resolver";
@@ -11,13 +12,18 @@ const ALGS: readonly Alg[] = ["EdDSA", "ES256K", "ES256"];
 type Verdict = { verified: boolean; reason?: string };
 const no = (reason: string): Verdict => ({ verified: false, reason });
 
-function part(s: string | undefined): Record<string, unknown> | null {
+/** A JWT header or payload: a JSON object, bounded in depth before it is parsed. */
+function part(s: string | undefined): Record<string, unknown> | "too_deep" | null {
+  let text: string;
   try {
-    const v: unknown = JSON.parse(new TextDecoder().decode(base64url.decode(s ?? "")));
-    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+    text = new TextDecoder().decode(base64url.decode(s ?? ""));
   } catch {
     return null;
   }
+  const parsed = parseJsonWithin(text);
+  if (!parsed.ok) return parsed.reason === "too_deep" ? "too_deep" : null;
+  const v = parsed.value;
+  return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 }
 
 const secondsOf = (v: unknown): number | null => {
@@ -48,6 +54,7 @@ export async function verifyJwtSignature(env: Env, jwt: string): Promise<SignedJ
   if (extra.length > 0 || !s) return no("not a compact JWS");
   const header = part(h);
   const payload = part(p);
+  if (header === "too_deep" || payload === "too_deep") return no(`JWT header or payload nested deeper than ${MAX_DOCUMENT_DEPTH} levels`);
   if (!header || !payload) return no("malformed JWT header or payload");
   const alg = header.alg as Alg;
   if (!ALGS.includes(alg)) return no(`unsupported alg ${String(header.alg)}`);

@@ -1,4 +1,5 @@
 import { base64url } from "jose";
+import { parseJsonWithin } from "../core/json-depth";
 
 // jose's decoder is lenient (it tolerates padding and some foreign characters). Untrusted
 // input must have exactly one spelling, otherwise two different strings name the same key or
@@ -29,11 +30,14 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 // fatal: malformed UTF-8 must be refused rather than silently replaced with U+FFFD.
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Parses UTF-8 JSON bytes; undefined when the bytes are not valid UTF-8 or not JSON. */
+/** Parses UTF-8 JSON bytes; undefined when the bytes are not valid UTF-8, not JSON, or absurdly deep. */
 export function parseJsonBytes(bytes: Uint8Array): unknown {
+  let text: string;
   try {
-    return JSON.parse(utf8.decode(bytes));
+    text = utf8.decode(bytes);
   } catch {
     return undefined;
   }
+  const parsed = parseJsonWithin(text);
+  return parsed.ok ? parsed.value : undefined;
 }

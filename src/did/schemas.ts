@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { freeFormObject } from "../core/json-depth";
 import { DID_METHODS } from "./documents";
 
 export const KeyTypeSchema = z.enum(["Ed25519", "secp256k1", "P-256"]);
@@ -8,8 +9,7 @@ export const CreateDidRequest = z
   .object({
     keyType: KeyTypeSchema,
     custody: z.enum(["custodial", "external"]).default("custodial"),
-    publicKeyJwk: z
-      .record(z.string(), z.unknown())
+    publicKeyJwk: freeFormObject()
       .optional()
       .openapi({ description: "external custody: the public key (never a private `d`)", example: { kty: "OKP", crv: "Ed25519", x: "..." } }),
     keyRef: z.string().min(1).max(512).optional().openapi({ description: "opaque; handed to signers in every sign job", example: "pkcs11:token=issuer;object=vc-signing" }),
