@@ -44,23 +44,51 @@ describe("service endpoints", () => {
     });
   });
 
-  it("GET /readiness is 503 when D1 does not answer", async () => {
+  it("GET /readiness is 503 when D1 does not answer, without echoing D1's error text", async () => {
     const broken = {
       prepare: () => {
-        throw new Error("D1_ERROR: no such table: dids");
+        throw new Error("D1_ERROR: no such table: dids (internal path /var/db/secret-shard-7)");
       },
     } as unknown as D1Database;
     const res = await fetchWith({ DB: broken }, "GET", "/readiness");
     expect(res.status).toBe(503);
     expect(res.body).toMatchObject({ status: "not_ready", checks: { d1: { ok: false, detail: expect.stringContaining("D1") } } });
+    expect(JSON.stringify(res.body)).not.toMatch(/no such table|secret-shard|D1_ERROR/);
   });
 
-  it("GET /readiness is 503 without operator tokens, and says custodial keys are off without a KEK", async () => {
-    const res = await fetchWith({ API_TOKENS: undefined, KEY_ENCRYPTION_KEY: undefined }, "GET", "/readiness");
-    expect(res.status).toBe(503);
-    expect(res.body.checks.apiTokens.ok).toBe(false);
-    expect(res.body.checks.keyEncryption.detail).toMatch(/KEY_ENCRYPTION_KEY/);
+  it("GET /readiness probes D1 with a read of at most one row, however many DIDs exist", async () => {
+    for (let i = 0; i < 3; i++) expect((await api("PUT", "/v1/dids/key", { keyType: "Ed25519" })).status).toBe(201);
+    const statements: string[] = [];
+    const recording = new Proxy(env.DB, {
+      get: (target, prop) =>
+        prop === "prepare"
+          ? (sql: string) => {
+              statements.push(sql);
+              return target.prepare(sql);
+            }
+          : Reflect.get(target, prop, target),
+    });
+    expect((await fetchWith({ DB: recording }, "GET", "/readiness")).status).toBe(200);
+    expect(statements.length).toBeGreaterThan(0);
+    for (const sql of statements) {
+      const { meta } = await env.DB.prepare(sql).all();
+      expect(meta.rows_read, sql).toBeLessThanOrEqual(1);
+    }
   });
+
+  for (const [name, kek] of [
+    ["not base64url", "not*base64url*at*all*but*long*enough*to*look*like*a*key"],
+    ["16 bytes", base64url.encode(new Uint8Array(16))],
+    ["33 bytes", base64url.encode(new Uint8Array(33).fill(7))],
+    ["padded base64", `${btoa(String.fromCharCode(...new Uint8Array(32).fill(9)))}`],
+  ] as const) {
+    it(`GET /readiness is 503 for a KEY_ENCRYPTION_KEY that is set but malformed (${name}), and does not echo it`, async () => {
+      const res = await fetchWith({ KEY_ENCRYPTION_KEY: kek }, "GET", "/readiness");
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ status: "not_ready", checks: { keyEncryption: { ok: false, detail: expect.stringMatching(/32 bytes/) } } });
+      expect(JSON.stringify(res.body)).not.toContain(kek);
+    });
+  }
 
   it("GET /openapi.json is OpenAPI 3.1 with the main paths", async () => {
     const res = await api("GET", "/openapi.json", undefined, { auth: null });

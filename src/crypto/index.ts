@@ -8,7 +8,7 @@ export {
   validatePublicJwk,
 } from "./keys";
 export { didJwkFromJwk, didKeyFromJwk, parseDidJwk, parseDidKey } from "./did-key";
-export { parseKek, unwrapPrivateKey, wrapPrivateKey } from "./wrap";
+export { kekState, parseKek, unwrapPrivateKey, wrapPrivateKey, type KekState } from "./wrap";
 export {
   decodeSignature,
   splitCompactJws,

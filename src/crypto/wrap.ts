@@ -11,6 +11,21 @@ export function parseKek(value: string | undefined): Uint8Array | null {
   return bytes && bytes.length === KEK_BYTES ? bytes : null;
 }
 
+/** What KEY_ENCRYPTION_KEY holds, for readiness: never the key itself. */
+export type KekState = "unset" | "malformed" | "unusable" | "ok";
+
+export async function kekState(value: string | undefined): Promise<KekState> {
+  if (value === undefined || value.trim() === "") return "unset";
+  const kek = parseKek(value);
+  if (!kek) return "malformed";
+  try {
+    await importKek(kek, "encrypt");
+    return "ok";
+  } catch {
+    return "unusable";
+  }
+}
+
 function importKek(kek: Uint8Array, usage: "encrypt" | "decrypt"): Promise<CryptoKey> {
   if (kek.length !== KEK_BYTES) throw new TypeError("KEK must be 32 bytes");
   return crypto.subtle.importKey("raw", kek, { name: "AES-GCM" }, false, [usage]);
