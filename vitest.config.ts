@@ -1,6 +1,7 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { outboundMock } from "./test/outbound/mock.ts";
 
 // Fixed test secrets: the bearer token tests send, and a key-encryption key (32 zero-free bytes).
 export const TEST_TOKEN = "test-operator-token";
@@ -19,6 +20,8 @@ export default defineConfig(async () => {
             KEY_ENCRYPTION_KEY: TEST_KEK,
             SIGNJOB_TTL_SECONDS: "3600",
           },
+          // Every fetch to another host lands in this mock: tests never reach a network.
+          outboundService: outboundMock,
         },
       }),
     ],

@@ -98,7 +98,7 @@ credentials.openapi(
     request: jsonBody(VerifyRequest),
     responses: { 200: jsonResponse(VerifyResponse, "The verdict"), ...commonErrors },
   }),
-  async (c) => c.json(await verifyCredentialJwt(c.env, c.req.valid("json").credentialJwt), 200),
+  async (c) => c.json(await verifyCredentialJwt(c.env, c.req.valid("json").credentialJwt, serviceOrigin(c)), 200),
 );
 
 credentials.openapi(

@@ -48,7 +48,7 @@ export type SignedJwt = {
  * Checks a credential JWT's signature the way a relying party would: resolve the issuer DID and
  * verify with the verification method its `kid` names. Shared by credential and status list checks.
  */
-export async function verifyJwtSignature(env: Env, jwt: string): Promise<SignedJwt | { ok: false; reason: string }> {
+export async function verifyJwtSignature(env: Env, jwt: string, ownOrigin: string): Promise<SignedJwt | { ok: false; reason: string }> {
   const no = (reason: string) => ({ ok: false as const, reason });
   const [h, p, s, ...extra] = jwt.split(".");
   if (extra.length > 0 || !s) return no("not a compact JWS");
@@ -66,7 +66,7 @@ export async function verifyJwtSignature(env: Env, jwt: string): Promise<SignedJ
   const issuer = typeof issuerField === "string" ? issuerField : (issuerField as { id?: unknown } | undefined)?.id;
   if (typeof issuer !== "string" || !issuer.startsWith("did:")) return no("the issuer is not a DID");
 
-  const resolution = await resolveDid(env, issuer);
+  const resolution = await resolveDid(env, issuer, ownOrigin);
   if (!resolution.didDocument) return no(`issuer DID does not resolve: ${resolution.didResolutionMetadata.error ?? "unknown"}`);
   if (resolution.didDocumentMetadata.deactivated) return no("issuer DID is deactivated");
   const kidRaw = typeof header.kid === "string" ? header.kid : undefined;
@@ -87,8 +87,8 @@ export async function verifyJwtSignature(env: Env, jwt: string): Promise<SignedJ
  * signature with the named verification method, the validity window, whether we know the key
  * to be revoked, and the credential's status list entry.
  */
-export async function verifyCredentialJwt(env: Env, jwt: string): Promise<Verdict> {
-  const signed = await verifyJwtSignature(env, jwt);
+export async function verifyCredentialJwt(env: Env, jwt: string, ownOrigin: string): Promise<Verdict> {
+  const signed = await verifyJwtSignature(env, jwt, ownOrigin);
   if (!signed.ok) return no(signed.reason);
   const { payload, credential, v2 } = signed;
 
@@ -101,7 +101,7 @@ export async function verifyCredentialJwt(env: Env, jwt: string): Promise<Verdic
   if (notBefore !== null && notBefore > now + SKEW_S) return no("the credential is not valid yet");
   if (notAfter !== null && notAfter <= now - SKEW_S) return no("the credential has expired");
 
-  const status = await checkCredentialStatus(env, credential, signed.issuer);
+  const status = await checkCredentialStatus(env, ownOrigin, credential, signed.issuer);
   if (status) return no(status);
   return { verified: true };
 }

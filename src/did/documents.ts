@@ -50,9 +50,9 @@ export function didWebLocation(did: string): DidWebLocation | null {
   return { host, path: segments.join("/") };
 }
 
+/** Where a did:web document is fetched from: always https (did:web spec), port as the DID says. */
 export function didWebUrl(loc: DidWebLocation): string {
-  const scheme = /^(localhost|127\.0\.0\.1)(:\d+)?$/.test(loc.host) ? "http" : "https";
-  return `${scheme}://${loc.host}/${loc.path ? `${loc.path}/` : ".well-known/"}did.json`;
+  return `https://${loc.host}/${loc.path ? `${loc.path}/` : ".well-known/"}did.json`;
 }
 
 /** The DID and its document for a new key. did:web needs its id; did:key and did:jwk derive it. */

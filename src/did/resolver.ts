@@ -1,3 +1,6 @@
+import { z } from "zod";
+import { parseJsonWithin } from "../core/json-depth";
+import { describeOutboundFailure, fetchOutbound } from "../net/outbound";
 import { getDid } from "./store";
 import { didWebLocation, didWebUrl, resolveLocally, type DidDocument } from "./documents";
 
@@ -18,11 +21,23 @@ const failed = (error: NonNullable<Resolution["didResolutionMetadata"]["error"]>
   didDocumentMetadata: {},
 });
 
+/** What a fetched did:web document must hold before anything reads it. */
+const ForeignDocument = z
+  .object({
+    id: z.string(),
+    verificationMethod: z
+      .array(z.object({ id: z.string(), type: z.string(), controller: z.string(), publicKeyJwk: z.record(z.string(), z.unknown()) }).passthrough())
+      .max(64),
+  })
+  .passthrough();
+
 /**
  * did:key and did:jwk resolve from the DID itself; did:web documents this service hosts come
- * from D1 without a network round trip; other did:web documents are fetched.
+ * from D1 without a network round trip; other did:web documents are fetched through the
+ * outbound policy. A did:web on `ownOrigin`'s host that D1 does not know is not found: the
+ * service never fetches from itself.
  */
-export async function resolveDid(env: Env, did: string, _requestUrl?: URL): Promise<Resolution> {
+export async function resolveDid(env: Env, did: string, ownOrigin?: string): Promise<Resolution> {
   const managed = await getDid(env.DB, did);
   if (did.startsWith("did:key:") || did.startsWith("did:jwk:")) {
     const doc = resolveLocally(did);
@@ -36,15 +51,28 @@ export async function resolveDid(env: Env, did: string, _requestUrl?: URL): Prom
       if (managed.deleted_at !== null) return { ...failed("notFound"), didDocumentMetadata: { deactivated: true } };
       return found(JSON.parse(managed.document) as DidDocument, { created: new Date(managed.created_at).toISOString() });
     }
+    if (ownOrigin !== undefined && loc.host === hostOf(ownOrigin)) return failed("notFound", "no such DID is hosted here");
+    const res = await fetchOutbound(didWebUrl(loc), "application/did+json, application/json");
+    if (!res.ok) return failed("notFound", `the DID document was not fetched: ${describeOutboundFailure(res)}`);
+    let text: string;
     try {
-      const res = await fetch(didWebUrl(loc), { headers: { accept: "application/did+json, application/json" }, signal: AbortSignal.timeout(5000) });
-      if (!res.ok) return failed("notFound", `${didWebUrl(loc)} answered ${res.status}`);
-      const doc = (await res.json()) as DidDocument;
-      if (doc?.id !== did) return failed("notFound", "the fetched document is for another DID");
-      return found(doc);
-    } catch (err) {
-      return failed("notFound", `could not fetch ${didWebUrl(loc)}: ${String(err)}`);
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(res.body);
+    } catch {
+      return failed("notFound", "the fetched DID document is not UTF-8");
     }
+    const parsed = parseJsonWithin(text);
+    const doc = parsed.ok ? ForeignDocument.safeParse(parsed.value) : null;
+    if (!doc?.success) return failed("notFound", "the fetched document is not a DID document");
+    if (doc.data.id !== did) return failed("notFound", "the fetched document is for another DID");
+    return found(doc.data as unknown as DidDocument);
   }
   return failed("methodNotSupported");
+}
+
+function hostOf(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
 }

@@ -1,4 +1,5 @@
 import { issuerByName } from "../issuer-client";
+import { serviceOrigin } from "../http/auth";
 import { createRoute, z } from "@hono/zod-openapi";
 import { generateKeyPair, parseKek, validatePublicJwk, wrapPrivateKey } from "../crypto";
 import { ALG_BY_KEY_TYPE, type PublicJwk } from "../crypto/types";
@@ -33,7 +34,7 @@ dids.openapi(
     responses: { 200: jsonResponse(ResolutionResponse, "Resolved"), ...commonErrors },
   }),
   async (c) => {
-    const result = await resolveDid(c.env, c.req.valid("param").did, new URL(c.req.url));
+    const result = await resolveDid(c.env, c.req.valid("param").did, serviceOrigin(c));
     if (result.didResolutionMetadata.error === "notFound") {
       throw new ProblemError(404, "not_found", `could not resolve ${c.req.valid("param").did}`, undefined, { resolution: result });
     }

@@ -1,7 +1,10 @@
+import { parseJsonWithin } from "../core/json-depth";
 import { verifyJwtSignature } from "../credentials/verify";
+import { describeOutboundFailure, fetchOutbound } from "../net/outbound";
 import { decodeList, StatusListError } from "./bitstring";
 
-const FETCH_TIMEOUT_MS = 5_000;
+/** A credential naming more status entries than this fails verification: each may cost a fetch. */
+export const MAX_STATUS_ENTRIES = 8;
 const LIST_PATH = /^\/v1\/credentials\/status\/([^/]+)$/;
 const SKEW_S = 60;
 
@@ -14,16 +17,26 @@ type Entry = {
 
 /**
  * Checks a credential's status list entries the way a relying party would: fetch each entry's
- * status list credential (this service's own lists straight from D1), verify its signature by its
- * issuer, decode `encodedList` and read the bit. Returns why the credential is not valid, or null.
+ * status list credential (this service's own lists straight from D1, others through the outbound
+ * policy), verify its signature by its issuer, decode `encodedList` and read the bit. Returns why
+ * the credential is not valid, or null.
+ * @param ownOrigin this service's origin: lists under it are read from D1, never fetched.
  * @param issuer the credential's issuer DID; a list signed by anyone else is not trusted.
  */
-export async function checkCredentialStatus(env: Env, credential: Record<string, unknown>, issuer?: string): Promise<string | null> {
+export async function checkCredentialStatus(
+  env: Env,
+  ownOrigin: string,
+  credential: Record<string, unknown>,
+  issuer?: string,
+): Promise<string | null> {
   const status = credential.credentialStatus;
   if (status === undefined) return null;
   const entries = (Array.isArray(status) ? status : [status]) as Entry[];
+  if (entries.length > MAX_STATUS_ENTRIES) {
+    return `credentialStatus has ${entries.length} entries; at most ${MAX_STATUS_ENTRIES} are checked`;
+  }
   for (const entry of entries) {
-    const reason = await checkEntry(env, entry, issuer ?? issuerOf(credential));
+    const reason = await checkEntry(env, ownOrigin, entry, issuer ?? issuerOf(credential));
     if (reason) return reason;
   }
   return null;
@@ -34,7 +47,7 @@ function issuerOf(credential: Record<string, unknown>): string | undefined {
   return typeof i === "string" ? i : typeof (i as { id?: unknown } | null)?.id === "string" ? (i as { id: string }).id : undefined;
 }
 
-async function checkEntry(env: Env, entry: Entry, issuer: string | undefined): Promise<string | null> {
+async function checkEntry(env: Env, ownOrigin: string, entry: Entry, issuer: string | undefined): Promise<string | null> {
   if (!entry || typeof entry !== "object") return "credentialStatus is not an object";
   if (entry.type !== "BitstringStatusListEntry") return `unsupported credentialStatus type ${String(entry.type)}`;
   const purpose = entry.statusPurpose;
@@ -44,9 +57,9 @@ async function checkEntry(env: Env, entry: Entry, issuer: string | undefined): P
     return "credentialStatus lacks statusPurpose, statusListCredential or a numeric statusListIndex";
   }
 
-  const jwt = await listJwt(env, url);
+  const jwt = await listJwt(env, ownOrigin, url);
   if (typeof jwt !== "string") return `status list ${url} could not be read: ${jwt.error}`;
-  const signed = await verifyJwtSignature(env, jwt);
+  const signed = await verifyJwtSignature(env, jwt, ownOrigin);
   if (!signed.ok) return `status list ${url} does not verify: ${signed.reason}`;
   if (issuer && signed.issuer !== issuer) return `status list ${url} is issued by ${signed.issuer}, not by the credential's issuer`;
   const list = signed.credential;
@@ -75,33 +88,43 @@ async function checkEntry(env: Env, entry: Entry, issuer: string | undefined): P
 }
 
 /** The list credential as a compact JWT: this service's own from D1, anyone else's over HTTPS. */
-async function listJwt(env: Env, url: string): Promise<string | { error: string }> {
+async function listJwt(env: Env, ownOrigin: string, url: string): Promise<string | { error: string }> {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     return { error: "statusListCredential is not a URL" };
   }
-  const own = LIST_PATH.exec(parsed.pathname);
-  if (own) {
-    const row = await env.DB.prepare("SELECT jwt FROM status_lists WHERE id = ?")
-      .bind(decodeURIComponent(own[1]!))
-      .first<{ jwt: string }>();
-    if (row) return row.jwt;
+  if (parsed.origin === originOf(ownOrigin)) {
+    const own = LIST_PATH.exec(parsed.pathname);
+    let id: string | null = null;
+    try {
+      id = own ? decodeURIComponent(own[1]!) : null;
+    } catch {
+      // malformed percent-encoding names no list of ours
+    }
+    const row = id === null ? null : await env.DB.prepare("SELECT jwt FROM status_lists WHERE id = ?").bind(id).first<{ jwt: string }>();
+    return row ? row.jwt : { error: "no such status list is published here" };
   }
-  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return { error: "unsupported URL scheme" };
+  const res = await fetchOutbound(parsed, "application/vc+jwt, application/jwt;q=0.9, application/json;q=0.5");
+  if (!res.ok) return { error: describeOutboundFailure(res) };
+  let text: string;
   try {
-    const res = await fetch(parsed, {
-      headers: { accept: "application/vc+jwt, application/jwt;q=0.9, application/json;q=0.5" },
-      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-    });
-    if (!res.ok) return { error: `HTTP ${res.status}` };
-    const text = (await res.text()).trim();
-    if (/^[\w-]+\.[\w-]+\.[\w-]+$/.test(text)) return text;
-    const json = JSON.parse(text) as { credentialJwt?: unknown };
-    if (typeof json?.credentialJwt === "string") return json.credentialJwt;
-    return { error: "not a JWT-secured credential (Data Integrity lists are not supported)" };
-  } catch (err) {
-    return { error: err instanceof Error ? err.message : String(err) };
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(res.body).trim();
+  } catch {
+    return { error: "the answer is not UTF-8" };
+  }
+  if (/^[\w-]+\.[\w-]+\.[\w-]+$/.test(text)) return text;
+  const json = parseJsonWithin(text);
+  const jwt = json.ok ? (json.value as { credentialJwt?: unknown } | null)?.credentialJwt : undefined;
+  if (typeof jwt === "string") return jwt;
+  return { error: "not a JWT-secured credential (Data Integrity lists are not supported)" };
+}
+
+function originOf(origin: string): string | null {
+  try {
+    return new URL(origin).origin;
+  } catch {
+    return null;
   }
 }
