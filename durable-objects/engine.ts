@@ -93,7 +93,9 @@ export class Engine {
         const header = { ...prepared.header, alg: key.alg, kid: key.id };
         const signingInput = `${b64json(header)}.${b64json(prepared.payload)}`;
         const id = `${objectId}.${base64url.encode(crypto.getRandomValues(new Uint8Array(12)))}`;
-        if (this.operations.create(spec.operationId, prepared.pendingResponse, now)) operationIds.push(spec.operationId);
+        const handler = kindHandler(spec.kind);
+        const pending = prepared.pendingResponse === undefined ? undefined : (handler.compact?.(prepared.pendingResponse) ?? prepared.pendingResponse);
+        if (this.operations.create(spec.operationId, pending, now)) operationIds.push(spec.operationId);
         const row: JobRow = {
           seq: 0,
           id,
@@ -103,7 +105,6 @@ export class Engine {
           alg: key.alg,
           key_ref: key.keyRef ?? null,
           signing_input: signingInput,
-          payload: JSON.stringify(prepared.payload),
           context: JSON.stringify(prepared.context),
           status: "pending",
           created_at: now,
@@ -113,6 +114,7 @@ export class Engine {
           response: null,
           ended_at: null,
           reason: null,
+          purged_at: null,
         };
         row.seq = this.jobs.insert(row);
         created.push(row);
@@ -208,7 +210,9 @@ export class Engine {
   /** pending → signed, then the kind's finaliser and the operation. Inside a transaction. */
   private accept(ctx: KindContext, job: JobRow, signature: string): void {
     const jwt = `${job.signing_input}.${signature}`;
-    const response = kindHandler(job.kind).finalise(ctx, job, jwt);
+    const handler = kindHandler(job.kind);
+    const full = handler.finalise(ctx, job, jwt);
+    const response = handler.compact?.(full) ?? full;
     if (!this.jobs.end(job.id, { to: "signed", signature, response }, ctx.now)) {
       throw new Error(`sign job ${job.id} was not pending when signed`);
     }
@@ -258,7 +262,17 @@ export class Engine {
     if (op) this.outbox.put(`operation:${operationId}`, operationWrite(this.did(), op), Date.now() + OUTBOX_GRACE_MS);
   }
 
+  /** The operation as clients see it: stored responses are compact, and made whole from the jobs here. */
   operation(operationId: string): Operation | null {
-    return this.operations.toOperation(operationId, this.jobs.idsOf(operationId));
+    const op = this.operations.toOperation(operationId, this.jobs.idsOf(operationId));
+    if (!op?.result || op.result.response === undefined) return op;
+    const jobs = this.jobs.byOperation(operationId);
+    const expand = (stored: unknown, job: JobRow | undefined) => (job ? (kindHandler(job.kind).expand?.(stored, job) ?? stored) : stored);
+    const stored = op.result.response as { results?: unknown };
+    const response =
+      op.done && jobs.length > 1 && Array.isArray(stored.results)
+        ? { results: stored.results.map((r, i) => expand(r, jobs[i])) }
+        : expand(stored, jobs[0]);
+    return { ...op, result: { ...op.result, response } };
   }
 }

@@ -60,7 +60,7 @@ export class IssuerObject extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => migrate(this.sql));
     const did = () => this.did();
     this.keys = new KeyStore(this.sql, env, did);
-    this.outbox = new Outbox(this.sql, env.DB);
+    this.outbox = new Outbox(this.sql, env.DB, did);
     this.statusLists = new StatusLists(this.sql, this.outbox, did);
     this.signers = new SignerHub(ctx, env, did, {
       submit: (id, submission, origin) => this.engine.submit(id, submission, origin),
@@ -305,7 +305,7 @@ export class IssuerObject extends DurableObject<Env> {
 
   // ── time ─────────────────────────────────────────────────────────────────
 
-  /** One alarm for everything due: outbox retries, job expiry, leases, jti pruning. Idempotent. */
+  /** One alarm for everything due: outbox retries, job expiry, leases, jti pruning, retention. Idempotent. */
   override async alarm(): Promise<void> {
     this.armedAt = null;
     const now = Date.now();
@@ -314,6 +314,10 @@ export class IssuerObject extends DurableObject<Env> {
     }
     this.signers.onAlarm(now);
     pruneJtis(this.sql, now);
+    const retention = this.retentionMs();
+    while (this.engine.jobs.purge(now - retention, now) > 0) {
+      // batches of 500, so one alarm's transaction stays small
+    }
     await this.signCustodialBacklog();
     this.statusLists.reviveUnsigned(now);
     await this.dispatch(this.statusLists.publish(this.engine, this.keys, "", this.ctx.id.toString()), "");
@@ -351,6 +355,22 @@ export class IssuerObject extends DurableObject<Env> {
     this.rearm();
   }
 
+  /**
+   * How long an ended job keeps its signing input: SIGNJOB_RETENTION_DAYS (default 30). Tests
+   * shorten it with the meta row `signjob_retention_ms` (set through SQL); no API reaches it.
+   */
+  private retentionMs(): number {
+    const override = Number(this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'signjob_retention_ms'").toArray()[0]?.v);
+    if (Number.isFinite(override) && override >= 0) return override;
+    const days = Number(this.env.SIGNJOB_RETENTION_DAYS ?? "30");
+    return (Number.isFinite(days) && days > 0 ? days : 30) * 86_400_000;
+  }
+
+  private nextPurge(): number | null {
+    const oldest = this.engine.jobs.oldestUnpurged();
+    return oldest === null ? null : oldest + this.retentionMs();
+  }
+
   private rearm(): void {
     const due = [
       this.outbox.nextDue(),
@@ -358,6 +378,7 @@ export class IssuerObject extends DurableObject<Env> {
       this.signers.nextDue(),
       nextJtiExpiry(this.sql),
       this.statusLists.nextRevive(),
+      this.nextPurge(),
     ]
       .filter((t): t is number => t !== null);
     const next = due.length > 0 ? Math.min(...due) : null;

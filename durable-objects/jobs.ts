@@ -10,8 +10,8 @@ export type JobRow = {
   vm_id: string;
   alg: SignJob["alg"];
   key_ref: string | null;
+  /** The one stored copy of the claims; "" once retention purged the job. */
   signing_input: string;
-  payload: string;
   context: string;
   status: JobStatus;
   created_at: number;
@@ -21,6 +21,7 @@ export type JobRow = {
   response: string | null;
   ended_at: number | null;
   reason: string | null;
+  purged_at: number | null;
 };
 
 export type JobState = Pick<JobRow, "id" | "kind" | "status" | "reason" | "response">;
@@ -42,10 +43,10 @@ export class JobStore {
   ) {}
 
   /** Inserts a new pending job; returns its seq. */
-  insert(row: Omit<JobRow, "seq" | "status" | "signed_at" | "signature" | "response" | "ended_at" | "reason">): number {
+  insert(row: Omit<JobRow, "seq" | "status" | "signed_at" | "signature" | "response" | "ended_at" | "reason" | "purged_at">): number {
     return this.sql.exec<{ seq: number }>(
-      `INSERT INTO jobs (id, kind, operation_id, vm_id, alg, key_ref, signing_input, payload, context, status, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING seq`,
+      `INSERT INTO jobs (id, kind, operation_id, vm_id, alg, key_ref, signing_input, context, status, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING seq`,
       row.id,
       row.kind,
       row.operation_id,
@@ -53,7 +54,6 @@ export class JobStore {
       row.alg,
       row.key_ref,
       row.signing_input,
-      row.payload,
       row.context,
       row.created_at,
       row.expires_at,
@@ -135,17 +135,40 @@ export class JobStore {
   }
 
   audit(jobId: string | null, event: string, detail: unknown, now: number): void {
+    // A signer repeating a bad signature adds nothing but a count: one row per job and reason.
     this.sql.exec(
-      "INSERT INTO audit (at, job_id, event, detail) VALUES (?, ?, ?, ?)",
+      `INSERT INTO audit (at, job_id, event, detail, last_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (job_id, event, detail) WHERE event = 'invalid_signature' DO UPDATE SET count = count + 1, last_at = excluded.at`,
       now,
       jobId,
       event,
       detail === undefined ? null : JSON.stringify(detail),
+      now,
     );
+  }
+
+  /**
+   * Retention: ended jobs that ended at or before `endedBy` drop their signing input (the claims),
+   * keeping id, status, times, signature, context and the compact response. Returns how many.
+   */
+  purge(endedBy: number, now: number, limit = 500): number {
+    return this.sql.exec(
+      `UPDATE jobs SET signing_input = '', purged_at = ? WHERE seq IN (
+         SELECT seq FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL AND ended_at <= ? ORDER BY ended_at LIMIT ?)`,
+      now,
+      endedBy,
+      limit,
+    ).rowsWritten;
+  }
+
+  /** When the oldest unpurged ended job ended, or null. */
+  oldestUnpurged(): number | null {
+    return this.sql.exec<{ t: number | null }>("SELECT min(ended_at) AS t FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL").one().t;
   }
 
   toSignJob(row: JobRow, keyRef?: string): SignJob {
     const ecdsa = row.alg !== "EdDSA";
+    const claims = row.purged_at === null;
     return {
       id: row.id,
       did: this.did(),
@@ -154,18 +177,25 @@ export class JobStore {
       alg: row.alg,
       kind: row.kind,
       operationId: row.operation_id,
-      signingInput: row.signing_input,
-      ...(ecdsa ? { digest: digestOf(row.signing_input) } : {}),
-      payload: JSON.parse(row.payload) as Record<string, unknown>,
+      ...(claims ? { signingInput: row.signing_input, payload: payloadOf(row) } : {}),
+      ...(claims && ecdsa ? { digest: digestOf(row.signing_input) } : {}),
       status: row.status,
       createdAt: iso(row.created_at),
       expiresAt: iso(row.expires_at),
       ...(row.signed_at !== null ? { signedAt: iso(row.signed_at) } : {}),
       ...(row.ended_at !== null && row.status !== "signed" ? { endedAt: iso(row.ended_at) } : {}),
       ...(row.reason !== null ? { reason: row.reason } : {}),
-      ...(row.signature !== null ? { signature: row.signature, jwt: `${row.signing_input}.${row.signature}` } : {}),
+      ...(row.signature !== null ? { signature: row.signature } : {}),
+      ...(row.signature !== null && claims ? { jwt: `${row.signing_input}.${row.signature}` } : {}),
+      ...(row.purged_at !== null ? { purgedAt: iso(row.purged_at) } : {}),
     };
   }
+}
+
+/** The job's claims, decoded from its signing input (the only stored copy). */
+export function payloadOf(row: Pick<JobRow, "signing_input">): Record<string, unknown> {
+  const encoded = row.signing_input.slice(row.signing_input.indexOf(".") + 1);
+  return JSON.parse(new TextDecoder().decode(base64url.decode(encoded))) as Record<string, unknown>;
 }
 
 /** SHA-256 of the signing input, for ECDSA signers whose HSM or KMS signs digests. */

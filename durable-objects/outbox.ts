@@ -9,8 +9,15 @@ const BATCH = 500;
 const MAX_BACKOFF_MS = 5 * 60_000;
 /** Consecutive single-row failures after a failed batch that mean D1 itself is down. */
 const OUTAGE_AFTER = 3;
+/**
+ * Times D1 may refuse a row while answering other statements before the row is given up on and
+ * moved to the dead letters (`outbox_dead`). An outage (D1 not answering at all) counts no refusals.
+ */
+export const OUTBOX_MAX_REFUSALS = 10;
+const REPORT_BATCH = 20;
+const MAX_REPORT_ATTEMPTS = 10;
 
-type OutboxRow = { seq: number; sql: string; params: string; attempts: number };
+type OutboxRow = { seq: number; key: string; sql: string; params: string; attempts: number; refusals: number };
 
 /** Rows and bytes one multi-row statement carries; D1 caps a bound value at 2 MB. */
 const GROUP_ROWS = 250;
@@ -55,6 +62,8 @@ export class Outbox {
   constructor(
     private readonly sql: SqlStorage,
     private readonly db: D1Database,
+    /** Whose outbox this is, for the dead-letter report. */
+    private readonly issuer: () => string = () => "",
   ) {}
 
   /** Records a write under an entity key; an undelivered older write for the same key is replaced. Call inside a transaction. */
@@ -69,7 +78,11 @@ export class Outbox {
   }
 
   nextDue(): number | null {
-    return this.sql.exec<{ t: number | null }>("SELECT min(due_at) AS t FROM outbox").one().t;
+    return this.sql
+      .exec<{ t: number | null }>(
+        "SELECT min(t) AS t FROM (SELECT min(due_at) AS t FROM outbox UNION ALL SELECT min(report_due_at) FROM outbox_dead WHERE reported = 0)",
+      )
+      .one().t;
   }
 
   /**
@@ -99,6 +112,7 @@ export class Outbox {
     while (await this.deliverBatch()) {
       // keep going while full batches land
     }
+    await this.reportDeadLetters();
   }
 
   /**
@@ -108,7 +122,7 @@ export class Outbox {
   private async deliverBatch(): Promise<boolean> {
     const rows = this.sql
       .exec<OutboxRow>(
-        "SELECT seq, sql, params, attempts FROM outbox WHERE attempts = 0 OR due_at <= ? ORDER BY seq LIMIT ?",
+        "SELECT seq, key, sql, params, attempts, refusals FROM outbox WHERE attempts = 0 OR due_at <= ? ORDER BY seq LIMIT ?",
         Date.now(),
         BATCH,
       )
@@ -118,7 +132,7 @@ export class Outbox {
       await this.db.batch(this.grouped(rows));
     } catch (err) {
       if (rows.length === 1) {
-        this.retryLater(rows, err);
+        this.retryLater(rows, err, await this.answering());
         return false;
       }
       // A batch is one transaction, so one statement D1 refuses (a row over its limits, say) fails
@@ -130,9 +144,11 @@ export class Outbox {
         try {
           await this.statement(r).run();
         } catch (rowErr) {
-          this.retryLater([r], rowErr);
-          if (++failedInARow >= OUTAGE_AFTER) {
-            this.retryLater(rows.slice(i + 1), rowErr);
+          // Refused by a D1 that answers (something landed this round, or it answers a probe).
+          const refused = delivered > 0 || (await this.answering());
+          this.retryLater([r], rowErr, refused);
+          if (!refused || ++failedInARow >= OUTAGE_AFTER) {
+            this.retryLater(rows.slice(i + 1), rowErr, false);
             break;
           }
           continue;
@@ -184,15 +200,87 @@ export class Outbox {
     return this.db.prepare(r.sql).bind(...(JSON.parse(r.params) as D1Write["params"]));
   }
 
-  /** Backs rows off exponentially; the alarm, armed to the earliest due_at, retries them. */
-  private retryLater(rows: OutboxRow[], err: unknown): void {
+  /** Whether D1 answers at all: a statement it fails while answering this was refused, not lost to an outage. */
+  private async answering(): Promise<boolean> {
+    try {
+      await this.db.prepare("SELECT 1").first();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Backs rows off exponentially; the alarm, armed to the earliest due_at, retries them. A row D1
+   * refused `OUTBOX_MAX_REFUSALS` times while answering moves to the dead letters instead: it
+   * would never land, and retrying it forever only costs.
+   */
+  private retryLater(rows: OutboxRow[], err: unknown, refused: boolean): void {
     if (rows.length === 0) return;
     const now = Date.now();
+    const error = String(err).slice(0, 500);
+    let dead = 0;
     for (const r of rows) {
+      if (refused && r.refusals + 1 >= OUTBOX_MAX_REFUSALS) {
+        // Only the row as it was sent: a newer snapshot of the entity has a new seq and is retried.
+        this.sql.exec(
+          `INSERT INTO outbox_dead (key, sql, params, attempts, last_error, dead_at, report_due_at)
+           SELECT key, sql, params, attempts + 1, ?, ?, ? FROM outbox WHERE seq = ?`,
+          error,
+          now,
+          now,
+          r.seq,
+        );
+        this.sql.exec("DELETE FROM outbox WHERE seq = ?", r.seq);
+        dead++;
+        continue;
+      }
       const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(r.attempts, 12));
       // Only rows not replaced meanwhile; a replaced row is a fresh snapshot, due at once.
-      this.sql.exec("UPDATE outbox SET attempts = attempts + 1, due_at = ? WHERE seq = ?", now + backoff, r.seq);
+      this.sql.exec(
+        "UPDATE outbox SET attempts = attempts + 1, refusals = refusals + ?, due_at = ? WHERE seq = ?",
+        refused ? 1 : 0,
+        now + backoff,
+        r.seq,
+      );
     }
-    console.warn(JSON.stringify({ level: "warn", event: "outbox.deliver_failed", rows: rows.length, error: String(err) }));
+    console.warn(JSON.stringify({ level: "warn", event: "outbox.deliver_failed", rows: rows.length, refused, error }));
+    if (dead > 0) {
+      console.error(JSON.stringify({ level: "error", event: "outbox.dead_letter", issuer: this.issuer(), rows: dead, error }));
+    }
+  }
+
+  /**
+   * Tells D1 about new dead letters (one small row each, no statement or error text), so
+   * /readiness can count them without visiting every object. Best-effort: retried with backoff
+   * a bounded number of times; the dead letter itself stays in this object either way.
+   */
+  private async reportDeadLetters(): Promise<void> {
+    const now = Date.now();
+    const due = this.sql
+      .exec<{ seq: number; key: string; dead_at: number; attempts: number; report_attempts: number }>(
+        "SELECT seq, key, dead_at, attempts, report_attempts FROM outbox_dead WHERE reported = 0 AND report_due_at <= ? ORDER BY report_due_at LIMIT ?",
+        now,
+        REPORT_BATCH,
+      )
+      .toArray();
+    if (due.length === 0) return;
+    try {
+      const insert = this.db.prepare("INSERT OR IGNORE INTO dead_letters (issuer, key, dead_at, attempts) VALUES (?, ?, ?, ?)");
+      await this.db.batch(due.map((d) => insert.bind(this.issuer(), d.key, d.dead_at, d.attempts)));
+      for (const d of due) this.sql.exec("UPDATE outbox_dead SET reported = 1 WHERE seq = ?", d.seq);
+    } catch (err) {
+      for (const d of due) {
+        const tries = d.report_attempts + 1;
+        this.sql.exec(
+          "UPDATE outbox_dead SET report_attempts = ?, reported = ?, report_due_at = ? WHERE seq = ?",
+          tries,
+          tries >= MAX_REPORT_ATTEMPTS ? -1 : 0,
+          now + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** tries),
+          d.seq,
+        );
+      }
+      console.warn(JSON.stringify({ level: "warn", event: "outbox.dead_letter_report_failed", rows: due.length, error: String(err).slice(0, 500) }));
+    }
   }
 }

@@ -125,6 +125,51 @@ const MIGRATIONS: readonly string[] = [
   -- (30 s, 60 s, 120 s, ...) and its bound are counted from it; a bit change sets it back to 0.
   ALTER TABLE status_lists ADD COLUMN publish_attempts INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Bounded storage (issue 8). A job keeps its claims once, in signing_input: the payload is
+  -- decoded from it when read. Ended jobs past the retention drop their signing input (purged_at).
+  DROP TRIGGER jobs_signed_immutable;
+  ALTER TABLE jobs DROP COLUMN payload;
+  ALTER TABLE jobs ADD COLUMN purged_at INTEGER;
+  CREATE INDEX jobs_to_purge ON jobs (ended_at) WHERE ended_at IS NOT NULL AND purged_at IS NULL;
+  -- A signed job never changes again, except that retention may drop its signing input, once.
+  CREATE TRIGGER jobs_signed_immutable BEFORE UPDATE ON jobs WHEN OLD.status = 'signed' AND NOT (
+    OLD.purged_at IS NULL AND NEW.purged_at IS NOT NULL AND NEW.signing_input = ''
+    AND NEW.seq IS OLD.seq AND NEW.id IS OLD.id AND NEW.kind IS OLD.kind AND NEW.operation_id IS OLD.operation_id
+    AND NEW.vm_id IS OLD.vm_id AND NEW.alg IS OLD.alg AND NEW.key_ref IS OLD.key_ref AND NEW.context IS OLD.context
+    AND NEW.status IS OLD.status AND NEW.created_at IS OLD.created_at AND NEW.expires_at IS OLD.expires_at
+    AND NEW.signed_at IS OLD.signed_at AND NEW.signature IS OLD.signature AND NEW.response IS OLD.response
+    AND NEW.ended_at IS OLD.ended_at AND NEW.reason IS OLD.reason)
+  BEGIN SELECT RAISE(ABORT, 'signed sign job is immutable'); END;
+
+  -- Repeated invalid signatures of a job collapse into one row per reason, with a count.
+  ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE audit ADD COLUMN last_at INTEGER;
+  UPDATE audit SET
+    count = (SELECT count(*) FROM audit a WHERE a.job_id = audit.job_id AND a.event = audit.event AND a.detail IS audit.detail),
+    last_at = (SELECT max(at) FROM audit a WHERE a.job_id = audit.job_id AND a.event = audit.event AND a.detail IS audit.detail)
+  WHERE event = 'invalid_signature';
+  DELETE FROM audit WHERE event = 'invalid_signature' AND seq > (
+    SELECT min(seq) FROM audit a WHERE a.job_id = audit.job_id AND a.event = audit.event AND a.detail IS audit.detail);
+  CREATE UNIQUE INDEX audit_invalid_once ON audit (job_id, event, detail) WHERE event = 'invalid_signature';
+
+  -- Outbox rows D1 refused (while answering) too many times stop being retried and wait here;
+  -- each is also reported, best-effort, to D1's dead_letters table, which /readiness counts.
+  ALTER TABLE outbox ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE outbox_dead (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    sql TEXT NOT NULL,
+    params TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    dead_at INTEGER NOT NULL,
+    reported INTEGER NOT NULL DEFAULT 0,   -- 1 once D1 has its dead_letters row; -1 when reporting gave up
+    report_attempts INTEGER NOT NULL DEFAULT 0,
+    report_due_at INTEGER NOT NULL
+  );
+  CREATE INDEX outbox_dead_unreported ON outbox_dead (report_due_at) WHERE reported = 0;
+  `,
 ];
 
 export function migrate(sql: SqlStorage): void {

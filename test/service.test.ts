@@ -40,7 +40,7 @@ describe("service endpoints", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       status: "ready",
-      checks: { d1: { ok: true }, keyEncryption: { ok: true }, apiTokens: { ok: true } },
+      checks: { d1: { ok: true }, keyEncryption: { ok: true }, apiTokens: { ok: true }, deadLetters: { ok: true, count: 0 } },
     });
   });
 

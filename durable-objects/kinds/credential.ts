@@ -1,4 +1,4 @@
-import type { JobRow } from "../jobs";
+import { payloadOf, type JobRow } from "../jobs";
 import { BSL_V1_CONTEXT } from "./status-list";
 import type { KindContext, KindHandler, StatusPurpose } from "./types";
 
@@ -109,13 +109,42 @@ export const credentialKind: KindHandler = {
     }
     const context: CredentialContext = { ...c, credential };
     ctx.write(`credential:${c.credentialId}`, credentialWrite(context, spec.operationId, ctx.now, null, null));
-    return { header: spec.header, payload, context: { ...context }, pendingResponse: container(context, spec.operationId) };
+    // The job keeps the credential once, inside its claims; its stored context only says where.
+    const { credential: _inClaims, ...stored } = context;
+    return { header: spec.header, payload, context: { ...stored }, pendingResponse: container(context, spec.operationId) };
   },
 
   finalise(ctx: KindContext, job: JobRow, jwt: string) {
-    const c = JSON.parse(job.context) as CredentialContext;
+    const c = withCredential(job);
     const flags = ctx.statusOf(c.credentialId);
     ctx.write(`credential:${c.credentialId}`, credentialWrite(c, job.operation_id, job.created_at, jwt, ctx.now, flags));
     return container(c, job.operation_id, jwt, flags);
   },
+
+  compact(response) {
+    const { credential: _credential, credentialJwt: _jwt, ...rest } = response as CredentialContainer;
+    return rest;
+  },
+
+  expand(stored, job) {
+    const r = stored as Omit<CredentialContainer, "credential"> & { credential?: Record<string, unknown> };
+    if (job.purged_at !== null) return r;
+    const c = withCredential(job);
+    const signed = job.status === "signed" && job.signature !== null;
+    return {
+      id: r.id,
+      fullyQualifiedVerificationMethodId: r.fullyQualifiedVerificationMethodId,
+      credential: c.credential ?? {},
+      ...(signed ? { credentialJwt: `${job.signing_input}.${job.signature}` } : {}),
+      revoked: r.revoked,
+      suspended: r.suspended,
+      operationId: r.operationId,
+    };
+  },
 };
+
+/** The job's context with its credential, read from the claims (jobs stored before that kept a copy). */
+function withCredential(job: JobRow): CredentialContext {
+  const c = JSON.parse(job.context) as CredentialContext;
+  return c.credential ? c : { ...c, credential: credentialIn(c.format, payloadOf(job)) };
+}

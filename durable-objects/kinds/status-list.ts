@@ -1,4 +1,4 @@
-import type { JobRow } from "../jobs";
+import { payloadOf, type JobRow } from "../jobs";
 import type { D1Write } from "../outbox";
 import type { KindContext, KindHandler, StatusPurpose } from "./types";
 
@@ -54,8 +54,19 @@ export const statusListKind: KindHandler = {
 
   finalise(ctx: KindContext, job: JobRow, jwt: string): StatusListResponse {
     const c = JSON.parse(job.context) as StatusListJobContext;
-    const credential = credentialOf(c, JSON.parse(job.payload) as Record<string, unknown>);
+    const credential = credentialOf(c, payloadOf(job));
     ctx.write(`status-list:${c.listId}`, publishWrite(ctx, c, credential, jwt));
     return { id: c.listId, revision: c.revision, statusListCredential: c.url, credentialJwt: jwt };
+  },
+
+  compact(response) {
+    const { credentialJwt: _jwt, ...rest } = response as StatusListResponse;
+    return rest;
+  },
+
+  expand(stored, job) {
+    const r = stored as StatusListResponse;
+    if (job.status !== "signed" || job.purged_at !== null || job.signature === null) return r;
+    return { ...r, credentialJwt: `${job.signing_input}.${job.signature}` };
   },
 };

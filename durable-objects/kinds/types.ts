@@ -56,4 +56,11 @@ export interface KindHandler {
   finalise(ctx: KindContext, job: JobRow, jwt: string): unknown;
   /** Inside the transaction that ended the job without a signature (rejected, cancelled, expired). */
   failed?(ctx: KindContext, job: JobRow): void;
+  /**
+   * The response as stored (job and operation rows): without what `expand` derives from the job
+   * again (the claims, the JWT), so the claims are stored once, in the signing input.
+   */
+  compact?(response: unknown): unknown;
+  /** The stored response made whole from the job's signing input and signature (unless purged). */
+  expand?(stored: unknown, job: JobRow): unknown;
 }

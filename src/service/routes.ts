@@ -29,6 +29,13 @@ const Readiness = z
       d1: z.object({ ok: z.boolean(), detail: z.string().optional() }),
       keyEncryption: z.object({ ok: z.boolean(), detail: z.string().optional() }),
       apiTokens: z.object({ ok: z.boolean(), detail: z.string().optional() }),
+      deadLetters: z
+        .object({ ok: z.boolean(), count: z.number().int().optional() })
+        .openapi({
+          description:
+            "D1 writes issuer objects gave up on (refused 10 times) and reported, counted up to 1000: ok is false when there are any. " +
+            "They do not make the service not ready; each stays in its issuer object's outbox_dead table.",
+        }),
     }),
   })
   .openapi("Readiness");
@@ -60,9 +67,18 @@ service.openapi(
     const tokens = (c.env.API_TOKENS ?? "").split(",").some((t) => t.trim().length > 0)
       ? { ok: true }
       : { ok: false, detail: "API_TOKENS not set: no operator can call the API" };
+    // Counted up to a cap, so the probe's cost does not grow with them.
+    let deadLetters: { ok: boolean; count?: number };
+    try {
+      const n =
+        (await c.env.DB.prepare("SELECT count(*) AS n FROM (SELECT 1 FROM dead_letters LIMIT 1000)").first<{ n: number }>())?.n ?? 0;
+      deadLetters = { ok: n === 0, count: n };
+    } catch {
+      deadLetters = { ok: false };
+    }
     const ready = d1.ok && tokens.ok && kek.ok;
     return c.json(
-      { status: ready ? ("ready" as const) : ("not_ready" as const), checks: { d1, keyEncryption: kek, apiTokens: tokens } },
+      { status: ready ? ("ready" as const) : ("not_ready" as const), checks: { d1, keyEncryption: kek, apiTokens: tokens, deadLetters } },
       ready ? 200 : 503,
     );
   },

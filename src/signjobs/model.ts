@@ -26,9 +26,11 @@ export const SignJobSchema = z
     alg: z.enum(ALGS),
     kind: z.enum(JOB_KINDS),
     operationId: z.string(),
-    signingInput: z.string().openapi({ description: "base64url(header).base64url(payload); sign these ASCII bytes" }),
+    signingInput: z.string().optional().openapi({
+      description: "base64url(header).base64url(payload); sign these ASCII bytes. Absent once the job is purged (purgedAt)",
+    }),
     digest: z.string().optional().openapi({ description: "base64url SHA-256 of signingInput (ECDSA only)" }),
-    payload: z.record(z.string(), z.unknown()),
+    payload: z.record(z.string(), z.unknown()).optional().openapi({ description: "The decoded claims; absent once purged" }),
     status: z.enum(JOB_STATUSES),
     createdAt: z.string(),
     expiresAt: z.string(),
@@ -37,6 +39,11 @@ export const SignJobSchema = z
     reason: z.string().optional(),
     signature: z.string().optional(),
     jwt: z.string().optional(),
+    purgedAt: z.string().optional().openapi({
+      description:
+        "Set when retention (SIGNJOB_RETENTION_DAYS after the job ended) dropped its signing input, payload and JWT; " +
+        "the artifact itself (credential, status list) keeps its JWT",
+    }),
   })
   .openapi("SignJob");
 export type SignJob = z.infer<typeof SignJobSchema>;

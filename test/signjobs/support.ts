@@ -151,7 +151,13 @@ export function objectQuery<T extends Record<string, SqlStorageValue>>(did: stri
 }
 
 export async function auditEvents(did: string, jobId: string, event: string): Promise<number> {
-  const rows = await objectQuery<{ n: number }>(did, "SELECT count(*) AS n FROM audit WHERE job_id = ? AND event = ?", jobId, event);
+  // Repeats of the same event and detail collapse into one row with a count.
+  const rows = await objectQuery<{ n: number }>(
+    did,
+    "SELECT coalesce(sum(count), 0) AS n FROM audit WHERE job_id = ? AND event = ?",
+    jobId,
+    event,
+  );
   return rows[0]!.n;
 }
 
