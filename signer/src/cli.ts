@@ -5,9 +5,10 @@ import {
   keygenPkcs11,
   openPkcs11Backend,
   parsePkcs11Uri,
+  pkcs11Uri,
   type Pkcs11Options,
 } from "./backends/pkcs11.js";
-import { runSocket } from "./connection.js";
+import { checkTransport, runSocket } from "./connection.js";
 import { defaultKid, MAX_TOKEN_SECONDS } from "./didauth.js";
 import { JobRunner } from "./jobs.js";
 import { Log } from "./log.js";
@@ -22,7 +23,7 @@ Usage:
   ssi-edge-signer keygen --backend jwk --out <key.jwk> --key-type Ed25519|P-256|secp256k1
   ssi-edge-signer run --url <service> --did <did> --backend pkcs11|jwk [backend options]
                       [--kid <vm id>] [--aud <origin>] [--policy <policy.json>]
-                      [--poll] [--poll-interval <ms>] [--concurrency <n>]
+                      [--poll] [--poll-interval <ms>] [--concurrency <n>] [--allow-insecure]
 
 Backend options:
   pkcs11: --module <path> --token <label> --key-label <label> --pin-env <VAR>
@@ -33,6 +34,11 @@ run options:
   --kid            verification method id for DID-auth (default: derived for did:key and did:jwk)
   --aud            DID-auth audience (default: origin of --url; set it to PUBLIC_URL if different)
   --policy         JSON {"kinds"?, "schemaIds"?, "subjects"?}; jobs outside it are rejected
+                   (without it: credentials and status lists of --did, in the shapes ssi-edge
+                   builds; every job is checked against the bytes it signs, whatever its label)
+  --key-ref        the keyRef the DID was registered with (pkcs11: defaults to the token and
+                   label); a job naming another key is rejected
+  --allow-insecure allow an http:// --url (ws:// socket) to a host other than this machine
   --poll           poll GET /v1/signjobs instead of holding a WebSocket
   --concurrency    signatures made in parallel (pkcs11: sessions opened), default 4
   --token-ttl      DID-auth JWT lifetime in seconds, at most ${MAX_TOKEN_SECONDS} (default)
@@ -64,6 +70,7 @@ const { values, positionals } = parseArgs({
     concurrency: { type: "string" },
     "token-ttl": { type: "string" },
     "drain-timeout": { type: "string" },
+    "allow-insecure": { type: "boolean" },
   },
 });
 
@@ -118,8 +125,17 @@ async function openBackend(concurrency: number): Promise<SigningBackend> {
   return usage(`unknown --backend ${backend}`);
 }
 
+/** The key reference jobs must name (or omit): what keygen printed, or --key-ref. */
+function configuredKeyRef(): string | undefined {
+  if (values.backend !== "pkcs11") return values["key-ref"];
+  const { token, keyLabel } = pkcs11Options();
+  return values["key-ref"] ?? pkcs11Uri(token, keyLabel);
+}
+
 async function run(): Promise<void> {
   const url = need("url");
+  const transport = checkTransport(url, values["allow-insecure"]);
+  if (transport) throw new UsageError(transport);
   const did = need("did");
   const concurrency = int("concurrency", 4, 1, 256);
   const auth = {
@@ -136,9 +152,16 @@ async function run(): Promise<void> {
   const policy = values.policy ? await loadPolicy(values.policy) : undefined;
   const backend = await openBackend(concurrency);
   const log = new Log();
+  const keyRef = configuredKeyRef();
   const runner = new JobRunner(
     backend,
-    { did, kid: auth.kid, concurrency, ...(policy ? { policy } : {}) },
+    {
+      did,
+      kid: auth.kid,
+      concurrency,
+      ...(keyRef ? { keyRef } : {}),
+      ...(policy ? { policy } : {}),
+    },
     log,
   );
 

@@ -20,6 +20,27 @@ const PING_EVERY_MS = 30_000;
 // Two missed pings plus slack: the TCP connection is probably dead (NAT, sleeping laptop).
 const IDLE_LIMIT_MS = 75_000;
 
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * Refuses a cleartext service URL to anything but this machine. Over `ws://` or `http://` the
+ * DID-auth token, the jobs and the signatures travel readable and forgeable by the network, and
+ * a forged job stream is exactly what the policy has to hold against.
+ */
+export function checkTransport(url: string, allowInsecure = false): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `--url ${url} is not a URL`;
+  }
+  if (u.protocol === "https:") return undefined;
+  if (u.protocol !== "http:")
+    return `--url must be https:// (or http:// to this machine), not ${u.protocol}`;
+  if (LOOPBACK.test(u.hostname) || allowInsecure) return undefined;
+  return `refusing cleartext http:// and ws:// to ${u.hostname}, which is not this machine; use https:// (or --allow-insecure)`;
+}
+
 export function serviceUrl(base: string, path: string): URL {
   return new URL(path, base.endsWith("/") ? base : base + "/");
 }

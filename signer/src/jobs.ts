@@ -1,12 +1,16 @@
 import { base64url, type JWK } from "jose";
 import { verifyJose, type SigningBackend } from "./backend.js";
+import { refusal } from "./inspect.js";
 import type { Log } from "./log.js";
-import { checkPolicy, type Policy } from "./policy.js";
+import type { Policy } from "./policy.js";
 import { SignJobSchema, type Answer, type SignJob } from "./protocol.js";
 
+/** What the log lines name a job by; a malformed job has only its id. */
+type JobRef = Pick<SignJob, "id"> & { kind?: string; alg?: string };
+
 type Entry =
-  | { state: "inflight"; job: SignJob; started: number }
-  | { state: "answered"; job: SignJob; started: number; answer: Answer; orphaned?: boolean }
+  | { state: "inflight"; job: JobRef; started: number }
+  | { state: "answered"; job: JobRef; started: number; answer: Answer; orphaned?: boolean }
   | { state: "settled" };
 
 const MAX_SETTLED = 50_000;
@@ -30,7 +34,14 @@ export class JobRunner {
 
   constructor(
     private readonly backend: SigningBackend,
-    private readonly opts: { did: string; kid: string; policy?: Policy; concurrency: number },
+    private readonly opts: {
+      did: string;
+      kid: string;
+      /** The key reference the DID was registered with, when known; jobs naming another are refused. */
+      keyRef?: string;
+      policy?: Policy;
+      concurrency: number;
+    },
     private readonly log: Log,
   ) {}
 
@@ -38,11 +49,21 @@ export class JobRunner {
   async offer(raw: unknown): Promise<Answer | undefined> {
     const parsed = SignJobSchema.safeParse(raw);
     if (!parsed.success) {
-      this.log.warn("bad_job", {
-        id: (raw as { id?: unknown } | null)?.id,
-        error: parsed.error.message,
-      });
-      return undefined;
+      const id = (raw as { id?: unknown } | null)?.id;
+      this.log.warn("bad_job", { id, error: parsed.error.message });
+      // Answer what can be answered: ignored, the job would come back every lease, forever.
+      if (typeof id !== "string" || id === "" || id.length > 200) return undefined;
+      const known = this.entries.get(id);
+      if (known?.state === "answered") return known.answer;
+      if (known || this.draining) return undefined;
+      const issue = parsed.error.issues[0];
+      const answer: Answer = {
+        type: "reject",
+        id,
+        reason: `malformed sign job: ${issue?.path.join(".")} ${issue?.message}`.slice(0, 1000),
+      };
+      this.entries.set(id, { state: "answered", job: { id }, started: Date.now(), answer });
+      return answer;
     }
     const job = parsed.data;
     const entry = this.entries.get(job.id);
@@ -51,21 +72,15 @@ export class JobRunner {
       return entry.answer;
     }
     if (entry || this.draining) return undefined;
-    if (job.verificationMethodId !== this.opts.kid || job.did !== this.opts.did) {
-      // Another key of the same DID may be served by another signer; leave the job to it.
-      this.log.warn("job_for_other_key", {
-        id: job.id,
-        verificationMethodId: job.verificationMethodId,
-      });
-      return undefined;
-    }
     const started = Date.now();
     this.entries.set(job.id, { state: "inflight", job, started });
     let answer: Answer;
     try {
-      const reason = this.refusal(job);
+      // A job for another key is refused like any other: the protocol has no hand-back, and an
+      // ignored job is offered to this signer again every lease, forever.
+      const reason = refusal(job, { ...this.opts, alg: this.backend.alg });
       answer = reason
-        ? { type: "reject", id: job.id, reason }
+        ? { type: "reject", id: job.id, reason: reason.slice(0, 1000) }
         : { type: "sign", id: job.id, signature: base64url.encode(await this.signLimited(job)) };
     } catch (e) {
       // Forget the job so a re-offer retries it (an HSM hiccup is usually transient).
@@ -92,7 +107,11 @@ export class JobRunner {
     const { job, started } = entry;
     const base = { id, kind: job.kind, alg: job.alg, ms: Date.now() - started };
     if (status === "signed" || status === "rejected") {
-      this.log.job(status, { ...base, ...(code ? { code } : {}) });
+      const reason =
+        entry.state === "answered" && entry.answer.type === "reject"
+          ? entry.answer.reason
+          : undefined;
+      this.log.job(status, { ...base, ...(code ? { code } : {}), ...(reason ? { reason } : {}) });
       this.markSettled(id);
     } else if (code === "job_already_signed" || code === "job_not_pending") {
       // Someone else completed or the job was withdrawn: nothing to retry.
@@ -155,28 +174,6 @@ export class JobRunner {
         if (v.state === "settled" || (v.state === "answered" && v.orphaned)) this.entries.delete(k);
       }
     }
-  }
-
-  /**
-   * Policy is checked against the payload inside `signingInput` (what actually gets signed), not
-   * the job's separate `payload` field, so a service cannot show one thing and sign another.
-   */
-  private refusal(job: SignJob): string | undefined {
-    if (job.alg !== this.backend.alg)
-      return `signer key is ${this.backend.alg}, job wants ${job.alg}`;
-    const [h, p] = job.signingInput.split(".") as [string, string];
-    let header: Record<string, unknown>, payload: Record<string, unknown>;
-    try {
-      header = JSON.parse(new TextDecoder().decode(base64url.decode(h)));
-      payload = JSON.parse(new TextDecoder().decode(base64url.decode(p)));
-    } catch {
-      return "signingInput is not a JSON JWS header and payload";
-    }
-    if (header.alg !== job.alg)
-      return `signingInput header alg ${String(header.alg)} differs from job alg`;
-    if (header.kid !== undefined && header.kid !== this.opts.kid)
-      return `signingInput kid is not ${this.opts.kid}`;
-    return this.opts.policy ? checkPolicy(this.opts.policy, job.kind, payload) : undefined;
   }
 
   private async signLimited(job: SignJob): Promise<Uint8Array> {

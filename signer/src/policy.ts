@@ -2,10 +2,12 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 
 /**
- * What this signer agrees to sign. Every list is an allow-list; a missing list allows anything.
- * `subjects` and `schemaIds` constrain credentials (kind `credential`) only: status lists,
- * manifests and the like have neither, and refusing them would silently stop revocation.
- * Strict, so a typo like `"subject"` is an error instead of an open door.
+ * What this signer agrees to sign, on top of the shapes `inspect.ts` accepts. Every list is an
+ * allow-list. A missing `kinds` allows credentials and status lists, the two kinds ssi-edge
+ * builds; any other kind is signed only when `kinds` names it. `subjects` and `schemaIds`
+ * constrain credentials only: a status list has the list's own subject and no schema, and
+ * refusing it would silently stop revocation. Strict, so a typo like `"subject"` is an error
+ * instead of an open door.
  */
 export const PolicySchema = z
   .object({
@@ -25,14 +27,21 @@ export async function loadPolicy(path: string): Promise<Policy> {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
+// An entry without an id counts as "", which no policy lists: it cannot slip past an allow-list.
 const ids = (v: unknown): string[] =>
-  list(v).flatMap((x) => (isObj(x) && typeof x.id === "string" ? [x.id] : []));
+  list(v).map((x) => (isObj(x) && typeof x.id === "string" ? x.id : ""));
 
-/** Subjects of a JWT-VC payload: `sub`, else the credential subject ids (VCDM 2.0 or the `vc` claim). */
+/**
+ * Every subject a JWT-VC payload names: `sub` and each credential subject id (VCDM 2.0 or the
+ * `vc` claim). All of them, because a verifier may read either; a subject without an id counts
+ * as the empty string, which no policy lists.
+ */
 export function subjectsOf(payload: Obj): string[] {
-  if (typeof payload.sub === "string") return [payload.sub];
   const vc = isObj(payload.vc) ? payload.vc : payload;
-  return ids(vc.credentialSubject);
+  return [
+    ...(payload.sub !== undefined ? [String(payload.sub)] : []),
+    ...ids(vc.credentialSubject),
+  ];
 }
 
 /** Schema ids from `vc.credentialSchema` (jwt_vc) or `credentialSchema` (vc+jwt); object or array. */
@@ -52,14 +61,14 @@ export function checkPolicy(policy: Policy, kind: string, payload: Obj): string 
     const subs = subjectsOf(payload);
     if (subs.length === 0) return "credential has no subject; signer policy requires one";
     const bad = subs.find((s) => !policy.subjects!.includes(s));
-    if (bad) return `subject "${bad}" not allowed by signer policy`;
+    if (bad !== undefined) return `subject "${bad}" not allowed by signer policy`;
   }
   if (policy.schemaIds) {
     const schemas = schemaIdsOf(payload);
     if (schemas.length === 0)
       return "credential has no credentialSchema; signer policy requires one";
     const bad = schemas.find((s) => !policy.schemaIds!.includes(s));
-    if (bad) return `schema "${bad}" not allowed by signer policy`;
+    if (bad !== undefined) return `schema "${bad}" not allowed by signer policy`;
   }
   return undefined;
 }

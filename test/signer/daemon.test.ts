@@ -12,6 +12,7 @@ import { Log } from "../../signer/src/log.js";
 import type { Policy } from "../../signer/src/policy.js";
 import { runPoll } from "../../signer/src/poll.js";
 import { FakeService, until } from "./fake-service.js";
+import { credentialPayload, statusListPayload } from "./shapes.js";
 import { PIN, SOFTHSM_MODULE, TOKEN, freshToken, softhsmAvailable } from "./softhsm.js";
 
 const DID = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
@@ -53,17 +54,8 @@ function startDaemon(
   return { out, err, runner, stop: async () => (stop.abort(), await done) };
 }
 
-const credential = (sub: string, schema?: string) => ({
-  iss: DID,
-  sub,
-  nbf: 1700000000,
-  vc: {
-    "@context": ["https://www.w3.org/2018/credentials/v1"],
-    type: ["VerifiableCredential"],
-    credentialSubject: { id: sub, name: "x" },
-    ...(schema ? { credentialSchema: { id: schema, type: "JsonSchema" } } : {}),
-  },
-});
+const credential = (sub: string, schemaId?: string) =>
+  credentialPayload(DID, sub, schemaId ? { schemaId } : {});
 
 async function jwkKey() {
   const file = join(mkdtempSync(join(tmpdir(), "ssi-signer-d-")), "k.jwk");
@@ -83,7 +75,7 @@ describe("socket mode against a fake service", () => {
     svc = await new FakeService({ did: DID, kid: KID, jwk: key.jwk, alg: "EdDSA" }).start();
     backlog = [
       svc.addJob(credential("did:example:alice")).id,
-      svc.addJob({ iss: DID }, "status-list").id,
+      svc.addJob(statusListPayload(DID), "status-list").id,
     ];
     daemon = startDaemon(backend, svc, "socket", POLICY);
   });
@@ -122,7 +114,7 @@ describe("socket mode against a fake service", () => {
 
   it("rejects a job outside the policy, with a reason", async () => {
     const bob = svc.addJob(credential("did:example:bob"));
-    const kind = svc.addJob({ iss: DID }, "manifest");
+    const kind = svc.addJob({ iss: DID, name: "m" }, "manifest");
     await until(
       () =>
         svc.jobs.get(bob.id)!.status === "rejected" && svc.jobs.get(kind.id)!.status === "rejected",
@@ -144,11 +136,18 @@ describe("socket mode against a fake service", () => {
     expect(daemon.err.some((l) => l.event === "bad_job")).toBe(true);
   });
 
+  // Frames are handled in order, and a job the daemon skips is skipped before the next job's
+  // signature can be made: a job sent after it and signed is the event that says "handled".
+  const sentinel = async () => {
+    const job = svc.addJob(credential("did:example:alice"));
+    await until(() => svc.jobs.get(job.id)!.status === "signed", 5000, "sentinel job signed");
+  };
+
   it("does not sign a job twice when it is offered again", async () => {
     const job = svc.addJob(credential("did:example:alice"));
     await until(() => svc.jobs.get(job.id)!.status === "signed");
     svc.broadcast({ type: "jobs", jobs: [job] });
-    await new Promise((r) => setTimeout(r, 200));
+    await sentinel();
     expect(svc.signsFor(job.id)).toBe(1);
   });
 
@@ -158,8 +157,9 @@ describe("socket mode against a fake service", () => {
     const job = svc.addJob(credential("did:example:alice"));
     svc.jobs.delete(job.id);
     svc.broadcast({ type: "jobs", jobs: [{ ...job, id }] });
-    await new Promise((r) => setTimeout(r, 200));
+    await sentinel();
     expect(svc.signsFor(id)).toBe(0);
+    expect(svc.received.filter((m) => m.id === id)).toEqual([]);
   });
 
   it("reconnects with a fresh token after the service drops the socket, then gets the backlog", async () => {

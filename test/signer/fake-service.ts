@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { base64url, type JWK } from "jose";
@@ -14,6 +14,7 @@ export interface FakeJob {
   kind: string;
   operationId: string;
   signingInput: string;
+  digest?: string;
   payload: Record<string, unknown>;
   status: "pending" | "signed" | "rejected" | "cancelled";
   signature?: string;
@@ -34,6 +35,8 @@ export class FakeService {
   authOk = 0;
   authFailed = 0;
   httpAuthOk = 0;
+  /** The signing input of every DID-auth JWT presented: the only other thing the key signs. */
+  readonly authInputs = new Set<string>();
   /** Delay before answering a `sign` with `result` (the drain test holds results back). */
   resultDelayMs = 0;
   resultSentAt: number | undefined;
@@ -43,7 +46,9 @@ export class FakeService {
   private readonly wss = new WebSocketServer({ noServer: true });
   url = "";
 
-  constructor(private readonly key: { did: string; kid: string; jwk: JWK; alg: string }) {
+  constructor(
+    private readonly key: { did: string; kid: string; jwk: JWK; alg: string; keyRef?: string },
+  ) {
     this.server.on("upgrade", (req, socket, head) => {
       const u = new URL(req.url ?? "/", "http://x");
       if (u.pathname !== "/v1/signjobs/connect" || u.searchParams.get("did") !== key.did)
@@ -64,20 +69,38 @@ export class FakeService {
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
-  /** Creates a pending job for `payload` and pushes it to connected signers. */
-  addJob(payload: Record<string, unknown>, kind = "credential"): FakeJob {
+  /**
+   * Creates a pending job for `payload` and pushes it to connected signers, built the way the
+   * service builds one: header `{...header, alg, kid}` (a VC 2.0 payload gets `vc+jwt`), digest for
+   * ECDSA. `job` overrides any field afterwards, which is how a hostile service is played.
+   */
+  addJob(
+    payload: Record<string, unknown>,
+    kind = "credential",
+    opts: {
+      header?: Record<string, unknown>;
+      job?: Partial<FakeJob> & Record<string, unknown>;
+    } = {},
+  ): FakeJob {
     const { did, kid, alg } = this.key;
+    const vc2 = payload.vc === undefined && payload.credentialSubject !== undefined;
+    const header = opts.header ?? (vc2 ? { typ: "vc+jwt", cty: "vc" } : { typ: "JWT" });
+    const signingInput = signingInputOf({ ...header, alg, kid }, payload);
     const job: FakeJob = {
       id: randomUUID(),
       did,
       verificationMethodId: kid,
-      keyRef: "pkcs11:token=t;object=k",
+      ...(this.key.keyRef ? { keyRef: this.key.keyRef } : {}),
       alg,
       kind,
       operationId: `credentials/${randomUUID()}`,
-      signingInput: signingInputOf({ alg, kid, typ: "JWT" }, payload),
+      signingInput,
+      ...(alg === "EdDSA"
+        ? {}
+        : { digest: createHash("sha256").update(signingInput).digest("base64url") }),
       payload,
       status: "pending",
+      ...opts.job,
     };
     this.jobs.set(job.id, job);
     this.broadcast({ type: "jobs", jobs: [job] });
@@ -102,6 +125,7 @@ export class FakeService {
   async checkDidJwt(jwt: string): Promise<string | undefined> {
     const [h, p, s] = jwt.split(".");
     if (!h || !p || !s) return "not a compact JWS";
+    this.authInputs.add(`${h}.${p}`);
     const header = JSON.parse(new TextDecoder().decode(base64url.decode(h)));
     const claims = JSON.parse(new TextDecoder().decode(base64url.decode(p)));
     if (header.typ !== "JWT" || header.alg !== this.key.alg || header.kid !== this.key.kid)

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { keygenJwk, openJwkBackend } from "../../signer/src/backends/jwk.js";
 import { JobRunner } from "../../signer/src/jobs.js";
 import { Log } from "../../signer/src/log.js";
+import { credentialPayload } from "./shapes.js";
 import { signingInputOf, verifyJws } from "./verify.js";
 
 const DID = "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169";
@@ -32,7 +33,7 @@ describe("JobRunner", () => {
       kind: "credential",
       signingInput: signingInputOf(
         { alg: "ES256", kid: KID, typ: "JWT" },
-        { iss: DID, sub: "did:example:a" },
+        credentialPayload(DID, "did:example:a"),
       ),
     };
     const first = await runner.offer(job);
