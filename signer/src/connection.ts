@@ -19,6 +19,8 @@ const TICK_MS = 1000;
 const PING_EVERY_MS = 30_000;
 // Two missed pings plus slack: the TCP connection is probably dead (NAT, sleeping laptop).
 const IDLE_LIMIT_MS = 75_000;
+// A handshake that has not completed by then (a black-holed host) is abandoned and retried.
+const CONNECT_TIMEOUT_MS = 15_000;
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
@@ -127,8 +129,25 @@ async function connectOnce(
   };
 
   return new Promise<Outcome>((resolve) => {
+    let settled = false;
+    const finish = (code: number, reason: string) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(tick);
+      runner.detach();
+      if (code === 4401) log.warn("auth_refused", { reason });
+      resolve({ ready, refresh, code, reason });
+    };
     const tick = setInterval(() => {
       const now = Date.now();
+      if (ws.readyState === WebSocket.CONNECTING) {
+        // Nothing is in flight on a socket that never opened: stop or retry without waiting.
+        if (opts.signal.aborted || now - connectedAt > CONNECT_TIMEOUT_MS) {
+          ws.close();
+          finish(1006, opts.signal.aborted ? "signer shutting down" : "connect timeout");
+        }
+        return;
+      }
       if (ws.readyState !== WebSocket.OPEN) return;
       if (opts.signal.aborted) {
         if ((runner.inflight === 0 && runner.pending === 0) || now > drainDeadline())
@@ -163,6 +182,7 @@ async function connectOnce(
           log.info("ready", { did: f.did, pending: f.pending });
           return;
         case "jobs":
+          log.info("jobs", { n: f.jobs.length });
           for (const job of f.jobs) {
             void runner.offer(job).then((answer) => answer && send(answer));
           }
@@ -176,13 +196,13 @@ async function connectOnce(
       }
     });
     ws.addEventListener("error", () => {
-      // Node's WebSocket error events carry no detail; the close event that follows has the code.
+      // Node's WebSocket error events carry no detail. On an open socket the close event that
+      // follows has the code; a failed handshake (connection refused) gets no close event at
+      // all in Node 22, so it ends the attempt here or the daemon would wait forever.
+      if (ws.readyState !== WebSocket.OPEN) finish(1006, "connection failed");
     });
     ws.addEventListener("close", (ev) => {
-      clearInterval(tick);
-      runner.detach();
-      if (ev.code === 4401) log.warn("auth_refused", { reason: ev.reason });
-      resolve({ ready, refresh, code: ev.code, reason: ev.reason });
+      finish(ev.code, ev.reason);
     });
   });
 }

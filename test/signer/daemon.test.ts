@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SigningBackend } from "../../signer/src/backend.js";
 import { keygenJwk, openJwkBackend } from "../../signer/src/backends/jwk.js";
 import { keygenPkcs11, openPkcs11Backend } from "../../signer/src/backends/pkcs11.js";
+import { createServer } from "node:net";
 import { runSocket } from "../../signer/src/connection.js";
 import { defaultKid } from "../../signer/src/didauth.js";
 import { JobRunner } from "../../signer/src/jobs.js";
@@ -19,6 +20,14 @@ const DID = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
 const KID = defaultKid(DID);
 const POLICY: Policy = { kinds: ["credential", "status-list"], subjects: ["did:example:alice"] };
 const hsm = softhsmAvailable();
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
 
 /** An in-process daemon: the same runSocket/runPoll the CLI uses, with logs captured. */
 function startDaemon(
@@ -169,6 +178,43 @@ describe("socket mode against a fake service", () => {
     await until(() => svc.jobs.get(job.id)!.status === "signed", 5000, "backlog after reconnect");
     expect(svc.authFailed).toBe(0); // a replayed jti would have failed
     expect(daemon.err.some((l) => l.event === "disconnected")).toBe(true);
+  });
+});
+
+describe("a service that is down when the daemon starts", () => {
+  it("counts the refused connection as a disconnect, backs off, and connects once it is up", async () => {
+    const key = await jwkKey();
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const out: Record<string, unknown>[] = [];
+    const err: Record<string, unknown>[] = [];
+    const log = new Log(
+      (l) => out.push(JSON.parse(l)),
+      (l) => err.push(JSON.parse(l)),
+    );
+    const runner = new JobRunner(key.backend, { did: DID, kid: KID, concurrency: 1 }, log);
+    const stop = new AbortController();
+    const done = runSocket(key.backend, runner, log, {
+      url,
+      auth: { did: DID, kid: KID, aud: url, ttlSeconds: 300 },
+      signal: stop.signal,
+      backoffBaseMs: 50,
+      backoffCapMs: 200,
+    });
+    const svc = new FakeService({ did: DID, kid: KID, jwk: key.jwk, alg: "EdDSA" });
+    try {
+      await until(
+        () => err.filter((l) => l.event === "disconnected").length >= 2,
+        10_000,
+        "refused twice",
+      );
+      await svc.start(port);
+      await until(() => svc.authOk === 1, 10_000, "connected once the service is up");
+    } finally {
+      stop.abort();
+      await done;
+      await svc.stop();
+    }
   });
 });
 
