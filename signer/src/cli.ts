@@ -1,3 +1,4 @@
+import { rmSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KEY_TYPES, type KeyType, type SigningBackend } from "./backend.js";
 import { keygenJwk, openJwkBackend } from "./backends/jwk.js";
@@ -39,6 +40,8 @@ run options:
   --key-ref        the keyRef the DID was registered with (pkcs11: defaults to the token and
                    label); a job naming another key is rejected
   --allow-insecure allow an http:// --url (ws:// socket) to a host other than this machine
+  --pid-file       write the process id there while running (npx runs the daemon under npm
+                   and a shell, so the pid of a backgrounded npx is not the daemon's)
   --poll           poll GET /v1/signjobs instead of holding a WebSocket
   --concurrency    signatures made in parallel (pkcs11: sessions opened), default 4
   --token-ttl      DID-auth JWT lifetime in seconds, at most ${MAX_TOKEN_SECONDS} (default)
@@ -71,6 +74,7 @@ const { values, positionals } = parseArgs({
     "token-ttl": { type: "string" },
     "drain-timeout": { type: "string" },
     "allow-insecure": { type: "boolean" },
+    "pid-file": { type: "string" },
   },
 });
 
@@ -177,6 +181,8 @@ async function run(): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   const stats = setInterval(() => log.stats({ pending: runner.pending }), 30_000);
+  const pidFile = values["pid-file"];
+  if (pidFile) writeFileSync(pidFile, `${process.pid}\n`);
 
   log.info("start", {
     did,
@@ -201,6 +207,7 @@ async function run(): Promise<void> {
     clearInterval(stats);
     log.stats({ pending: runner.pending, final: true });
     await backend.close();
+    if (pidFile) rmSync(pidFile, { force: true });
   }
 }
 
