@@ -68,6 +68,7 @@ async function pollOnce(
   const list = JobListSchema.parse(
     await request("GET", `v1/signjobs?did=${did}&status=pending&pageSize=100`),
   );
+  if (list.signJobs.length > 0) log.info("jobs", { n: list.signJobs.length });
   const answers = (await Promise.all(list.signJobs.map((j) => runner.offer(j)))).filter(
     (a): a is Answer => a !== undefined,
   );

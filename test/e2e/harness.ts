@@ -21,31 +21,45 @@ export function signerCli(args: string[], env: Record<string, string>): string {
   return execFileSync(SIGNER_BIN, args, { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" });
 }
 
+export type LogLine = Record<string, unknown>;
+
 export interface Daemon {
   child: ChildProcess;
-  lines: Record<string, unknown>[];
+  /** stdout JSON lines: one per job outcome, and counters. */
+  lines: LogLine[];
+  /** stderr, raw, and its JSON lines (connection events, diagnostics). */
   stderr: string[];
+  errLines: LogLine[];
+  /** Called synchronously for every JSON line as it arrives, so a test can act on the instant. */
+  watchers: ((line: LogLine, stream: "out" | "err") => void)[];
 }
 
 /** Starts `ssi-edge-signer run` and collects its JSON log lines. */
 export function startDaemon(args: string[], env: Record<string, string>): Daemon {
   const child = spawn(SIGNER_BIN, ["run", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  const daemon: Daemon = { child, lines: [], stderr: [] };
-  let buf = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buf += chunk.toString();
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        daemon.lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a log line
+  const daemon: Daemon = { child, lines: [], stderr: [], errLines: [], watchers: [] };
+  const split = (stream: "out" | "err", into: LogLine[]) => {
+    let buf = "";
+    return (chunk: Buffer) => {
+      if (stream === "err") daemon.stderr.push(chunk.toString());
+      buf += chunk.toString();
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const raw = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let line: LogLine;
+        try {
+          line = JSON.parse(raw) as LogLine;
+        } catch {
+          continue; // not a log line
+        }
+        into.push(line);
+        for (const w of daemon.watchers) w(line, stream);
       }
-    }
-  });
-  child.stderr!.on("data", (chunk: Buffer) => daemon.stderr.push(chunk.toString()));
+    };
+  };
+  child.stdout!.on("data", split("out", daemon.lines));
+  child.stderr!.on("data", split("err", daemon.errLines));
   return daemon;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The SIP 9 product end to end: external DIDs whose keys live in a SoftHSM2 token, the signer
- * daemon connected over the WebSocket, 100 credentials issued while the daemon is killed -9 and
- * restarted midway; every operation completes exactly once and every JWT verifies with
+ * daemon connected over the WebSocket, killed -9 while it provably has jobs in flight (the
+ * service shows each issuer's backlog partly signed after the kill), more credentials issued while
+ * it is down, then restarted; every operation completes exactly once and every JWT verifies with
  * did-jwt-vc, a third-party verifier.
  */
 import { verifyCredential } from "did-jwt-vc";
@@ -11,7 +12,9 @@ import { freshToken, PIN, SOFTHSM_MODULE, softhsmAvailable, TOKEN } from "../sig
 import { eventually, operator, signerCli, startDaemon, stopDaemon, type Daemon } from "./harness.ts";
 
 const KEY_TYPES = ["Ed25519", "P-256", "secp256k1"] as const;
-const TOTAL = 100;
+/** Per issuer: a backlog the daemon is killed in the middle of, then more while it is down. */
+const BACKLOG = 60;
+const LATER = 20;
 const hsm = softhsmAvailable();
 
 describe.skipIf(!hsm)("external issuance with the PKCS#11 signer daemon", () => {
@@ -21,9 +24,10 @@ describe.skipIf(!hsm)("external issuance with the PKCS#11 signer daemon", () => 
   const issuers: { keyType: string; did: string }[] = [];
   let daemons: Daemon[] = [];
 
+  // One signature at a time, so a backlog takes long enough to be caught in the middle.
   const daemonArgs = (did: string, label: string) => [
     "--url", server.url, "--did", did, "--backend", "pkcs11", "--module", SOFTHSM_MODULE,
-    "--token", TOKEN, "--key-label", label, "--pin-env", "SSI_SIGNER_PIN",
+    "--token", TOKEN, "--key-label", label, "--pin-env", "SSI_SIGNER_PIN", "--concurrency", "1",
   ];
 
   beforeAll(async () => {
@@ -47,32 +51,51 @@ describe.skipIf(!hsm)("external issuance with the PKCS#11 signer daemon", () => 
     await server?.stop();
   });
 
-  it("signs 100 credentials exactly once across a kill -9 and restart, and a third party verifies them", async () => {
-    const start = () => issuers.map((iss) => startDaemon(daemonArgs(iss.did, `vc-${iss.keyType}`), hsmEnv));
-    daemons = start();
-
+  it("signs every credential exactly once across a kill -9 with jobs in flight and a restart, and a third party verifies them", async () => {
     const operations: { id: string; issuer: string }[] = [];
-    const issue = async (i: number) => {
-      const iss = issuers[i % issuers.length]!;
+    const issue = async (iss: { did: string }, n: number, from: number) => {
       const doc = (await call("GET", `/v1/dids/key/${encodeURIComponent(iss.did)}`)).body.did;
-      const res = await call("PUT", "/v1/credentials", {
-        issuer: iss.did,
-        verificationMethodId: doc.verificationMethod[0].id,
-        subject: `did:example:holder-${i}`,
-        type: ["EmployeeCredential"],
-        data: { employeeNumber: i },
-        format: i % 2 === 0 ? "jwt_vc" : "vc+jwt",
+      const res = await call("PUT", "/v1/credentials/batch", {
+        requests: Array.from({ length: n }, (_, k) => ({
+          issuer: iss.did,
+          verificationMethodId: doc.verificationMethod[0].id,
+          subject: `did:example:holder-${from + k}`,
+          type: ["EmployeeCredential"],
+          data: { employeeNumber: from + k },
+          format: (from + k) % 2 === 0 ? "jwt_vc" : "vc+jwt",
+        })),
       });
       expect(res.status, JSON.stringify(res.body)).toBe(202);
-      operations.push({ id: res.body.id, issuer: iss.did });
+      for (const o of res.body.operations) operations.push({ id: o.id, issuer: iss.did });
     };
+    const count = async (did: string, status: string) =>
+      (await call("GET", `/v1/signjobs?did=${encodeURIComponent(did)}&status=${status}&pageSize=1000`)).body.signJobs.length as number;
 
-    for (let i = 0; i < TOTAL / 2; i++) await issue(i);
-    // Kill the daemons mid-stream (no drain, no goodbye), keep issuing, then bring them back.
-    await eventually("some jobs signed before the kill", async () => daemons.some((d) => d.lines.some((l) => l.event === "signed")));
-    await Promise.all(daemons.map((d) => stopDaemon(d, "SIGKILL")));
-    for (let i = TOTAL / 2; i < TOTAL; i++) await issue(i);
-    daemons = start();
+    // The backlog exists before the daemons start, so each gets it in one frame on connecting.
+    for (const iss of issuers) await issue(iss, BACKLOG, 0);
+    const killed = issuers.map((iss) => {
+      const d = startDaemon(daemonArgs(iss.did, `vc-${iss.keyType}`), hsmEnv);
+      // kill -9 the instant the first signature is confirmed: mid-stream, no drain, no goodbye.
+      const dead = new Promise<void>((resolve) => {
+        d.watchers.push((line) => {
+          if (line.event === "signed" && d.child.signalCode === null) d.child.kill("SIGKILL");
+        });
+        d.child.once("exit", () => resolve());
+      });
+      return { d, dead };
+    });
+    daemons = killed.map((k) => k.d);
+    await Promise.all(killed.map((k) => k.dead));
+    // Provably killed with jobs in flight: nothing creates jobs now, so pending only shrinks, and
+    // what is still pending after the kill was pending (and leased to the daemon) at the kill.
+    for (const iss of issuers) {
+      const [signed, pending] = [await count(iss.did, "signed"), await count(iss.did, "pending")];
+      console.log(`kill -9 (${iss.keyType}): ${signed} of ${BACKLOG} signed, ${pending} pending after the kill`);
+      expect(signed, iss.keyType).toBeGreaterThan(0);
+      expect(pending, iss.keyType).toBeGreaterThan(0);
+    }
+    for (const iss of issuers) await issue(iss, LATER, BACKLOG);
+    daemons = issuers.map((iss) => startDaemon(daemonArgs(iss.did, `vc-${iss.keyType}`), hsmEnv));
 
     await eventually(
       "all operations done",
@@ -82,6 +105,7 @@ describe.skipIf(!hsm)("external issuance with the PKCS#11 signer daemon", () => 
       },
       180_000,
     );
+    expect(operations).toHaveLength(issuers.length * (BACKLOG + LATER));
 
     const resolver = {
       resolve: async (did: string) => (await call("GET", `/v1/dids/resolver/${encodeURIComponent(did)}`)).body,
