@@ -690,9 +690,22 @@ describe.skipIf(!hsm)("a hostile service against the daemon's policy, with a Sof
             reason: svc.jobs.get(job.id)!.reason,
           }).toEqual({ case: c.name, status: "signed", reason: undefined });
         }
-        // The HSM signed the legitimate jobs and DID-auth tokens for this service, nothing else.
+        // The HSM signed the legitimate jobs and the daemon's own DID-auth tokens for this
+        // service, nothing else. A token minted for a request still on its way (poll mode keeps
+        // polling) has not reached the service yet, so those are recognised by their claims: no
+        // job above is a token for this service's audience.
+        stop.abort();
+        await done;
         const allowed = new Set([...legit.map((x) => x.job.signingInput), ...svc.authInputs]);
-        expect(hsmSigned.filter((i) => !allowed.has(i))).toEqual([]);
+        const ownToken = (input: string) => {
+          const claims = JSON.parse(Buffer.from(input.split(".")[1]!, "base64url").toString());
+          return (
+            claims.iss === DID &&
+            claims.aud === svc.url &&
+            Object.keys(claims).join() === "iss,aud,iat,exp,jti"
+          );
+        };
+        expect(hsmSigned.filter((i) => !allowed.has(i) && !ownToken(i))).toEqual([]);
         counts.push(
           `daemon policy (${keyType}, ${mode}): ${HOSTILE.length} hostile cases refused, ${LEGIT.length} legitimate signed`,
         );
