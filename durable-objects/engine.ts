@@ -1,6 +1,6 @@
 import { base64url } from "jose";
 import { decodeSignature, splitCompactJws, verifySignature } from "../src/crypto";
-import type { ProblemCode } from "../src/http/errors";
+import type { ProblemCode } from "../src/core/errors";
 import type { IssuerKey } from "../src/keys/model";
 import type { Operation, SignJob, Submission } from "../src/signjobs/model";
 import { JobStore, type Ending, type JobRow } from "./jobs";
@@ -78,8 +78,17 @@ export class Engine {
     };
   }
 
-  /** Creates one job per spec (and one operation per distinct operation id) in one transaction. */
-  create(key: IssuerKey, origin: string, specs: JobSpec[], objectId: string): { operationIds: string[]; jobs: JobRow[] } {
+  /**
+   * Creates one job per spec (and one operation per distinct operation id) in one transaction.
+   * `alsoInside` runs in that same transaction, for records that must land with the jobs or not at all.
+   */
+  create(
+    key: IssuerKey,
+    origin: string,
+    specs: JobSpec[],
+    objectId: string,
+    alsoInside?: (operationIds: string[], now: number) => void,
+  ): { operationIds: string[]; jobs: JobRow[] } {
     // A custodial job is signed right after this transaction, and its operation projected then;
     // projecting the pending state first would only be overwritten before it is delivered.
     const projectPending = key.custody !== "custodial";
@@ -120,6 +129,7 @@ export class Engine {
         created.push(row);
       }
       if (projectPending) for (const opId of operationIds) this.project(opId);
+      alsoInside?.(operationIds, now);
     });
     this.hooks.rearm();
     return { operationIds, jobs: created };

@@ -2,9 +2,12 @@ import { DurableObject } from "cloudflare:workers";
 import type { IssuerKey } from "../src/keys/model";
 import type { Operation, SignJob, Submission } from "../src/signjobs/model";
 import { authenticateDidJwt, pruneJtis, nextJtiExpiry } from "./auth";
+import type { IdempotencyClaim } from "../src/core/idempotency";
 import { Engine, fail, type Result } from "./engine";
+import { IdempotencyStore } from "./idempotency";
 import { KeyStore } from "./keys";
 import type { JobSpec } from "./kinds";
+import { Load } from "./load";
 import { Outbox } from "./outbox";
 import { migrate } from "./schema";
 import { SignerHub } from "./signers";
@@ -19,10 +22,26 @@ export interface CreateJobsInput {
   /** The service origin, for URLs inside artifacts (status lists). */
   origin: string;
   specs: JobSpec[];
+  /** With a claim, a repeat of the same create answers the first one's operations and creates nothing. */
+  idempotency?: IdempotencyClaim;
 }
 
 export interface CreatedOperations {
+  /** In the order of the specs. */
   operations: Operation[];
+  /** These operations were created by an earlier call with the same idempotency claim. */
+  replayed: boolean;
+  /** The key signs in-process, so the first answer had them done (201); otherwise pending (202). */
+  custodial: boolean;
+}
+
+/** What a batch spanning issuers asks each issuer before any of them creates anything. */
+export interface CheckIssuerInput {
+  did: string;
+  verificationMethodId: string;
+  /** Credentials this issuer would be asked to create. */
+  items: number;
+  idempotency?: IdempotencyClaim;
 }
 
 /** Per change: the flags after it, why it was refused (`code`), and the status-list job's operation. */
@@ -33,7 +52,7 @@ export interface StatusChanges {
 
 export type SubmitOutcome =
   | { ok: true; status: SignJob["status"] }
-  | { ok: false; status: SignJob["status"] | undefined; code: import("../src/http/errors").ProblemCode; detail: string };
+  | { ok: false; status: SignJob["status"] | undefined; code: import("../src/core/errors").ProblemCode; detail: string };
 
 export interface JobPage {
   jobs: SignJob[];
@@ -51,6 +70,8 @@ export class IssuerObject extends DurableObject<Env> {
   private readonly engine: Engine;
   private readonly signers: SignerHub;
   private readonly statusLists: StatusLists;
+  private readonly idempotency: IdempotencyStore;
+  private readonly load = new Load();
   private didValue: string | null = null;
   private armedAt: number | null = null;
 
@@ -62,6 +83,7 @@ export class IssuerObject extends DurableObject<Env> {
     this.keys = new KeyStore(this.sql, env, did);
     this.outbox = new Outbox(this.sql, env.DB, did);
     this.statusLists = new StatusLists(this.sql, this.outbox, did);
+    this.idempotency = new IdempotencyStore(this.sql);
     this.signers = new SignerHub(ctx, env, did, {
       submit: (id, submission, origin) => this.engine.submit(id, submission, origin),
       reject: (id, reason) => this.reject(id, reason),
@@ -156,11 +178,109 @@ export class IssuerObject extends DurableObject<Env> {
 
   // ── sign jobs ────────────────────────────────────────────────────────────
 
+  /**
+   * Creates the jobs of credentials (or other artifacts) signed by one key, in one transaction
+   * together with the idempotency record when there is a claim. Refused before anything changes
+   * when the DID is deleted, the key unknown, revoked or locked, or the object is past its load.
+   */
   async createJobs(input: CreateJobsInput): Promise<Result<CreatedOperations>> {
     this.bind(input.did);
-    if (this.deactivated()) return fail("did_deactivated", `${input.did} has been deleted`);
-    const key = await this.keys.get(input.verificationMethodId);
-    if (!key) return fail("not_found", `verification method ${input.verificationMethodId} not found for ${input.did}`);
+    const claim = input.idempotency;
+    if (claim) {
+      // Until the first request with a key has answered, a duplicate is told so rather than
+      // answered from a record whose custodial jobs may still be signing.
+      if (this.idempotency.busy(claim)) return this.inProgress();
+      const earlier = await this.replay(claim);
+      if (earlier) return earlier;
+      if (!this.idempotency.begin(claim)) return this.inProgress();
+    }
+    const items = input.specs.length;
+    if (!this.load.admit(items)) {
+      if (claim) this.idempotency.end(claim);
+      return this.overloaded();
+    }
+    try {
+      const usable = await this.usableKey(input.verificationMethodId);
+      if (!usable.ok) return usable;
+      const key = usable.value;
+      const custodial = key.custody === "custodial";
+      const record = claim
+        ? (ids: string[], now: number) => this.idempotency.record(claim, ids, custodial, now)
+        : undefined;
+      const { operationIds, jobs } = this.engine.create(key, input.origin, input.specs, this.ctx.id.toString(), record);
+      // A status list these credentials opened gets its first signed version, so verifiers can fetch it.
+      const lists = this.statusLists.publish(this.engine, this.keys, input.origin, this.ctx.id.toString());
+      await this.dispatch([{ key, jobs }, ...lists], input.origin);
+      await this.afterChange();
+      // Only the operations cross back: a batch's full jobs would be a large, unused copy.
+      return {
+        ok: true,
+        value: { operations: operationIds.map((id) => this.engine.operation(id)!), replayed: false, custodial },
+      };
+    } finally {
+      this.load.release(items);
+      if (claim) this.idempotency.end(claim);
+    }
+  }
+
+  /**
+   * The checks `createJobs` makes, without creating anything: a batch spanning issuers asks every
+   * issuer first, so one refusing does not leave another's credentials behind. `replay` says this
+   * issuer already holds its part of the same request (an earlier attempt got this far).
+   */
+  async checkIssuer(input: CheckIssuerInput): Promise<Result<{ replay: boolean }>> {
+    this.bind(input.did);
+    const claim = input.idempotency;
+    if (claim) {
+      if (this.idempotency.busy(claim)) return this.inProgress();
+      const record = this.idempotency.find(claim, Date.now());
+      if (record) return record.fingerprint === claim.fingerprint ? { ok: true, value: { replay: true } } : this.reused();
+    }
+    if (!this.load.fits(input.items)) return this.overloaded();
+    const usable = await this.usableKey(input.verificationMethodId);
+    return usable.ok ? { ok: true, value: { replay: false } } : usable;
+  }
+
+  /** The first answer's operations for a repeated claim, a refusal for a reused key, or null for a new one. */
+  private async replay(claim: IdempotencyClaim): Promise<Result<CreatedOperations> | null> {
+    const record = this.idempotency.find(claim, Date.now());
+    if (!record) return null;
+    if (record.fingerprint !== claim.fingerprint) return this.reused();
+    // The first call may have stopped between creating custodial jobs and signing them; sign them
+    // now, so the retry gets the answer the first call would have given.
+    const pending = record.operationIds.some((id) => this.engine.jobs.byOperation(id).some((j) => j.status === "pending"));
+    if (record.custodial && pending) {
+      await this.signCustodialBacklog();
+      await this.afterChange();
+    }
+    return {
+      ok: true,
+      value: {
+        operations: record.operationIds.map((id) => this.engine.operation(id)!),
+        replayed: true,
+        custodial: record.custodial,
+      },
+    };
+  }
+
+  private reused(): Result<never> {
+    return fail("idempotency_key_reused", "this Idempotency-Key was already used with a different request");
+  }
+
+  private inProgress(): Result<never> {
+    return fail("idempotency_key_in_progress", "a request with this Idempotency-Key is still being processed; retry it shortly");
+  }
+
+  private overloaded(): Result<never> {
+    const { requests, items } = this.load.inFlight;
+    return fail("overloaded", `this issuer is busy (${requests} requests, ${items} credentials in flight); retry shortly`);
+  }
+
+  /** The key a new job may be signed with, or why not: deleted DID, unknown or revoked key, locked custodial key. */
+  private async usableKey(verificationMethodId: string): Promise<Result<IssuerKey>> {
+    if (this.deactivated()) return fail("did_deactivated", `${this.did()} has been deleted`);
+    const key = await this.keys.get(verificationMethodId);
+    if (!key) return fail("not_found", `verification method ${verificationMethodId} not found for ${this.did()}`);
     if (key.revoked) return fail("key_revoked", `key ${key.id} is revoked`);
     if (key.custody === "custodial") {
       // Unlock the key before creating anything, so a missing or wrong KEK refuses the request
@@ -171,13 +291,7 @@ export class IssuerObject extends DurableObject<Env> {
         return fail("custody_unavailable", `custodial key ${key.id} cannot be unlocked: check KEY_ENCRYPTION_KEY`);
       }
     }
-    const { operationIds, jobs } = this.engine.create(key, input.origin, input.specs, this.ctx.id.toString());
-    // A status list these credentials opened gets its first signed version, so verifiers can fetch it.
-    const lists = this.statusLists.publish(this.engine, this.keys, input.origin, this.ctx.id.toString());
-    await this.dispatch([{ key, jobs }, ...lists], input.origin);
-    await this.afterChange();
-    // Only the operations cross back: a batch's full jobs would be a large, unused copy.
-    return { ok: true, value: { operations: operationIds.map((id) => this.engine.operation(id)!) } };
+    return { ok: true, value: key };
   }
 
   /** Custodial keys sign at once; external keys' jobs go to connected signers. */
@@ -318,6 +432,7 @@ export class IssuerObject extends DurableObject<Env> {
     while (this.engine.jobs.purge(now - retention, now) > 0) {
       // batches of 500, so one alarm's transaction stays small
     }
+    this.idempotency.prune(now);
     await this.signCustodialBacklog();
     this.statusLists.reviveUnsigned(now);
     await this.dispatch(this.statusLists.publish(this.engine, this.keys, "", this.ctx.id.toString()), "");
@@ -379,6 +494,7 @@ export class IssuerObject extends DurableObject<Env> {
       nextJtiExpiry(this.sql),
       this.statusLists.nextRevive(),
       this.nextPurge(),
+      this.idempotency.nextExpiry(),
     ]
       .filter((t): t is number => t !== null);
     const next = due.length > 0 ? Math.min(...due) : null;

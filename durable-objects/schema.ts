@@ -170,6 +170,21 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX outbox_dead_unreported ON outbox_dead (report_due_at) WHERE reported = 0;
   `,
+  `
+  -- Idempotency-Key records of creates, written in the transaction that creates the jobs.
+  -- operations: the created operation ids in request order (JSON); pruned by the alarm.
+  CREATE TABLE idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    operations TEXT NOT NULL,
+    custodial INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+  );
+  CREATE INDEX idempotency_by_expiry ON idempotency (expires_at);
+  `,
 ];
 
 export function migrate(sql: SqlStorage): void {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { MAX_FREE_FORM_DEPTH, dottedPath, findTooDeepInText } from "../src/core/json-depth";
-import type { ProblemCode } from "../src/http/errors";
+import type { ProblemCode } from "../src/core/errors";
 import { requireOneSignature, submissionFields, type SignJob } from "../src/signjobs/model";
 import type { Result } from "./engine";
 

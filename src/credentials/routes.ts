@@ -1,12 +1,20 @@
 import { issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
-import type { JobSpec } from "../../durable-objects/kinds";
 import { serviceOrigin } from "../http/auth";
 import { notFound } from "../http/errors";
-import { PageQuery, commonErrors, createRouter, decodeTimeKey, encodePageToken, jsonBody, jsonResponse } from "../http/router";
+import { IdempotencyHeaders, idempotencyClaim } from "../http/idempotency";
+import {
+  PageQuery,
+  commonErrors,
+  createErrors,
+  createRouter,
+  decodeTimeKey,
+  encodePageToken,
+  jsonBody,
+  jsonResponse,
+} from "../http/router";
 import { unwrap } from "../http/rpc";
-import type { Operation } from "../signjobs/model";
-import { credentialSpec } from "./build";
+import { issue } from "./issue";
 import {
   BatchCreateRequest,
   BatchCreateResponse,
@@ -17,7 +25,6 @@ import {
   CredentialOperation,
   VerifyRequest,
   VerifyResponse,
-  type CreateCredential,
 } from "./schemas";
 import { containerOf, getCredential, listCredentials } from "./store";
 import { verifyCredentialJwt } from "./verify";
@@ -25,48 +32,23 @@ import { verifyCredentialJwt } from "./verify";
 export const credentials = createRouter();
 
 
-/**
- * Issues credentials through their issuers' objects: one object call per (issuer, key), all of
- * that issuer's jobs in one transaction. Returns operations in request order.
- */
-async function issue(env: Env, origin: string, requests: CreateCredential[]): Promise<Operation[]> {
-  const groups = new Map<string, { issuer: string; vm: string; specs: JobSpec[]; index: number[] }>();
-  requests.forEach((req, i) => {
-    const key = `${req.issuer}\n${req.verificationMethodId}`;
-    let group = groups.get(key);
-    if (!group) groups.set(key, (group = { issuer: req.issuer, vm: req.verificationMethodId, specs: [], index: [] }));
-    group.specs.push(credentialSpec(req).spec);
-    group.index.push(i);
-  });
-  const operations: Operation[] = new Array<Operation>(requests.length);
-  await Promise.all(
-    [...groups.values()].map(async (g) => {
-      const created = unwrap(
-        await issuerByName(env, g.issuer).createJobs({ did: g.issuer, verificationMethodId: g.vm, origin, specs: g.specs }),
-      );
-      const byId = new Map(created.operations.map((op) => [op.id, op]));
-      g.specs.forEach((spec, j) => (operations[g.index[j]!] = byId.get(spec.operationId)!));
-    }),
-  );
-  return operations;
-}
-
 credentials.openapi(
   createRoute({
     method: "put",
     path: "/",
     tags: ["Credentials"],
     summary: "Issue a credential: 201 done for custodial issuers, 202 pending (with a sign job) for external ones",
-    request: jsonBody(CreateCredentialRequest),
+    request: { headers: IdempotencyHeaders, ...jsonBody(CreateCredentialRequest) },
     responses: {
       201: jsonResponse(CredentialOperation, "Signed at once (custodial)"),
       202: jsonResponse(CredentialOperation, "Waiting for an external signer"),
       ...commonErrors,
+      ...createErrors,
     },
   }),
   async (c) => {
-    const [op] = await issue(c.env, serviceOrigin(c), [c.req.valid("json")]);
-    return c.json(op!, op!.done ? 201 : 202);
+    const issued = await issue(c.env, serviceOrigin(c), [c.req.valid("json")], await idempotencyClaim(c));
+    return c.json(issued.operations[0]!, issued.allCustodial ? 201 : 202);
   },
 );
 
@@ -75,17 +57,26 @@ credentials.openapi(
     method: "put",
     path: "/batch",
     tags: ["Credentials"],
-    summary: "Issue up to 1000 credentials; all are validated before any is created",
-    request: jsonBody(BatchCreateRequest),
+    summary: "Issue up to 1000 credentials, across issuers; every item and every issuer is checked before any is created",
+    description:
+      "Every request is validated, and every issuer (DID live, key known and not revoked, custodial key unlockable, " +
+      "capacity) is checked, before anything is created: a refusal then is a problem and nothing exists. " +
+      "If an issuer fails after others created their credentials (its key revoked in between, its object " +
+      "overloaded or unreachable), the answer is 200: `operations[i]` is null for each item not created and " +
+      "`errors` says why, per item. A retry with the same Idempotency-Key returns what was created and creates the rest.",
+    request: { headers: IdempotencyHeaders, ...jsonBody(BatchCreateRequest) },
     responses: {
+      200: jsonResponse(BatchCreateResponse, "Some items created, others not: see `errors`"),
       201: jsonResponse(BatchCreateResponse, "All signed"),
       202: jsonResponse(BatchCreateResponse, "Some wait for external signers"),
       ...commonErrors,
+      ...createErrors,
     },
   }),
   async (c) => {
-    const operations = await issue(c.env, serviceOrigin(c), c.req.valid("json").requests);
-    return c.json({ operations }, operations.every((o) => o.done) ? 201 : 202);
+    const issued = await issue(c.env, serviceOrigin(c), c.req.valid("json").requests, await idempotencyClaim(c));
+    if (issued.errors.length > 0) return c.json({ operations: issued.operations, errors: issued.errors }, 200);
+    return c.json({ operations: issued.operations }, issued.allCustodial ? 201 : 202);
   },
 );
 

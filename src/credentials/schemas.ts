@@ -54,7 +54,26 @@ export const BatchCreateRequest = z
   .strict()
   .openapi("BatchCreateCredentialsRequest");
 
-export const BatchCreateResponse = z.object({ operations: z.array(OperationSchema) }).openapi("BatchCreateCredentialsResponse");
+/** Why one item of a batch was not created while others were. */
+export const BatchItemError = z
+  .object({
+    index: z.number().int().openapi({ description: "The item's position in `requests`" }),
+    status: z.number().int().openapi({ description: "The HTTP status this failure has on its own" }),
+    code: z.string().openapi({ example: "key_revoked" }),
+    detail: z.string(),
+  })
+  .openapi("BatchItemError");
+
+export const BatchCreateResponse = z
+  .object({
+    operations: z.array(OperationSchema.nullable()).openapi({
+      description: "One per request, in request order; null only for an item listed in `errors`",
+    }),
+    errors: z.array(BatchItemError).optional().openapi({
+      description: "Present (with status 200) only when some items were created and these were not",
+    }),
+  })
+  .openapi("BatchCreateCredentialsResponse");
 
 export const CredentialListResponse = z
   .object({ credentials: z.array(CredentialContainerSchema), nextPageToken: z.string().optional() })

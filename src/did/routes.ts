@@ -9,7 +9,17 @@ import type { IssuerKey } from "../keys/model";
 import { createDocument, didWebLocation, type DidDocument } from "./documents";
 import { resolveDid } from "./resolver";
 import { CreateDidRequest, DidListResponse, DidMethodSchema, DidParam, DidResponse, ResolutionResponse } from "./schemas";
-import { getDid, insertDid, listDids, markDidDeleted } from "./store";
+import { IdempotencyHeaders, idempotencyClaim } from "../http/idempotency";
+import { createErrors } from "../http/router";
+import { findAnswer, getDid, insertDid, listDids, markDidDeleted, type Earlier } from "./store";
+
+/** The first answer's body for a create whose Idempotency-Key was seen before (a DID's is always a 201). */
+function earlierAnswer(earlier: Earlier): z.infer<typeof DidResponse> {
+  if (earlier.kind === "reused") {
+    throw new ProblemError(422, "idempotency_key_reused", "this Idempotency-Key was already used with a different request");
+  }
+  return earlier.answer.body as z.infer<typeof DidResponse>;
+}
 
 export const dids = createRouter();
 
@@ -53,12 +63,18 @@ dids.openapi(
     path: "/{method}",
     tags: ["DIDs"],
     summary: "Create a DID whose key is custodial (generated here, stored encrypted) or external (public key only)",
-    request: { params: z.object({ method: DidMethodSchema }), ...jsonBody(CreateDidRequest) },
-    responses: { 201: jsonResponse(DidResponse, "Created"), 409: commonErrors[404], ...commonErrors },
+    request: { params: z.object({ method: DidMethodSchema }), headers: IdempotencyHeaders, ...jsonBody(CreateDidRequest) },
+    responses: { 201: jsonResponse(DidResponse, "Created"), ...commonErrors, ...createErrors },
   }),
   async (c) => {
     const { method } = c.req.valid("param");
     const body = c.req.valid("json");
+    const claim = await idempotencyClaim(c);
+    const idempotent = claim.fromClient ? claim : null;
+    if (idempotent) {
+      const earlier = await findAnswer(c.env.DB, idempotent, Date.now());
+      if (earlier) return c.json(earlierAnswer(earlier), 201);
+    }
     const web = method === "web" ? didWebLocation(body.options?.didWebId ?? "") : null;
     if (method === "web" && !web) {
       throw badRequest("options.didWebId", "did:web needs options.didWebId like did:web:example.com or did:web:example.com:path:to");
@@ -112,7 +128,14 @@ dids.openapi(
       revoked: false,
     };
     privateKey?.fill(0);
-    if ((await insertDid(c.env.DB, method, did, document, key, web)) === "exists") {
+    const answer = { status: 201, body: { did: document } };
+    const inserted = await insertDid(c.env.DB, method, did, document, key, web, idempotent ? { claim: idempotent, answer } : undefined);
+    if (inserted === "claimed") {
+      // A concurrent request with the same key committed first: its answer is this one's too.
+      const earlier = await findAnswer(c.env.DB, idempotent!, Date.now());
+      if (earlier) return c.json(earlierAnswer(earlier), 201);
+    }
+    if (inserted !== "created") {
       throw new ProblemError(409, "conflict", `${did} already exists${web ? " (or its did:web location is taken)" : ""}`);
     }
     // Warm the issuer object so the first credential needs no D1 read; it loads lazily if this fails.

@@ -15,6 +15,26 @@ export function withoutVerificationMethod(doc: DidDocument, vmId: string): DidDo
   return out;
 }
 import type { IssuerKey } from "../keys/model";
+import type { IdempotencyClaim } from "../core/idempotency";
+
+/** A create's first answer, kept under its Idempotency-Key. */
+export interface StoredAnswer {
+  status: number;
+  body: unknown;
+}
+
+/** The first answer to a claim's key: the same request gets it again, another request a refusal. */
+export type Earlier = { kind: "replay"; answer: StoredAnswer } | { kind: "reused" };
+
+export async function findAnswer(db: D1Database, claim: IdempotencyClaim, now: number): Promise<Earlier | null> {
+  const row = await db
+    .prepare("SELECT fingerprint, status, response FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?")
+    .bind(claim.scope, claim.key, now)
+    .first<{ fingerprint: string; status: number; response: string }>();
+  if (!row) return null;
+  if (row.fingerprint !== claim.fingerprint) return { kind: "reused" };
+  return { kind: "replay", answer: { status: row.status, body: JSON.parse(row.response) } };
+}
 
 export interface DidRow {
   did: string;
@@ -27,7 +47,10 @@ export interface DidRow {
   deleted_at: number | null;
 }
 
-/** Records a new DID and its key together: either both land or neither. */
+/**
+ * Records a new DID and its key together, and the answer under the caller's Idempotency-Key when
+ * there is one: all land or none. "claimed" means a concurrent request with the same key won.
+ */
 export async function insertDid(
   db: D1Database,
   method: DidMethod,
@@ -35,7 +58,8 @@ export async function insertDid(
   document: DidDocument,
   key: IssuerKey,
   web: DidWebLocation | null,
-): Promise<"created" | "exists"> {
+  idempotency?: { claim: IdempotencyClaim; answer: StoredAnswer },
+): Promise<"created" | "exists" | "claimed"> {
   const existing = await db.prepare("SELECT 1 FROM dids WHERE did = ?").bind(did).first();
   if (existing) return "exists";
   if (web) {
@@ -53,10 +77,14 @@ export async function insertDid(
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .bind(key.id, did, key.keyType, key.custody, key.keyRef ?? null, JSON.stringify(key.publicJwk), key.encryptedPrivateKey ?? null, key.createdAt),
+      ...(idempotency ? idempotencyWrites(db, idempotency.claim, idempotency.answer, key.createdAt) : []),
     ]);
   } catch (err) {
-    // Two creations of the same DID raced; the loser sees the winner's row.
-    if (String(err).includes("UNIQUE")) return "exists";
+    // Two creations raced: with the same Idempotency-Key, or of the same DID; the loser sees the winner's row.
+    if (String(err).includes("UNIQUE")) {
+      if (idempotency && (await findAnswer(db, idempotency.claim, Date.now()))) return "claimed";
+      return "exists";
+    }
     throw err;
   }
   return "created";
@@ -114,4 +142,22 @@ export async function revokeKeyRecord(db: D1Database, did: string, vmId: string,
     if (next === row.document || (updated?.meta.changes ?? 0) > 0) return;
   }
   throw new Error(`the document of ${did} kept changing while key ${vmId} was revoked`);
+}
+
+/** Expired records go as new ones come (D1 has no alarm): the caller's own stale key, and a few others. */
+function idempotencyWrites(db: D1Database, claim: IdempotencyClaim, answer: StoredAnswer, now: number): D1PreparedStatement[] {
+  return [
+    db.prepare("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at <= ?").bind(claim.scope, claim.key, now),
+    db
+      .prepare(
+        "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= ? ORDER BY expires_at LIMIT 100)",
+      )
+      .bind(now),
+    db
+      .prepare(
+        `INSERT INTO idempotency_keys (scope, key, fingerprint, status, response, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(claim.scope, claim.key, claim.fingerprint, answer.status, JSON.stringify(answer.body), now, now + claim.ttlMs),
+  ];
 }

@@ -3,32 +3,9 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
 
-/** Stable, lowercase error codes. Clients switch on these; never rename one. */
-export type ProblemCode =
-  | "validation_failed"
-  | "malformed_json"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "method_not_allowed"
-  | "payload_too_large"
-  | "conflict"
-  | "invalid_public_key"
-  | "invalid_signature"
-  | "job_already_signed"
-  | "job_not_pending"
-  | "operation_done"
-  | "custody_unavailable"
-  | "key_revoked"
-  | "no_signing_key"
-  | "did_deactivated"
-  | "status_not_enabled"
-  | "revocation_permanent"
-  | "not_acceptable"
-  | "unsupported_media_type"
-  | "rate_limited"
-  | "upstream_failed"
-  | "internal_error";
+import type { ProblemCode } from "../core/errors";
+
+export type { ProblemCode };
 
 export interface FieldError {
   path: string;
@@ -57,6 +34,7 @@ const TITLES: Partial<Record<number, string>> = {
   413: "Content Too Large",
   415: "Unsupported Media Type",
   422: "Unprocessable Content",
+  429: "Too Many Requests",
   500: "Internal Server Error",
   502: "Bad Gateway",
   503: "Service Unavailable",
@@ -64,6 +42,9 @@ const TITLES: Partial<Record<number, string>> = {
 
 /** A failure the client caused or must know about; becomes a problem+json response. */
 export class ProblemError extends Error {
+  /** Seconds for a `Retry-After` header: the refusal is temporary (overload, a create still in flight). */
+  retryAfter?: number;
+
   constructor(
     readonly status: ContentfulStatusCode,
     readonly code: ProblemCode,
@@ -128,6 +109,7 @@ export function handleError(err: Error, c: Context): Response {
   if (err instanceof ProblemError) {
     return problemResponse(
       problemBody(err.status, err.code, err.message, err.errors, { ...err.extra, requestId }),
+      err.retryAfter !== undefined ? { "retry-after": String(err.retryAfter) } : undefined,
     );
   }
   if (err instanceof ZodError) {

@@ -56,6 +56,13 @@ export const commonErrors = {
   404: problem("Not found"),
 } as const;
 
+/** The refusals every create route adds (Idempotency-Key and overload, api.md "Conventions"). */
+export const createErrors = {
+  409: problem("Conflict, or `idempotency_key_in_progress`: a request with this Idempotency-Key is still running (Retry-After)"),
+  422: problem("`idempotency_key_reused`: this Idempotency-Key was used with a different request"),
+  503: problem("`overloaded` (the issuer is past the work it can take now) or `issuer_unavailable`; retry after Retry-After"),
+} as const;
+
 export { problem as problemResponseSpec };
 
 /** Keyset page tokens: opaque to clients, an encoded sort key to us. */

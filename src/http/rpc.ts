@@ -1,5 +1,6 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Result } from "../../durable-objects/engine";
+import { RETRY_AFTER_SECONDS } from "../core/errors";
 import { ProblemError, type ProblemCode } from "./errors";
 
 const STATUS: Partial<Record<ProblemCode, ContentfulStatusCode>> = {
@@ -18,7 +19,14 @@ const STATUS: Partial<Record<ProblemCode, ContentfulStatusCode>> = {
   status_not_enabled: 409,
   revocation_permanent: 409,
   validation_failed: 400,
+  idempotency_key_reused: 422,
+  idempotency_key_in_progress: 409,
+  overloaded: 503,
+  issuer_unavailable: 503,
 };
+
+/** Refusals that are only for now: the answer says when to try again. */
+const TEMPORARY = new Set<ProblemCode>(["overloaded", "idempotency_key_in_progress", "issuer_unavailable"]);
 
 export function statusOf(code: ProblemCode): ContentfulStatusCode {
   return STATUS[code] ?? 400;
@@ -27,5 +35,12 @@ export function statusOf(code: ProblemCode): ContentfulStatusCode {
 /** Unwraps an issuer object's result, turning an expected failure into its problem response. */
 export function unwrap<T>(result: Result<T>): T {
   if (result.ok) return result.value;
-  throw new ProblemError(statusOf(result.code), result.code, result.detail, undefined, result.job ? { job: result.job } : undefined);
+  throw problemOf(result);
+}
+
+/** The problem an issuer object's refusal becomes, with `Retry-After` when it is temporary. */
+export function problemOf(result: Extract<Result<unknown>, { ok: false }>): ProblemError {
+  const err = new ProblemError(statusOf(result.code), result.code, result.detail, undefined, result.job ? { job: result.job } : undefined);
+  if (TEMPORARY.has(result.code)) err.retryAfter = RETRY_AFTER_SECONDS;
+  return err;
 }
