@@ -68,11 +68,17 @@ export class IdempotencyStore {
     this.inFlight.delete(`${claim.scope}\n${claim.key}`);
   }
 
+  /** Drops expired records: run by the alarm and by every create. */
   prune(now: number): void {
     this.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", now);
   }
 
+  /**
+   * When the alarm must next prune. Only callers' keys count: the service's own keys (scope
+   * `internal`, minutes long, one per create) are pruned by the next create or alarm, so an idle
+   * object is not woken just to drop them.
+   */
   nextExpiry(): number | null {
-    return this.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM idempotency").one().t;
+    return this.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM idempotency WHERE scope <> 'internal'").one().t;
   }
 }

@@ -205,7 +205,10 @@ export class IssuerObject extends DurableObject<Env> {
       const key = usable.value;
       const custodial = key.custody === "custodial";
       const record = claim
-        ? (ids: string[], now: number) => this.idempotency.record(claim, ids, custodial, now)
+        ? (ids: string[], now: number) => {
+            this.idempotency.prune(now);
+            this.idempotency.record(claim, ids, custodial, now);
+          }
         : undefined;
       const { operationIds, jobs } = this.engine.create(key, input.origin, input.specs, this.ctx.id.toString(), record);
       // A status list these credentials opened gets its first signed version, so verifiers can fetch it.

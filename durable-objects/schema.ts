@@ -184,6 +184,8 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (scope, key)
   );
   CREATE INDEX idempotency_by_expiry ON idempotency (expires_at);
+  -- The alarm wakes for callers' keys only; the service's own short-lived keys go with the next create.
+  CREATE INDEX idempotency_alarm ON idempotency (expires_at) WHERE scope <> 'internal';
   `,
 ];
 

@@ -12,6 +12,8 @@ export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
  * object call that failed in transit cannot create twice. They only need to outlive that retry.
  */
 export const INTERNAL_IDEMPOTENCY_TTL_MS = 10 * 60 * 1000;
+/** The scope of those keys; the issuer object's SQL names it literally (a partial index needs the literal). */
+export const INTERNAL_SCOPE = "internal";
 
 export const IDEMPOTENCY_KEY_MAX = 255;
 

@@ -4,6 +4,7 @@ import {
   IDEMPOTENCY_KEY_MAX,
   IDEMPOTENCY_TTL_MS,
   INTERNAL_IDEMPOTENCY_TTL_MS,
+  INTERNAL_SCOPE,
   type IdempotencyClaim,
 } from "../core/idempotency";
 import type { AppEnv } from "./router";
@@ -55,7 +56,7 @@ export async function idempotencyClaim(c: Context<AppEnv>): Promise<IdempotencyC
   const url = new URL(c.req.url);
   const fingerprint = await sha256(`${c.req.method} ${url.pathname}\n${await c.req.text()}`);
   if (header === undefined) {
-    return { scope: "internal", key: crypto.randomUUID(), fingerprint, ttlMs: INTERNAL_IDEMPOTENCY_TTL_MS, fromClient: false };
+    return { scope: INTERNAL_SCOPE, key: crypto.randomUUID(), fingerprint, ttlMs: INTERNAL_IDEMPOTENCY_TTL_MS, fromClient: false };
   }
   return { scope: await callerScope(c), key: unquote(header), fingerprint, ttlMs: IDEMPOTENCY_TTL_MS, fromClient: true };
 }
