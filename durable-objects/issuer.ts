@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { Principal } from "../src/core/principal";
 import type { IssuerKey } from "../src/keys/model";
 import type { Operation, SignJob, Submission } from "../src/signjobs/model";
 import { authenticateDidJwt, pruneJtis, nextJtiExpiry } from "./auth";
@@ -73,6 +74,7 @@ export class IssuerObject extends DurableObject<Env> {
   private readonly idempotency: IdempotencyStore;
   private readonly load = new Load();
   private didValue: string | null = null;
+  private epochValue: number | null = null;
   private armedAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -89,6 +91,9 @@ export class IssuerObject extends DurableObject<Env> {
       reject: (id, reason) => this.reject(id, reason),
       jobs: () => this.engine.jobs,
       authenticate: (jwt, audience) => this.authenticate(did(), jwt, audience),
+      key: (id) => this.keys.get(id),
+      authEpoch: () => this.authEpoch(),
+      deactivated: () => this.deactivated(),
       afterChange: () => this.afterChange(),
     });
     this.engine = new Engine(
@@ -133,6 +138,25 @@ export class IssuerObject extends DurableObject<Env> {
     return this.sql.exec("SELECT 1 FROM meta WHERE k = 'deactivated'").toArray().length > 0;
   }
 
+  /**
+   * A version stamp of who may act for this issuer: moved by every key revocation and by the
+   * DID's deletion. Open sockets remember the epoch they were checked at, so re-checking them on
+   * every frame costs one comparison until something is revoked.
+   */
+  private authEpoch(): number {
+    if (this.epochValue === null) {
+      const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'auth_epoch'").toArray()[0];
+      this.epochValue = row ? Number(row.v) : 0;
+    }
+    return this.epochValue;
+  }
+
+  private bumpAuthEpoch(): void {
+    const next = this.authEpoch() + 1;
+    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('auth_epoch', ?)", String(next));
+    this.epochValue = next;
+  }
+
   // ── keys and DIDs ────────────────────────────────────────────────────────
 
   /** Write-through of a key registered in D1, so the first job needs no D1 read. */
@@ -145,8 +169,10 @@ export class IssuerObject extends DurableObject<Env> {
   async revokeKey(did: string, verificationMethodId: string): Promise<{ cancelled: string[] }> {
     this.bind(did);
     this.keys.revoke(verificationMethodId);
+    this.bumpAuthEpoch();
     const pending = this.allPending().filter((j) => j.vm_id === verificationMethodId);
     const cancelled = this.engine.endJobs(pending, { to: "cancelled", reason: "signing key revoked" });
+    await this.signers.recheck();
     await this.afterChange();
     return { cancelled };
   }
@@ -155,7 +181,9 @@ export class IssuerObject extends DurableObject<Env> {
   async deactivate(did: string): Promise<{ cancelled: string[] }> {
     this.bind(did);
     this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('deactivated', ?)", String(Date.now()));
+    this.bumpAuthEpoch();
     const cancelled = this.engine.endJobs(this.allPending(), { to: "cancelled", reason: "issuer DID deleted" });
+    await this.signers.recheck();
     await this.afterChange();
     return { cancelled };
   }
@@ -168,9 +196,10 @@ export class IssuerObject extends DurableObject<Env> {
 
   // ── DID-auth ─────────────────────────────────────────────────────────────
 
-  /** Verifies a DID-auth JWT for this DID and consumes its jti. */
+  /** Verifies a DID-auth JWT for this DID and consumes its jti. A deleted DID authenticates nothing. */
   async authenticate(did: string, jwt: string, audience: string): Promise<Result<{ verificationMethodId: string }>> {
     this.bind(did);
+    if (this.deactivated()) return fail("unauthorized", "the DID has been deleted");
     const result = await authenticateDidJwt(this.sql, this.keys, did, jwt, audience, Date.now());
     if (result.ok) this.rearm();
     return result;
@@ -508,6 +537,17 @@ export class IssuerObject extends DurableObject<Env> {
   }
 
   // ── signer sockets (hibernation API) ─────────────────────────────────────
+
+  /**
+   * Step one of a signer socket (RPC): who is connecting, as the Worker authenticated it, in
+   * exchange for a one-time ticket. The upgrade itself must come through `fetch`, which accepts
+   * only a request carrying such a ticket, so no header can claim a principal.
+   */
+  async admit(did: string, principal: Principal | null, origin: string): Promise<Result<string>> {
+    this.bind(did);
+    if (this.deactivated()) return fail("not_found", `DID ${did} not found`);
+    return this.signers.admit(principal, origin);
+  }
 
   override async fetch(request: Request): Promise<Response> {
     return this.signers.connect(request);

@@ -12,18 +12,40 @@ export const LEASE_MS = 60_000;
 export const PAGE_SIZE = 100;
 /** Ids per `cancelled` frame. */
 export const CANCELLED_PAGE = 1_000;
+/** Not (or no longer) authenticated: no auth in time, refused credentials, a removed token or revoked key. */
 export const CLOSE_UNAUTHORIZED = 4401;
+/** Authenticated, but no longer allowed: the issuer DID was deleted. */
+export const CLOSE_FORBIDDEN = 4403;
+/**
+ * Sockets of one object still waiting for their first-message auth. Each costs the object memory
+ * and a deadline until it speaks; past this many, more are refused until some authenticate or time out.
+ */
+export const MAX_UNAUTHENTICATED = 16;
+/** How long the one-time ticket of an admitted upgrade stays good: the Worker uses it at once. */
+export const ADMISSION_TTL_MS = 30_000;
+
+/**
+ * Who a socket authenticated as, small enough for its attachment: an operator by the fingerprint
+ * of its token (re-checked against `API_TOKENS` on every state-changing frame), a signer by the
+ * fingerprint of its key (re-checked when the object's auth epoch moves). A `did` principal is
+ * always this object's DID (anything else is refused before it gets here), so it is not repeated.
+ */
+export const SocketPrincipalSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("operator"), tokenId: z.string().min(1).max(64) }),
+  z.object({ kind: z.literal("did"), keyId: z.string().min(1).max(64) }),
+]);
+export type SocketPrincipal = z.infer<typeof SocketPrincipalSchema>;
 
 /**
  * What a hibernated socket remembers about itself. Small (it must stay far under 2 KiB) and
- * validated on every read. `principal` null means not yet authenticated; a `did` principal is
- * always this object's DID (anything else is refused before it gets here), so the DID itself
- * is not repeated.
+ * validated on every read. `principal` null means not yet authenticated.
  */
 export const AttachmentSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(2),
   signer: z.string().min(1).max(64),
-  principal: z.enum(["operator", "did"]).nullable(),
+  principal: SocketPrincipalSchema.nullable(),
+  /** The object's auth epoch when the principal was last checked; a revocation or deletion moves it. */
+  epoch: z.number().int(),
   connectedAt: z.number().int(),
   /** Until when first-message auth may arrive; null once authenticated. */
   authDeadline: z.number().int().nullable(),
@@ -31,12 +53,6 @@ export const AttachmentSchema = z.object({
   origin: z.string().max(512),
 });
 export type Attachment = z.infer<typeof AttachmentSchema>;
-
-/** The principal the Worker forwards after authenticating the upgrade's Authorization header. */
-export const ForwardedPrincipalSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("operator") }),
-  z.object({ kind: z.literal("did"), did: z.string(), verificationMethodId: z.string() }),
-]);
 
 const JobId = z.string().min(1).max(200);
 

@@ -1,22 +1,25 @@
-import { isOperatorToken } from "../src/http/auth";
+import { ADMISSION_HEADER, fingerprint, isLiveOperatorToken, operatorTokenId, type Principal } from "../src/core/principal";
 import { problemBody, problemResponse, type ProblemCode } from "../src/http/errors";
+import type { IssuerKey } from "../src/keys/model";
 import type { SignJob, Submission } from "../src/signjobs/model";
-import { AUTH_HEADER, ORIGIN_HEADER } from "../src/signjobs/routes";
-import type { Result } from "./engine";
+import { fail, type Result } from "./engine";
 import type { JobRow, JobStore } from "./jobs";
 import {
+  ADMISSION_TTL_MS,
   AUTH_TIMEOUT_MS,
   AttachmentSchema,
   CANCELLED_PAGE,
+  CLOSE_FORBIDDEN,
   CLOSE_UNAUTHORIZED,
-  ForwardedPrincipalSchema,
   LEASE_MS,
+  MAX_UNAUTHENTICATED,
   PAGE_SIZE,
   closeReason,
   parseMessage,
   resultFrame,
   type Attachment,
   type ServerFrame,
+  type SocketPrincipal,
 } from "./signer-protocol";
 
 /** What the hub needs from the issuer object. */
@@ -25,8 +28,15 @@ export interface SignerHubHost {
   reject(id: string, reason: string): Promise<Result<SignJob>>;
   jobs(): JobStore;
   authenticate(jwt: string, audience: string): Promise<Result<{ verificationMethodId: string }>>;
+  key(verificationMethodId: string): Promise<IssuerKey | null>;
+  /** Moves whenever a key is revoked or the DID deleted, so sockets know to check their principal again. */
+  authEpoch(): number;
+  deactivated(): boolean;
   afterChange(): Promise<void>;
 }
+
+/** Who an admitted upgrade is, until its fetch arrives with the ticket. */
+type Admission = { principal: SocketPrincipal | null; origin: string; until: number };
 
 type Socket = { ws: WebSocket; a: Attachment };
 
@@ -51,6 +61,8 @@ const problem = (status: number, code: ProblemCode, detail: string) => problemRe
 export class SignerHub {
   /** Where the round robin among equally loaded signers starts next; losing it on eviction is harmless. */
   private turn = 0;
+  /** Tickets of admitted upgrades, used within moments; losing them to an eviction only refuses that upgrade. */
+  private readonly admissions = new Map<string, Admission>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -139,41 +151,58 @@ export class SignerHub {
 
   // ── sockets ──────────────────────────────────────────────────────────────
 
-  /** Accepts a signer socket. Authenticated already when the Worker forwarded a principal; else the first message must be `auth`. */
+  /**
+   * Step one of a signer socket, over RPC: the Worker says who is connecting (it authenticated
+   * the upgrade's Authorization header, or nobody yet) and gets a one-time ticket for the fetch
+   * that carries the upgrade. The object never takes who is calling from a header, so a request
+   * that reaches `fetch` without a ticket it issued gets nothing.
+   */
+  async admit(principal: Principal | null, origin: string): Promise<Result<string>> {
+    let who: SocketPrincipal | null = null;
+    if (principal?.kind === "operator") {
+      who = { kind: "operator", tokenId: principal.tokenId };
+    } else if (principal?.kind === "did") {
+      if (principal.did !== this.did()) return fail("forbidden", "a signer may only connect for its own DID");
+      const key = await this.host.key(principal.verificationMethodId);
+      if (!key || key.revoked) return fail("unauthorized", "the key this signer authenticated with is not usable");
+      who = { kind: "did", keyId: await fingerprint(key.id) };
+    }
+    const now = Date.now();
+    for (const [t, a] of this.admissions) if (a.until <= now) this.admissions.delete(t);
+    const ticket = crypto.randomUUID();
+    this.admissions.set(ticket, { principal: who, origin: origin.slice(0, 512), until: now + ADMISSION_TTL_MS });
+    return { ok: true, value: ticket };
+  }
+
+  /** Accepts a signer socket the Worker admitted: authenticated already, or due to send `auth` first. */
   async connect(request: Request): Promise<Response> {
+    const ticket = request.headers.get(ADMISSION_HEADER);
+    const admission = ticket === null ? undefined : this.admissions.get(ticket);
+    if (ticket !== null) this.admissions.delete(ticket);
+    if (!admission || admission.until <= Date.now()) return problem(401, "unauthorized", "connect through /v1/signjobs/connect");
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return problem(426, "validation_failed", "this endpoint needs Upgrade: websocket");
     }
-    let did: string;
-    try {
-      did = this.did();
-    } catch {
-      return problem(404, "not_found", "no issuer DID is served here");
-    }
-    const url = new URL(request.url);
-    const asked = url.searchParams.get("did");
+    const did = this.did();
+    const asked = new URL(request.url).searchParams.get("did");
     if (asked !== null && asked !== did) return problem(404, "not_found", `DID ${asked} not found`);
-
-    let principal: Attachment["principal"] = null;
-    const forwarded = request.headers.get(AUTH_HEADER);
-    if (forwarded !== null) {
-      const parsed = ForwardedPrincipalSchema.safeParse(parseJson(forwarded));
-      if (!parsed.success) return problem(401, "unauthorized", "unreadable principal");
-      if (parsed.data.kind === "did" && parsed.data.did !== did) {
-        return problem(403, "forbidden", "a signer may only connect for its own DID");
-      }
-      principal = parsed.data.kind;
+    const { principal, origin } = admission;
+    if (principal === null && this.sockets().filter((s) => s.a.principal === null).length >= MAX_UNAUTHENTICATED) {
+      const res = problem(429, "rate_limited", `too many sockets of this issuer are waiting to authenticate; retry in ${AUTH_TIMEOUT_MS / 1000} s`);
+      res.headers.set("retry-after", String(AUTH_TIMEOUT_MS / 1000));
+      return res;
     }
 
     const { 0: client, 1: server } = new WebSocketPair();
     const now = Date.now();
     const attachment: Attachment = {
-      v: 1,
+      v: 2,
       signer: crypto.randomUUID(),
       principal,
+      epoch: this.host.authEpoch(),
       connectedAt: now,
       authDeadline: principal ? null : now + AUTH_TIMEOUT_MS,
-      origin: (request.headers.get(ORIGIN_HEADER) ?? url.origin).slice(0, 512),
+      origin,
     };
     this.ctx.acceptWebSocket(server, [attachment.signer]);
     server.serializeAttachment(attachment);
@@ -191,6 +220,8 @@ export class SignerHub {
     const msg = parsed.message;
     if (msg.type === "auth") return this.authenticate(ws, a, msg.token);
     if (a.principal === null) return refuse(ws, "send {type:'auth', token} before anything else");
+    // Every frame that changes state runs as a principal that is still valid now, not at connect.
+    if (!(await this.stillAllowed(ws, a, a.principal))) return;
     let result: Result<SignJob>;
     if (msg.type === "sign") {
       const submission: Submission = msg.jws !== undefined ? { jws: msg.jws } : { signature: msg.signature! };
@@ -222,23 +253,71 @@ export class SignerHub {
     if (a.authDeadline !== null && a.authDeadline <= Date.now()) return refuse(ws, "no auth message within 10 s");
     const m = /^(bearer|did)\s+(\S+)$/i.exec(token.trim());
     if (!m) return refuse(ws, "token must be 'Bearer <token>' or 'DID <jwt>'");
-    let principal: "operator" | "did";
+    const epoch = this.host.authEpoch();
+    let principal: SocketPrincipal;
     if (m[1]!.toLowerCase() === "bearer") {
-      if (!(await isOperatorToken(this.env, m[2]!))) return refuse(ws, "unknown bearer token");
-      principal = "operator";
+      const tokenId = await operatorTokenId(this.env, m[2]!);
+      if (tokenId === null) return refuse(ws, "unknown bearer token");
+      principal = { kind: "operator", tokenId };
     } else {
       // The object verifies the JWT itself (iss must be this DID); going through a stub would call ourselves.
       const verified = await this.host.authenticate(m[2]!, a.origin);
-      if (!verified.ok) return refuse(ws, verified.detail);
-      principal = "did";
+      if (!verified.ok) {
+        // The same words for every refusal, as on the REST path; the reason is for the log only.
+        console.warn(JSON.stringify({ level: "warn", event: "auth.did_refused", iss: this.did(), via: "socket", reason: verified.detail }));
+        return refuse(ws, "DID-auth token refused");
+      }
+      principal = { kind: "did", keyId: await fingerprint(verified.value.verificationMethodId) };
     }
     // Other frames (a second auth, the close) may have run during the await.
     const current = attachmentOf(ws);
     if (ws.readyState !== WebSocket.OPEN || !current || current.principal !== null) return;
-    const authed: Attachment = { ...current, principal, authDeadline: null };
+    const authed: Attachment = { ...current, principal, epoch, authDeadline: null };
     ws.serializeAttachment(authed);
     this.welcome({ ws, a: authed });
     await this.host.afterChange();
+  }
+
+  /**
+   * Whether a socket's principal may still act: an operator's token is still in `API_TOKENS` (a
+   * set lookup), and, only when the object's auth epoch moved since the socket last checked, the
+   * DID is not deleted and a signer's key not revoked. Closes the socket (4401/4403) when not.
+   */
+  private async stillAllowed(ws: WebSocket, a: Attachment, p: SocketPrincipal): Promise<boolean> {
+    if (p.kind === "operator" && !(await isLiveOperatorToken(this.env, p.tokenId))) {
+      closeQuietly(ws, CLOSE_UNAUTHORIZED, "credentials no longer valid: the operator token was removed");
+      return false;
+    }
+    const epoch = this.host.authEpoch();
+    if (a.epoch === epoch) return true;
+    if (this.host.deactivated()) {
+      closeQuietly(ws, CLOSE_FORBIDDEN, "no longer allowed: the issuer DID was deleted");
+      return false;
+    }
+    if (p.kind === "did" && (await this.revokedKeyIds()).has(p.keyId)) {
+      closeQuietly(ws, CLOSE_UNAUTHORIZED, "credentials no longer valid: the signer's key was revoked");
+      return false;
+    }
+    const current = attachmentOf(ws);
+    if (current) ws.serializeAttachment({ ...current, epoch });
+    return true;
+  }
+
+  /**
+   * After a key revocation or the DID's deletion: closes every socket that may no longer act at
+   * once (and, on deletion, those still waiting to authenticate), rather than at its next frame.
+   */
+  async recheck(): Promise<void> {
+    const deleted = this.host.deactivated();
+    for (const s of this.sockets()) {
+      if (s.a.principal !== null) await this.stillAllowed(s.ws, s.a, s.a.principal);
+      else if (deleted) closeQuietly(s.ws, CLOSE_FORBIDDEN, "no longer allowed: the issuer DID was deleted");
+    }
+  }
+
+  private async revokedKeyIds(): Promise<Set<string>> {
+    const rows = this.sql.exec<{ id: string }>("SELECT id FROM keys WHERE revoked = 1").toArray();
+    return new Set(await Promise.all(rows.map((r) => fingerprint(r.id))));
   }
 
   /** `ready`, then the backlog: pending jobs nobody holds a live lease on, oldest first, leased to this signer. */
@@ -403,13 +482,5 @@ function closeQuietly(ws: WebSocket, code: number, reason: string): void {
     ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, closeReason(reason));
   } catch {
     // already closed
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

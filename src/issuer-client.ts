@@ -1,6 +1,6 @@
 import type { IssuerObject } from "../durable-objects/issuer";
 
-type Methods = "registerKey" | "revokeKey" | "deactivate" | "authenticate" | "createJobs" | "checkIssuer" | "getJob" | "listJobs"
+type Methods = "registerKey" | "revokeKey" | "deactivate" | "authenticate" | "admit" | "createJobs" | "checkIssuer" | "getJob" | "listJobs"
   | "submit" | "submitMany" | "reject" | "getOperation" | "cancelOperation" | "getStatus" | "setStatus" | "statusListPublication";
 
 /**

@@ -1,5 +1,7 @@
+import { listDurableObjectIds } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { SignJWT, base64url } from "jose";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { expectProblem } from "./contract";
 import { ORIGIN, api, enc } from "./helpers";
 
@@ -113,7 +115,17 @@ describe("authentication", () => {
       expect((await api("GET", `/v1/dids/key/${enc(alice.did)}`)).status).toBe(200);
     });
 
-    // Each token is refused for its own reason, not an earlier, unrelated one.
+    // Each token is refused for its own reason, not an earlier, unrelated one; the client reads the
+    // same words every time (no oracle for "key exists", "revoked", "alg"), the log the reason.
+    afterEach(() => vi.restoreAllMocks());
+    const refusalLogged = () => {
+      const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+      return () =>
+        warn.mock.calls
+          .map((args) => String(args[0]))
+          .filter((line) => line.includes("auth.did_refused"))
+          .map((line) => JSON.parse(line).reason as string);
+    };
     const refused: [string, RegExp, (s: Signer, other: Signer) => Promise<string>][] = [
       ["has expired", /expired/, (s) => didJwt(s, { iat: now() - 280, exp: now() - 120 })],
       ["names another audience", /audience/, (s) => didJwt(s, { aud: "https://elsewhere.example" })],
@@ -123,16 +135,40 @@ describe("authentication", () => {
       ["names another DID in iss than in kid", /kid is not a verification method of the issuing DID/, async (s, other) => didJwt(s, { iss: other.did })],
       ["names a kid of another DID", /kid is not a verification method of the issuing DID/, async (s, other) => didJwt(s, { kid: other.kid })],
       ["names a kid that is not a key of the DID", /no key/, async (s) => didJwt(s, { kid: `${s.did}#other` })],
-      ["comes from a DID the service does not know", /no key/, async () => didJwt(await externalSigner("Ed25519", false))],
+      ["comes from a DID the service does not know", /unknown DID/, async () => didJwt(await externalSigner("Ed25519", false))],
       ["names a DID in iss that is not a DID", /iss/, (s) => didJwt(s, { iss: "alice" })],
+      ["names the key's alg wrongly", /ES256|signature/, async (s) => {
+        const p256 = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign"])) as CryptoKeyPair;
+        return didJwt({ ...s, alg: "ES256" }, { key: p256.privateKey });
+      }],
     ];
     for (const [name, reason, make] of refused) {
-      it(`a token that ${name} is 401`, async () => {
+      it(`a token that ${name} is 401, with the same detail as every other refusal`, async () => {
         const jwt = await make(alice, bob);
+        const reasons = refusalLogged();
         const res = await api("GET", jobsOf(alice.did), undefined, { auth: `DID ${jwt}` });
-        expect(expectProblem(res, 401, "unauthorized").detail).toMatch(reason);
+        expect(expectProblem(res, 401, "unauthorized").detail).toBe("DID-auth token refused");
+        expect(reasons()).toEqual([expect.stringMatching(reason)]);
       });
     }
+
+    it("a token of a DID the service does not know starts no issuer object", async () => {
+      const stranger = await externalSigner("Ed25519", false);
+      const res = await api("GET", jobsOf(stranger.did), undefined, { auth: `DID ${await didJwt(stranger)}` });
+      expectProblem(res, 401, "unauthorized");
+      const id = env.ISSUER.idFromName(stranger.did);
+      expect((await listDurableObjectIds(env.ISSUER)).some((o) => o.equals(id))).toBe(false);
+    });
+
+    it("a token of a deleted DID is 401, like any other refusal", async () => {
+      const dave = await externalSigner("Ed25519");
+      expect((await api("GET", jobsOf(dave.did), undefined, { auth: `DID ${await didJwt(dave)}` })).status).toBe(200);
+      expect((await api("DELETE", `/v1/dids/key/${enc(dave.did)}`)).status).toBe(204);
+      const reasons = refusalLogged();
+      const res = await api("GET", jobsOf(dave.did), undefined, { auth: `DID ${await didJwt(dave)}` });
+      expect(expectProblem(res, 401, "unauthorized").detail).toBe("DID-auth token refused");
+      expect(reasons()).toEqual([expect.stringMatching(/deleted/)]);
+    });
 
     it("a replayed jti is 401, even in another token", async () => {
       const jwt = await didJwt(alice);
@@ -143,10 +179,35 @@ describe("authentication", () => {
       expectProblem(await api("GET", jobsOf(alice.did), undefined, { auth: `DID ${await didJwt(alice, { jti })}` }), 401, "unauthorized");
     });
 
-    it("a token of a revoked key is 401", async () => {
+    it("a token of a revoked key is 401, like any other refusal", async () => {
       const carol = await externalSigner("Ed25519");
       expect((await api("DELETE", `/v1/keys/${enc(carol.kid)}`)).status).toBe(204);
-      expectProblem(await api("GET", jobsOf(carol.did), undefined, { auth: `DID ${await didJwt(carol)}` }), 401, "unauthorized");
+      const res = await api("GET", jobsOf(carol.did), undefined, { auth: `DID ${await didJwt(carol)}` });
+      expect(expectProblem(res, 401, "unauthorized").detail).toBe("DID-auth token refused");
+    });
+  });
+
+  describe("Upgrade: websocket is no way around authentication", () => {
+    // Only GET /v1/signjobs/connect may authenticate after the upgrade (with its first message).
+    it("every other /v1 route answers 401 to an upgrade request without Authorization", async () => {
+      const upgrade = { auth: null, headers: { Upgrade: "websocket" } };
+      const jobId = `${"0".repeat(64)}.AAAAAAAAAAAAAAAA`;
+      for (const [method, path, body] of [
+        ["GET", jobsOf(alice.did)],
+        ["PUT", "/v1/signjobs", { signatures: [{ id: jobId, signature: "AAAA" }] }],
+        ["PUT", "/v1/signjobs", { id: jobId, signature: "AAAA" }],
+        ["GET", `/v1/signjobs/${jobId}`],
+        ["PUT", `/v1/signjobs/${jobId}/reject`, { reason: "no" }],
+        ["GET", "/v1/dids/key"],
+        ["PUT", "/v1/dids/key", { keyType: "Ed25519" }],
+        ["GET", "/v1/operations"],
+        ["GET", "/v1/credentials"],
+        ["GET", "/v1/signjobs/connect/"],
+      ] as [string, string, unknown?][]) {
+        const res = await api(method, path, body, upgrade);
+        expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBe(401);
+        expectProblem(res, 401, "unauthorized");
+      }
     });
   });
 

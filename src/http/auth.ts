@@ -1,43 +1,21 @@
 import { issuerByName } from "../issuer-client";
 import type { Context, MiddlewareHandler } from "hono";
 import { parseJsonWithin } from "../core/json-depth";
+import { operatorTokenId } from "../core/principal";
 import { decodeBase64urlStrict } from "../crypto/encoding";
 import { ProblemError } from "./errors";
 import type { AppEnv, Principal } from "./router";
-
-const enc = new TextEncoder();
-
-/** Compares two secrets in constant time, whatever their lengths, by comparing their digests. */
-async function sameSecret(a: string, b: string): Promise<boolean> {
-  const [da, db] = await Promise.all([
-    crypto.subtle.digest("SHA-256", enc.encode(a)),
-    crypto.subtle.digest("SHA-256", enc.encode(b)),
-  ]);
-  return crypto.subtle.timingSafeEqual(da, db);
-}
 
 /** The audience DID-auth tokens must name: PUBLIC_URL, or the origin the request came to. */
 export function serviceOrigin(c: Context<AppEnv>): string {
   return (c.env.PUBLIC_URL || new URL(c.req.url).origin).replace(/\/+$/, "");
 }
 
-/**
- * Whether `token` is one of the operator tokens in `API_TOKENS`. Used for Authorization headers
- * and by the issuer object for a signer socket's first-message auth (no DID RPC involved).
- */
-export async function isOperatorToken(env: Env, token: string): Promise<boolean> {
-  const tokens = (env.API_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t.length > 0);
-  let match = false;
-  // Compare against every token so timing does not tell which one, or how many, exist.
-  for (const candidate of tokens) if (await sameSecret(token, candidate)) match = true;
-  return match;
-}
-
 const unauthorized = (detail: string) => new ProblemError(401, "unauthorized", detail, undefined, undefined);
 
-/** A JWT's claims without verifying it (only to route it): null unless a JSON object of bounded depth. */
-function claimsOf(jwt: string): Record<string, unknown> | null {
-  const bytes = decodeBase64urlStrict(jwt.split(".")[1] ?? "");
+/** One part of a JWT without verifying it (only to route it): null unless a JSON object of bounded depth. */
+function jwtPart(jwt: string, index: 0 | 1): Record<string, unknown> | null {
+  const bytes = decodeBase64urlStrict(jwt.split(".")[index] ?? "");
   if (!bytes) return null;
   const parsed = parseJsonWithin(new TextDecoder().decode(bytes));
   return parsed.ok && parsed.value && typeof parsed.value === "object" && !Array.isArray(parsed.value)
@@ -45,34 +23,81 @@ function claimsOf(jwt: string): Record<string, unknown> | null {
     : null;
 }
 
-/** Resolves an Authorization value (header or WebSocket first message) to a principal, or throws 401. */
+/**
+ * Every DID-auth refusal reads the same to the client, so no answer tells whether a DID or key
+ * exists, is deleted or revoked, or which check failed; the precise reason goes to the log.
+ */
+export const DID_AUTH_REFUSED = "DID-auth token refused";
+
+function refuseDidAuth(iss: unknown, reason: string): never {
+  console.warn(JSON.stringify({ level: "warn", event: "auth.did_refused", iss: typeof iss === "string" ? iss.slice(0, 256) : null, reason }));
+  throw unauthorized(DID_AUTH_REFUSED);
+}
+
+/**
+ * The Worker's own check before any issuer object is touched: the DID is one we manage and not
+ * deleted, and the key the token names is one of its keys and not revoked. One indexed read of D1
+ * (two primary-key lookups), so an unknown `iss` never starts, migrates or writes an object.
+ */
+async function didAuthGate(db: D1Database, did: string, kid: string): Promise<string | null> {
+  const row = await db
+    .prepare("SELECT d.deleted_at AS deleted_at, k.did AS key_did, k.revoked AS revoked FROM dids d LEFT JOIN keys k ON k.id = ?2 WHERE d.did = ?1")
+    .bind(did, kid)
+    .first<{ deleted_at: number | null; key_did: string | null; revoked: number | null }>();
+  if (!row) return "unknown DID";
+  if (row.deleted_at !== null) return "DID deleted";
+  if (row.key_did === null) return "kid names no key";
+  if (row.key_did !== did) return "kid names a key of another DID";
+  if (row.revoked) return "kid names a revoked key";
+  return null;
+}
+
+/** Whether the DID is one this service manages and has not deleted: one primary-key read of D1. */
+export async function isManagedDid(db: D1Database, did: string): Promise<boolean> {
+  const row = await db.prepare("SELECT deleted_at FROM dids WHERE did = ?").bind(did).first<{ deleted_at: number | null }>();
+  return row !== null && row.deleted_at === null;
+}
+
+/** Resolves an Authorization value to a principal, or throws 401. */
 export async function resolvePrincipal(env: Env, authorization: string, audience: string): Promise<Principal> {
   const [scheme, credentials, ...rest] = authorization.trim().split(/\s+/);
   if (!scheme || !credentials || rest.length > 0) throw unauthorized("Authorization must be 'Bearer <token>' or 'DID <jwt>'");
   if (scheme.toLowerCase() === "bearer") {
-    if (!(await isOperatorToken(env, credentials))) throw unauthorized("unknown bearer token");
-    return { kind: "operator" };
+    const tokenId = await operatorTokenId(env, credentials);
+    if (tokenId === null) throw unauthorized("unknown bearer token");
+    return { kind: "operator", tokenId };
   }
   if (scheme.toLowerCase() === "did") {
-    const iss = claimsOf(credentials)?.iss;
-    if (typeof iss !== "string" || !/^did:[a-z0-9]+:\S+$/.test(iss) || iss.length > 2048) {
-      throw unauthorized("DID-auth token must name its DID in iss");
+    const header = jwtPart(credentials, 0);
+    const claims = jwtPart(credentials, 1);
+    if (!header || !claims) return refuseDidAuth(undefined, "not a JWT");
+    const { iss } = claims;
+    const { kid } = header;
+    if (typeof iss !== "string" || !/^did:[a-z0-9]+:\S+$/.test(iss) || iss.length > 2048) return refuseDidAuth(iss, "iss is not a DID");
+    if (typeof kid !== "string" || !kid.startsWith(`${iss}#`) || kid.length > 4096) {
+      return refuseDidAuth(iss, "kid is not a verification method of the issuing DID");
     }
+    const gate = await didAuthGate(env.DB, iss, kid);
+    if (gate !== null) return refuseDidAuth(iss, gate);
     const result = await issuerByName(env, iss).authenticate(iss, credentials, audience);
-    if (!result.ok) throw unauthorized(result.detail);
+    if (!result.ok) return refuseDidAuth(iss, result.detail);
     return { kind: "did", did: iss, verificationMethodId: result.value.verificationMethodId };
   }
   throw unauthorized(`unsupported authorization scheme ${scheme}`);
 }
 
+/** The one route that may authenticate after the upgrade, with the socket's first message. */
+const SOCKET_PATH = "/v1/signjobs/connect";
+
 /**
- * Authenticates every /v1 request. The signer socket may instead authenticate with its first
- * message (browsers and Node's WebSocket cannot set headers), so an upgrade passes through bare.
+ * Authenticates every /v1 request before any route runs. The only exception is a real WebSocket
+ * upgrade of the signer socket without an Authorization header: browsers and Node's WebSocket
+ * cannot set headers, so that socket authenticates with its first message inside the object.
  */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   const header = c.req.header("authorization");
   if (!header) {
-    if (c.req.header("upgrade")?.toLowerCase() === "websocket") return next();
+    if (c.req.method === "GET" && c.req.path === SOCKET_PATH && c.req.header("upgrade")?.toLowerCase() === "websocket") return next();
     throw unauthorized("missing Authorization header");
   }
   c.set("principal", await resolvePrincipal(c.env, header, serviceOrigin(c)));

@@ -1,9 +1,9 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import { base64url } from "jose";
+import type { Principal } from "../core/principal";
 import { validationProblem } from "./errors";
 
-/** Who is calling: an operator (bearer token) or a signer authenticated as one DID. */
-export type Principal = { kind: "operator" } | { kind: "did"; did: string; verificationMethodId: string };
+export type { Principal } from "../core/principal";
 
 export type AppEnv = {
   Bindings: Env;

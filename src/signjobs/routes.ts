@@ -1,7 +1,8 @@
 import { issuerById, issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { serviceOrigin } from "../http/auth";
+import { ADMISSION_HEADER, withoutInternalHeaders, type Principal } from "../core/principal";
+import { isManagedDid, serviceOrigin } from "../http/auth";
 import { ProblemError, notFound, validationProblem } from "../http/errors";
 import { PageQuery, commonErrors, createRouter, decodePageToken, encodePageToken, jsonBody, jsonResponse, type AppEnv } from "../http/router";
 import { unwrap } from "../http/rpc";
@@ -66,10 +67,6 @@ signjobs.openapi(
   },
 );
 
-/** Headers the Worker sets for the issuer object after authenticating the upgrade; never trusted from clients. */
-export const AUTH_HEADER = "x-ssi-edge-principal";
-export const ORIGIN_HEADER = "x-ssi-edge-origin";
-
 signjobs.openapi(
   createRoute({
     method: "get",
@@ -87,18 +84,23 @@ signjobs.openapi(
       throw new ProblemError(426, "validation_failed", "this endpoint needs Upgrade: websocket");
     }
     const { did } = c.req.valid("query");
-    const principal = c.get("principal");
+    // Unset when the socket will authenticate with its first message (the only unauthenticated way in).
+    const principal = c.get("principal") as Principal | undefined;
     if (principal?.kind === "did" && principal.did !== did) {
       throw new ProblemError(403, "forbidden", "a signer may only connect for its own DID");
     }
-    const headers = new Headers(c.req.raw.headers);
-    headers.delete(AUTH_HEADER);
+    // DID-auth already checked the DID in D1; anyone else is refused here before an object is touched.
+    if (principal?.kind !== "did" && !(await isManagedDid(c.env.DB, did))) throw notFound(`DID ${did}`);
+    const stub = issuerByName(c.env, did);
+    // Who is connecting crosses as an RPC argument; the upgrade itself must go through fetch, and
+    // carries only the one-time ticket the object issued for it, never a claim of who is calling.
+    const ticket = unwrap(await stub.admit(did, principal ?? null, serviceOrigin(c)));
+    const headers = withoutInternalHeaders(c.req.raw.headers);
     headers.delete("authorization");
-    if (principal) headers.set(AUTH_HEADER, JSON.stringify(principal));
-    headers.set(ORIGIN_HEADER, serviceOrigin(c));
+    headers.set(ADMISSION_HEADER, ticket);
     const url = new URL(c.req.url);
     url.searchParams.set("did", did);
-    return issuerByName(c.env, did).fetch(new Request(url, { method: "GET", headers }));
+    return stub.fetch(new Request(url, { method: "GET", headers }));
   },
 );
 

@@ -1,0 +1,66 @@
+/**
+ * Who is calling, as both layers see it. A leaf: the Worker (src/http) and the issuer object
+ * (durable-objects) import it; it imports nothing of ours.
+ */
+import { base64url } from "jose";
+
+/**
+ * An operator (a bearer token from `API_TOKENS`, named by its fingerprint so a socket can check
+ * later that the token is still configured) or a signer authenticated as one DID with one key.
+ */
+export type Principal = { kind: "operator"; tokenId: string } | { kind: "did"; did: string; verificationMethodId: string };
+
+/**
+ * Headers of ours on the Worker → object hop. The Worker deletes every header with this prefix
+ * from a client's request before forwarding it, and the object trusts none of them on its own:
+ * the admission header is only a one-time ticket the object itself issued over RPC.
+ */
+export const INTERNAL_HEADER_PREFIX = "x-ssi-edge-";
+export const ADMISSION_HEADER = `${INTERNAL_HEADER_PREFIX}admission`;
+
+/** Copies a client's headers without any of ours, so nothing a client sends can pose as the Worker. */
+export function withoutInternalHeaders(headers: Headers): Headers {
+  const out = new Headers();
+  headers.forEach((value, name) => {
+    if (!name.toLowerCase().startsWith(INTERNAL_HEADER_PREFIX)) out.set(name, value);
+  });
+  return out;
+}
+
+const enc = new TextEncoder();
+
+/** A short, one-way name of a secret or an id: 128 bits of its SHA-256, base64url. */
+export async function fingerprint(value: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(value)));
+  return base64url.encode(digest.slice(0, 16));
+}
+
+function configuredTokens(env: { API_TOKENS?: string }): string[] {
+  return (env.API_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t.length > 0);
+}
+
+/**
+ * The fingerprint of `token` when it is one of the operator tokens in `API_TOKENS`, else null.
+ * Compared through digests against every token, so timing tells neither which one nor how many.
+ */
+export async function operatorTokenId(env: { API_TOKENS?: string }, token: string): Promise<string | null> {
+  const given = await crypto.subtle.digest("SHA-256", enc.encode(token));
+  let match = false;
+  for (const candidate of configuredTokens(env)) {
+    const digest = await crypto.subtle.digest("SHA-256", enc.encode(candidate));
+    if (crypto.subtle.timingSafeEqual(given, digest)) match = true;
+  }
+  return match ? fingerprint(token) : null;
+}
+
+/** Fingerprints of the configured tokens, computed once per value of `API_TOKENS`. */
+let liveIds: { source: string; ids: Promise<Set<string>> } | null = null;
+
+/** Whether the token a socket authenticated with (by fingerprint) is still in `API_TOKENS`. */
+export async function isLiveOperatorToken(env: { API_TOKENS?: string }, tokenId: string): Promise<boolean> {
+  const source = env.API_TOKENS ?? "";
+  if (liveIds?.source !== source) {
+    liveIds = { source, ids: Promise.all(configuredTokens(env).map(fingerprint)).then((ids) => new Set(ids)) };
+  }
+  return (await liveIds.ids).has(tokenId);
+}
