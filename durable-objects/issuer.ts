@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { Principal } from "../src/core/principal";
 import type { IssuerKey } from "../src/keys/model";
 import type { Operation, SignJob, Submission } from "../src/signjobs/model";
+import { AlarmClock } from "./alarm-clock";
 import { authenticateDidJwt, pruneJtis, nextJtiExpiry } from "./auth";
 import type { IdempotencyClaim } from "../src/core/idempotency";
 import { Engine, fail, type Result } from "./engine";
@@ -75,11 +76,12 @@ export class IssuerObject extends DurableObject<Env> {
   private readonly load = new Load();
   private didValue: string | null = null;
   private epochValue: number | null = null;
-  private armedAt: number | null = null;
+  private readonly clock: AlarmClock;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.clock = new AlarmClock(ctx.storage);
     void ctx.blockConcurrencyWhile(async () => migrate(this.sql));
     const did = () => this.did();
     this.keys = new KeyStore(this.sql, env, did);
@@ -451,24 +453,30 @@ export class IssuerObject extends DurableObject<Env> {
 
   // ── time ─────────────────────────────────────────────────────────────────
 
-  /** One alarm for everything due: outbox retries, job expiry, leases, jti pruning, retention. Idempotent. */
+  /**
+   * One alarm for everything due: outbox retries, job expiry, leases, auth deadlines, jti pruning,
+   * retention. Idempotent. Due means due by the time the alarm was armed for (see AlarmClock).
+   */
   override async alarm(): Promise<void> {
-    this.armedAt = null;
-    const now = Date.now();
-    for (let batch = this.engine.jobs.expiredBy(now); batch.length > 0; batch = this.engine.jobs.expiredBy(now)) {
-      this.engine.expire(batch);
+    const now = this.clock.begin();
+    try {
+      for (let batch = this.engine.jobs.expiredBy(now); batch.length > 0; batch = this.engine.jobs.expiredBy(now)) {
+        this.engine.expire(batch);
+      }
+      this.signers.onAlarm(now);
+      pruneJtis(this.sql, now);
+      const retention = this.retentionMs();
+      while (this.engine.jobs.purge(now - retention, now) > 0) {
+        // batches of 500, so one alarm's transaction stays small
+      }
+      this.idempotency.prune(now);
+      await this.signCustodialBacklog();
+      this.statusLists.reviveUnsigned(now);
+      await this.dispatch(this.statusLists.publish(this.engine, this.keys, "", this.ctx.id.toString()), "");
+      await this.afterChange();
+    } finally {
+      this.clock.end();
     }
-    this.signers.onAlarm(now);
-    pruneJtis(this.sql, now);
-    const retention = this.retentionMs();
-    while (this.engine.jobs.purge(now - retention, now) > 0) {
-      // batches of 500, so one alarm's transaction stays small
-    }
-    this.idempotency.prune(now);
-    await this.signCustodialBacklog();
-    this.statusLists.reviveUnsigned(now);
-    await this.dispatch(this.statusLists.publish(this.engine, this.keys, "", this.ctx.id.toString()), "");
-    await this.afterChange();
   }
 
   /**
@@ -529,11 +537,7 @@ export class IssuerObject extends DurableObject<Env> {
       this.idempotency.nextExpiry(),
     ]
       .filter((t): t is number => t !== null);
-    const next = due.length > 0 ? Math.min(...due) : null;
-    if (next === this.armedAt) return;
-    this.armedAt = next;
-    if (next === null) void this.ctx.storage.deleteAlarm();
-    else void this.ctx.storage.setAlarm(next);
+    this.clock.arm(due.length > 0 ? Math.min(...due) : null);
   }
 
   // ── signer sockets (hibernation API) ─────────────────────────────────────

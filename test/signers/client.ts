@@ -1,6 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { SignJWT, base64url } from "jose";
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 import { ORIGIN, api, enc } from "../helpers";
 
 /** An external Ed25519 issuer DID whose private key the test holds, as a signer daemon would. */
@@ -49,11 +50,33 @@ export type Issuer = Awaited<ReturnType<typeof externalIssuer>>;
 
 type Frame = any;
 
+/**
+ * Runs the object's alarm as the runtime does when it fires for the time it was armed for, with
+ * the handler's clock reading a hair (`earlyMs`) before that time, as workerd's can. Time cannot
+ * be moved in workerd, so the handler's clock is what is set, for that one run. Returns the time
+ * the alarm was armed for.
+ */
+export async function fireAlarm(issuer: Issuer, earlyMs = 3): Promise<number> {
+  return runInDurableObject(issuer.stub, async (instance, state) => {
+    const at = await state.storage.getAlarm();
+    if (at === null) throw new Error("no alarm is armed");
+    const clock = vi.spyOn(Date, "now").mockReturnValue(at - earlyMs);
+    try {
+      await instance.alarm();
+    } finally {
+      clock.mockRestore();
+    }
+    return at;
+  });
+}
+
 /** A signer's end of the socket: frames queue up and are taken in order, by type. */
 export class SignerClient {
   private readonly frames: Frame[] = [];
   private readonly waiters = new Set<() => void>();
   closed: { code: number; reason: string } | null = null;
+  /** When the close event arrived (the runtime's clock moves at I/O, so this is the event's time). */
+  closedAt: number | null = null;
 
   private constructor(readonly ws: WebSocket) {
     ws.addEventListener("message", (ev) => {
@@ -69,6 +92,7 @@ export class SignerClient {
     });
     ws.addEventListener("close", (ev) => {
       this.closed = { code: ev.code, reason: ev.reason };
+      this.closedAt = Date.now();
       this.wake();
     });
   }
@@ -102,36 +126,56 @@ export class SignerClient {
       if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; queued: ${JSON.stringify(this.frames)}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; queued: ${JSON.stringify(this.frames).slice(0, 1000)}`);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(t);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const t = setTimeout(done, left);
-        this.waiters.add(done);
-      });
+      await this.woken(left);
     }
   }
 
-  /** The next frame of that type if one arrives within `ms`, else null. */
-  async maybe(type: string, ms = 300): Promise<Frame | null> {
-    try {
-      return await this.next(type, ms);
-    } catch {
-      return null;
+  /** Resolves at the next frame or close, or after `ms` at the latest. */
+  private woken(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  /**
+   * Every frame the server has sent so far, in order, taken off the queue. Rather than waiting
+   * for a silence, it sends a request whose answer is known (rejecting a job id that cannot
+   * exist) and takes what came before that answer: frames on one socket arrive in order, so
+   * whatever the server sent before it read the request is in the list. For asserting that
+   * nothing came, `expect(await client.drain()).toEqual([])`. Authenticated sockets only.
+   */
+  async drain(): Promise<Frame[]> {
+    const id = `probe-${crypto.randomUUID()}`;
+    this.send({ type: "reject", id, reason: "probe" });
+    const isAnswer = (f: Frame) => f?.type === "result" && f.id === id;
+    const deadline = Date.now() + 5000;
+    // Until the answer is queued; what came after it stays queued for later.
+    while (!this.frames.some(isAnswer)) {
+      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) before the probe was answered`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("the probe was not answered within 5000 ms");
+      await this.woken(left);
     }
+    const before = this.frames.splice(0, this.frames.findIndex(isAnswer));
+    const [answer] = this.frames.splice(0, 1);
+    expect(answer).toMatchObject({ code: "not_found" });
+    return before;
   }
 
-  /** Whether any frame of that type arrives within `ms` (for asserting that nothing came). */
-  async receives(type: string, ms = 300): Promise<boolean> {
-    return (await this.maybe(type, ms)) !== null;
-  }
-
+  /** Waits for the close event (no polling: woken by it), failing after `timeoutMs`. */
   async waitClosed(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
     const deadline = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    if (!this.closed) throw new Error("socket did not close");
+    while (!this.closed) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`socket did not close within ${timeoutMs} ms`);
+      await this.woken(left);
+    }
     return this.closed;
   }
 

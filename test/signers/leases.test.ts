@@ -1,24 +1,25 @@
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LEASE_MS } from "../../durable-objects/signer-protocol";
 import { TOKEN, api } from "../helpers";
-import { SignerClient, connected, externalIssuer, type Issuer } from "./client";
+import { SignerClient, connected, externalIssuer, fireAlarm, type Issuer } from "./client";
 
 const sqlCount = (issuer: Issuer, query: string) =>
   runInDurableObject(issuer.stub, (_, state) => state.storage.sql.exec<{ n: number }>(query).one().n);
 
 /** Which of two signers was offered the job just created: [holder, the other]. */
 async function split(a: SignerClient, b: SignerClient): Promise<[SignerClient, SignerClient]> {
-  if (await a.receives("jobs")) return [a, b];
-  expect(await b.receives("jobs")).toBe(true);
-  return [b, a];
+  // Offers go out while the create request runs, so by now each socket has what it will get.
+  const offered = async (s: SignerClient) => (await s.drain()).some((f) => f.type === "jobs");
+  const [toA, toB] = [await offered(a), await offered(b)];
+  expect(toA !== toB, "exactly one signer gets the job").toBe(true);
+  return toA ? [a, b] : [b, a];
 }
 
-/** Lets every lease run out, as if 60 s had passed (time cannot be moved in workerd). */
-const expireLeases = (issuer: Issuer) =>
-  runInDurableObject(issuer.stub, (_, state) => {
-    state.storage.sql.exec("UPDATE leases SET until = ?", Date.now() - 1);
-  });
+/** Fires the alarm armed for the end of the lease `until` (its clock reading a hair earlier, as it can). */
+async function leaseAlarm(issuer: Issuer, until: number) {
+  expect(await fireAlarm(issuer)).toBe(until);
+}
 
 describe("leases", () => {
   it("leases a job to one signer for 60 s and re-offers it to the other when the lease runs out", async () => {
@@ -31,13 +32,10 @@ describe("leases", () => {
     const until = await sqlCount(issuer, "SELECT until AS n FROM leases");
     expect(until).toBeGreaterThanOrEqual(before + LEASE_MS);
     expect(until).toBeLessThanOrEqual(Date.now() + LEASE_MS);
-    expect(await runInDurableObject(issuer.stub, (_, state) => state.storage.getAlarm())).toBeLessThanOrEqual(until);
-
-    await expireLeases(issuer);
-    expect(await runDurableObjectAlarm(issuer.stub)).toBe(true);
+    await leaseAlarm(issuer, until);
     const offered = await other.next("jobs");
     expect(offered.jobs.map((j: any) => j.id)).toEqual(op.signJobs);
-    expect(await holder.receives("jobs")).toBe(false);
+    expect(await holder.drain()).toEqual([]);
 
     // The late first holder and the new one both answer: one signature counts.
     const job = offered.jobs[0];
@@ -53,8 +51,7 @@ describe("leases", () => {
     const { client } = await connected(issuer);
     const op = await issuer.issue();
     await client.next("jobs");
-    await expireLeases(issuer);
-    await runDurableObjectAlarm(issuer.stub);
+    await leaseAlarm(issuer, await sqlCount(issuer, "SELECT until AS n FROM leases"));
     expect((await client.next("jobs")).jobs.map((j: any) => j.id)).toEqual(op.signJobs);
   });
 
@@ -77,7 +74,7 @@ describe("leases", () => {
     // A second signer connecting while the lease is live does not get the job.
     const b = await connected(issuer, `Bearer ${TOKEN}`);
     expect(b.ready.pending).toBe(1);
-    expect(await b.client.receives("jobs")).toBe(false);
+    expect(await b.client.drain()).toEqual([]);
     b.client.close();
     a.close();
     for (let i = 0; i < 100 && (await sqlCount(issuer, "SELECT count(*) AS n FROM leases")) > 0; i++) {
@@ -97,11 +94,9 @@ describe("leases", () => {
     for (let i = 0; i < 6; i++) ids.push(...(await issuer.issue(`n${i}`)).signJobs);
     for (const op of await issuer.issueBatch(4)) ids.push(...op.signJobs);
 
-    const seen: any[][] = [[], []];
-    const deadline = Date.now() + 5000;
-    while (seen[0]!.length + seen[1]!.length < ids.length && Date.now() < deadline) {
-      for (const [i, s] of signers.entries()) seen[i]!.push(...((await s.maybe("jobs", 50))?.jobs ?? []));
-    }
+    // Every offer went out while its create request ran: each socket's frames so far are all of them.
+    const seen: any[][] = [];
+    for (const s of signers) seen.push((await s.drain()).filter((f) => f.type === "jobs").flatMap((f) => f.jobs));
     const offered = [...seen[0]!, ...seen[1]!].map((j) => j.id);
     expect(offered.sort()).toEqual([...ids].sort());
     expect(seen[0]!.length).toBeGreaterThan(0);
@@ -120,7 +115,6 @@ describe("leases", () => {
   it("survives hibernation: sockets, their identity and their leases come back after eviction", async () => {
     const issuer = await externalIssuer();
     const { client } = await connected(issuer);
-    const silent = await SignerClient.open(issuer.did, null);
     await evictDurableObject(issuer.stub, { webSockets: "hibernate" });
 
     client.send("ping");
@@ -130,16 +124,19 @@ describe("leases", () => {
     expect(job.id).toBe(op.signJobs[0]);
 
     await evictDurableObject(issuer.stub, { webSockets: "hibernate" });
-    await expireLeases(issuer);
-    await runDurableObjectAlarm(issuer.stub);
+    await leaseAlarm(issuer, await sqlCount(issuer, "SELECT until AS n FROM leases"));
     expect((await client.next("jobs")).jobs[0].id).toBe(job.id);
+
+    // A socket that had not authenticated yet when the object hibernated still can.
+    const silent = await SignerClient.open(issuer.did, null);
+    await evictDurableObject(issuer.stub, { webSockets: "hibernate" });
+    silent.send({ type: "auth", token: `DID ${await issuer.didJwt()}` });
+    expect(await silent.next("ready")).toMatchObject({ pending: 1 });
 
     await evictDurableObject(issuer.stub, { webSockets: "hibernate" });
     expect(await client.call({ type: "sign", id: job.id, signature: await issuer.sign(job.signingInput) })).toMatchObject({ status: "signed" });
     expect((await api("GET", `/v1/operations/${op.id}`)).body.done).toBe(true);
-
-    // A socket that had not authenticated yet still can.
-    silent.send({ type: "auth", token: `DID ${await issuer.didJwt()}` });
-    expect(await silent.next("ready")).toMatchObject({ pending: 0 });
+    // The job stayed with the signer holding its lease: the newcomer was offered nothing.
+    expect(await silent.drain()).toEqual([]);
   });
 });

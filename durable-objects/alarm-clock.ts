@@ -1,0 +1,63 @@
+/**
+ * A real alarm fires at its time, give or take the skew between the runtime's alarm scheduler
+ * and the clock an event reads. A run further ahead of its armed time than this was started by
+ * hand (tests' runDurableObjectAlarm) and judges by the clock.
+ */
+export const EARLY_FIRE_TOLERANCE_MS = 1_000;
+
+/**
+ * The object's one alarm, and the time an alarm run judges "due" by.
+ *
+ * The alarm is armed for the earliest due time (an auth deadline, a lease's end, an outbox retry,
+ * a job's expiry). When it fires, the runtime's clock inside the handler can read a hair earlier
+ * than the time it was armed for (workerd's `Date.now()` is the time the event started, on another
+ * clock than the alarm scheduler's). Comparing deadlines with that clock found nothing due, and
+ * re-arming for the very time that was firing was skipped (the in-memory armed time) or dropped,
+ * so a deadline waited for whatever armed the alarm next: a silent socket closed at 20 s, not 10 s.
+ *
+ * So a run that starts within EARLY_FIRE_TOLERANCE_MS before its armed time judges by the armed
+ * time (everything the alarm was armed for is due when it fires), and a run never re-arms at or
+ * before the time it judged by. The armed time is kept in storage, so a run that wakes a
+ * hibernated or restarted object still knows it.
+ */
+export class AlarmClock {
+  /** What storage holds, as far as this instance knows; undefined until it first arms. */
+  private armedAt: number | null | undefined = undefined;
+  /** While an alarm run is in progress: the time it judges by. */
+  private handling: number | null = null;
+
+  constructor(private readonly storage: DurableObjectStorage) {}
+
+  private get sql(): SqlStorage {
+    return this.storage.sql;
+  }
+
+  /** Starts an alarm run; returns the time everything is judged due by. */
+  begin(): number {
+    const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'alarm_at'").toArray()[0];
+    const armedFor = row ? Number(row.v) : NaN;
+    const now = Date.now();
+    this.armedAt = undefined;
+    this.handling = Number.isFinite(armedFor) && armedFor > now && armedFor - now <= EARLY_FIRE_TOLERANCE_MS ? armedFor : now;
+    return this.handling;
+  }
+
+  end(): void {
+    this.handling = null;
+  }
+
+  /** Arms the alarm for `next` (null: nothing due). Cheap when that is already the armed time. */
+  arm(next: number | null): void {
+    // Work still due at the time being handled (a bounded round left some) runs just after it.
+    if (next !== null && this.handling !== null && next <= this.handling) next = this.handling + 1;
+    if (next === this.armedAt) return;
+    this.armedAt = next;
+    if (next === null) {
+      this.sql.exec("DELETE FROM meta WHERE k = 'alarm_at'");
+      void this.storage.deleteAlarm();
+    } else {
+      this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('alarm_at', ?)", String(next));
+      void this.storage.setAlarm(next);
+    }
+  }
+}
