@@ -80,14 +80,15 @@ signjobs.openapi(
     responses: { 101: { description: "Switching protocols" }, 426: commonErrors[400], ...commonErrors },
   }),
   async (c) => {
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      throw new ProblemError(426, "validation_failed", "this endpoint needs Upgrade: websocket");
-    }
     const { did } = c.req.valid("query");
     // Unset when the socket will authenticate with its first message (the only unauthenticated way in).
     const principal = c.get("principal") as Principal | undefined;
+    // Who may connect is answered before how: another DID's signer learns nothing more here.
     if (principal?.kind === "did" && principal.did !== did) {
       throw new ProblemError(403, "forbidden", "a signer may only connect for its own DID");
+    }
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new ProblemError(426, "validation_failed", "this endpoint needs Upgrade: websocket");
     }
     // DID-auth already checked the DID in D1; anyone else is refused here before an object is touched.
     if (principal?.kind !== "did" && !(await isManagedDid(c.env.DB, did))) throw notFound(`DID ${did}`);
