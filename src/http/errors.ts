@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
 
-import type { ProblemCode } from "../core/errors";
+import { RETRY_AFTER_SECONDS, type ProblemCode } from "../core/errors";
 
 export type { ProblemCode };
 
@@ -149,6 +149,23 @@ export function handleError(err: Error, c: Context): Response {
       problemBody(400, "validation_failed", "the URL has malformed percent-encoding", [{ path: "(url)", message: err.message }], {
         requestId,
       }),
+    );
+  }
+  // A Durable Object that was reset (a crash, a deploy) or is overloaded under a call: temporary,
+  // and the client is told when to retry rather than handed a 500.
+  const objectFailure = err as { durableObjectReset?: unknown; overloaded?: unknown; retryable?: unknown };
+  if (objectFailure.overloaded === true || objectFailure.durableObjectReset === true || objectFailure.retryable === true) {
+    const overloaded = objectFailure.overloaded === true;
+    console.warn(JSON.stringify({ level: "warn", requestId, event: "object.unavailable", message: err.message }));
+    return problemResponse(
+      problemBody(
+        503,
+        overloaded ? "overloaded" : "issuer_unavailable",
+        overloaded ? "the issuer is busy; retry shortly" : "the issuer was restarted while answering; retry (creates: with the same Idempotency-Key)",
+        undefined,
+        { requestId },
+      ),
+      { "retry-after": String(RETRY_AFTER_SECONDS) },
     );
   }
   // A bug or an outage: log everything, tell the client nothing internal.
