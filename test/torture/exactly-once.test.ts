@@ -377,7 +377,7 @@ it("2,000 credentials, two racing signers, evictions, aborts and failing D1 writ
   // ── Every JWT verifies against the issuer's key (and a sample through the service's own verifier).
   const publicKey = await crypto.subtle.importKey(
     "jwk",
-    { ...issuer.doc.verificationMethod[0]!.publicKeyJwk },
+    { ...issuer.doc.verificationMethod[0]!.publicKeyJwk } as unknown as JsonWebKey,
     { name: "ECDSA", namedCurve: "P-256" },
     false,
     ["verify"],
