@@ -35,6 +35,10 @@ export type Ending =
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Distinct invalid-signature reasons audited per job; any further ones share one row. */
+const MAX_INVALID_REASONS = 20;
+const OTHER_REASONS = JSON.stringify({ detail: `other reasons (more than ${MAX_INVALID_REASONS} distinct)` });
+
 /** Sign jobs in the object's SQLite. Every status change goes through `end`. */
 export class JobStore {
   constructor(
@@ -135,6 +139,8 @@ export class JobStore {
   }
 
   audit(jobId: string | null, event: string, detail: unknown, now: number): void {
+    let stored = detail === undefined ? null : JSON.stringify(detail);
+    if (event === "invalid_signature" && jobId !== null && stored !== null) stored = this.invalidReason(jobId, stored);
     // A signer repeating a bad signature adds nothing but a count: one row per job and reason.
     this.sql.exec(
       `INSERT INTO audit (at, job_id, event, detail, last_at) VALUES (?, ?, ?, ?, ?)
@@ -142,9 +148,24 @@ export class JobStore {
       now,
       jobId,
       event,
-      detail === undefined ? null : JSON.stringify(detail),
+      stored,
       now,
     );
+  }
+
+  /**
+   * The reason an invalid signature is counted under: its own, or, once a job has
+   * MAX_INVALID_REASONS distinct ones (messages carry lengths a signer controls), one shared row.
+   */
+  private invalidReason(jobId: string, detail: string): string {
+    const known = this.sql
+      .exec<{ n: number; has: number }>(
+        "SELECT count(*) AS n, coalesce(max(detail = ?), 0) AS has FROM audit WHERE job_id = ? AND event = 'invalid_signature'",
+        detail,
+        jobId,
+      )
+      .one();
+    return known.has === 1 || known.n < MAX_INVALID_REASONS ? detail : OTHER_REASONS;
   }
 
   /**

@@ -133,6 +133,26 @@ describe("issuer object storage", () => {
     expect(rows[0]!.last_at).toBeGreaterThanOrEqual(rows[0]!.at);
   });
 
+  it("keeps at most 20 reasons per job, however many distinct ones a signer sends", async () => {
+    const key = await externalKey("Ed25519");
+    const issuer = await externalDid(key);
+    await api("PUT", "/v1/credentials", { issuer: issuer.did, verificationMethodId: issuer.vmId, subject: "did:example:b", data: {} });
+    const [job] = await pendingJobs(issuer.did);
+    // Each length is its own message ("must be 64 bytes, got N").
+    for (let n = 1; n <= 30; n++) {
+      const res = await api("PUT", "/v1/signjobs", { id: job.id, signature: "A".repeat(4 * n) });
+      expect(res.body.code).toBe("invalid_signature");
+    }
+    const rows = await objectQuery<{ detail: string; count: number }>(
+      issuer.did,
+      "SELECT detail, count FROM audit WHERE job_id = ? AND event = 'invalid_signature' ORDER BY seq",
+      job.id,
+    );
+    expect(rows.length).toBeLessThanOrEqual(21);
+    expect(rows.reduce((n, r) => n + r.count, 0)).toBe(30);
+    expect(rows[rows.length - 1]!.detail).toContain("other reasons");
+  });
+
   it("drops the signing input of jobs ended longer ago than the retention, from the one alarm", async () => {
     const key = await externalKey("Ed25519");
     const issuer = await externalDid(key);

@@ -111,6 +111,7 @@ describe("the alarm and issuers that can no longer sign", () => {
     const key = await externalKey("P-256");
     const issuer = await externalDid(key);
     await issuePending(issuer, { suspendable: true });
+    const listJob = (await pendingJobs(issuer.did)).find((j) => j.kind === "status-list");
     expect((await api("DELETE", `/v1/keys/${enc(issuer.vmId)}`)).status).toBe(204);
     expect(await pendingJobs(issuer.did)).toEqual([]);
     const before = await objectQuery<ListRow>(issuer.did, "SELECT id, revision, job_revision FROM status_lists");
@@ -119,6 +120,9 @@ describe("the alarm and issuers that can no longer sign", () => {
     expect(await pendingJobs(issuer.did)).toEqual([]);
     expect(await objectQuery<ListRow>(issuer.did, "SELECT id, revision, job_revision FROM status_lists")).toEqual(before);
     await onlyRetentionArmed(issuer.did);
+    // The operator sees why.
+    const view = await api("GET", `/v1/credentials/status/${listJob.payload.vc.id.split("/").pop()}/publication`);
+    expect(view.body.publication).toEqual({ state: "stopped", attempts: 1, lastError: "signing key revoked" });
   });
 });
 
