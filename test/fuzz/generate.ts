@@ -198,7 +198,7 @@ function setAt(root: unknown, path: (string | number)[], f: (old: unknown) => un
   } else cur[last] = f(cur[last]);
   return copy;
 }
-const DELETE = (_: unknown) => undefined;
+const DELETE = (): undefined => undefined;
 
 type Mutation = (d: Draft) => Draft;
 
