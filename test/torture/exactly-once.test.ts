@@ -75,6 +75,8 @@ class Faults {
   }
 
   private wrap(real: D1Database, state: DurableObjectState): D1Database {
+    // The proxy handler below has its own `this`; the fault state is reached through this name.
+    // oxlint-disable-next-line typescript/no-this-alias
     const faults = this;
     const { d1 } = this.tally;
     return new Proxy(real, {
