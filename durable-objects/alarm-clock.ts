@@ -9,16 +9,21 @@ export const EARLY_FIRE_TOLERANCE_MS = 1_000;
  * The object's one alarm, and the time an alarm run judges "due" by.
  *
  * The alarm is armed for the earliest due time (an auth deadline, a lease's end, an outbox retry,
- * a job's expiry). When it fires, the runtime's clock inside the handler can read a hair earlier
- * than the time it was armed for (workerd's `Date.now()` is the time the event started, on another
- * clock than the alarm scheduler's). Comparing deadlines with that clock found nothing due, and
- * re-arming for the very time that was firing was skipped (the in-memory armed time) or dropped,
- * so a deadline waited for whatever armed the alarm next: a silent socket closed at 20 s, not 10 s.
+ * a job's expiry). The runtime's clock inside the handler can read earlier than the time the
+ * alarm was armed for (workerd's `Date.now()` is the time the event started, on another clock
+ * than the alarm scheduler's). Comparing deadlines with that clock then finds nothing due, and
+ * re-arming for the very time that was firing was skipped (the in-memory armed time) or may be
+ * dropped by the runtime, so the deadline would wait for whatever armed the alarm next.
  *
  * So a run that starts within EARLY_FIRE_TOLERANCE_MS before its armed time judges by the armed
  * time (everything the alarm was armed for is due when it fires), and a run never re-arms at or
  * before the time it judged by. The armed time is kept in storage, so a run that wakes a
  * hibernated or restarted object still knows it.
+ *
+ * Measured under `wrangler dev`: the alarm fires 20-35 ms after a silent socket's deadline and
+ * the Close frame (4401) reaches the client 10.0 s after it connected. A Node client's `close`
+ * event still comes about 10 s later: the runtime keeps the connection open after the closing
+ * handshake, outside anything this object does.
  */
 export class AlarmClock {
   /** What storage holds, as far as this instance knows; undefined until it first arms. */
