@@ -259,7 +259,12 @@ function sameKeyRef(a: string, b: string): boolean {
     const out: Record<string, string> = {};
     for (const part of uri.slice(7).split("?")[0]!.split(";")) {
       const eq = part.indexOf("=");
-      if (eq > 0) out[part.slice(0, eq)] = decodeURIComponent(part.slice(eq + 1));
+      if (eq <= 0) continue;
+      try {
+        out[part.slice(0, eq)] = decodeURIComponent(part.slice(eq + 1));
+      } catch {
+        return undefined; // malformed percent-encoding names no key of ours
+      }
     }
     return out;
   };

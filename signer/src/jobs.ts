@@ -5,6 +5,20 @@ import type { Log } from "./log.js";
 import type { Policy } from "./policy.js";
 import { SignJobSchema, type Answer, type SignJob } from "./protocol.js";
 
+/**
+ * The refusal reason for a job, or undefined to sign it. An inspection that throws (a hostile job
+ * built to overflow a comparison or break a decoder) is a refusal too: it is nothing this signer
+ * signs, and dropping the job instead would have the service re-offer it every lease, forever.
+ * Only a backend failure (HSM hiccup) leaves a job for a retry.
+ */
+function inspect(job: SignJob, me: Parameters<typeof refusal>[1]): string | undefined {
+  try {
+    return refusal(job, me);
+  } catch (e) {
+    return `sign job could not be inspected (${e instanceof Error ? e.name : "error"})`;
+  }
+}
+
 /** What the log lines name a job by; a malformed job has only its id. */
 type JobRef = Pick<SignJob, "id"> & { kind?: string; alg?: string };
 
@@ -78,7 +92,7 @@ export class JobRunner {
     try {
       // A job for another key is refused like any other: the protocol has no hand-back, and an
       // ignored job is offered to this signer again every lease, forever.
-      const reason = refusal(job, { ...this.opts, alg: this.backend.alg });
+      const reason = inspect(job, { ...this.opts, alg: this.backend.alg });
       answer = reason
         ? { type: "reject", id: job.id, reason: reason.slice(0, 1000) }
         : { type: "sign", id: job.id, signature: base64url.encode(await this.signLimited(job)) };

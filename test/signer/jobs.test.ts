@@ -74,3 +74,40 @@ describe("JobRunner", () => {
     });
   });
 });
+
+describe("JobRunner against a hostile job it cannot even inspect", () => {
+  it("rejects with a reason instead of dropping the job to be re-offered every lease", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "ssi-signer-j-")), "k.jwk");
+    await keygenJwk("P-256", file);
+    const lines: Record<string, unknown>[] = [];
+    const runner = new JobRunner(
+      await openJwkBackend(file),
+      { did: DID, kid: KID, keyRef: "pkcs11:token=issuer;object=vc-signing", concurrency: 1 },
+      new Log(
+        (l) => lines.push(JSON.parse(l)),
+        () => {},
+      ),
+    );
+    const base = {
+      did: DID,
+      verificationMethodId: KID,
+      alg: "ES256",
+      kind: "credential",
+      signingInput: signingInputOf(
+        { alg: "ES256", kid: KID, typ: "JWT" },
+        credentialPayload(DID, "did:example:a"),
+      ),
+    };
+    // Malformed percent-encoding in the job's keyRef (decodeURIComponent throws).
+    const badRef = { ...base, id: "k1", keyRef: "pkcs11:token=%E0%A4%A;object=vc-signing" };
+    expect(await runner.offer(badRef)).toMatchObject({ type: "reject", id: "k1" });
+    // Signed bytes nested past any recursion limit: decoding them overflows the stack.
+    const N = 100_000;
+    const claims = JSON.stringify(credentialPayload(DID, "did:example:a", { data: { deep: 0 } }));
+    const deepClaims = claims.replace('"deep":0', `"deep":${'{"a":'.repeat(N)}{}${"}".repeat(N)}`);
+    const header = Buffer.from(JSON.stringify({ alg: "ES256", kid: KID, typ: "JWT" })).toString("base64url");
+    const deepInput = { ...base, id: "k2", signingInput: `${header}.${Buffer.from(deepClaims).toString("base64url")}` };
+    expect(await runner.offer(deepInput)).toMatchObject({ type: "reject", id: "k2" });
+    expect(lines.filter((l) => l.event === "failed")).toEqual([]);
+  });
+});
