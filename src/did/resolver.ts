@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseJsonWithin } from "../core/json-depth";
-import { describeOutboundFailure, fetchOutbound } from "../net/outbound";
+import { describeOutboundFailure, fetchOutbound, isOwnHost } from "../net/outbound";
 import { getDid } from "./store";
 import { didWebLocation, didWebUrl, resolveLocally, type DidDocument } from "./documents";
 
@@ -51,7 +51,7 @@ export async function resolveDid(env: Env, did: string, ownOrigin?: string): Pro
       if (managed.deleted_at !== null) return { ...failed("notFound"), didDocumentMetadata: { deactivated: true } };
       return found(JSON.parse(managed.document) as DidDocument, { created: new Date(managed.created_at).toISOString() });
     }
-    if (ownOrigin !== undefined && loc.host === hostOf(ownOrigin)) return failed("notFound", "no such DID is hosted here");
+    if (isOwnHost(didWebUrl(loc), ownOrigin)) return failed("notFound", "no such DID is hosted here");
     const res = await fetchOutbound(didWebUrl(loc), "application/did+json, application/json");
     if (!res.ok) return failed("notFound", `the DID document was not fetched: ${describeOutboundFailure(res)}`);
     let text: string;
@@ -67,12 +67,4 @@ export async function resolveDid(env: Env, did: string, ownOrigin?: string): Pro
     return found(doc.data as unknown as DidDocument);
   }
   return failed("methodNotSupported");
-}
-
-function hostOf(origin: string): string | null {
-  try {
-    return new URL(origin).host;
-  } catch {
-    return null;
-  }
 }

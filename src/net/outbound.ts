@@ -78,6 +78,26 @@ export function checkOutboundUrl(input: string | URL): OutboundCheck {
   return { ok: true, url };
 }
 
+/** A URL's host name spelled one way: lower case (the parser's doing), without a trailing dot. */
+function hostnameOf(input: string | URL): string | null {
+  try {
+    return new URL(input).hostname.replace(/\.$/, "");
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a URL names this service's own host, whatever its spelling (`HOST`, `host.`, `host:443`,
+ * another scheme or port). Such URLs are answered from the service's own data, never fetched: a
+ * fetch to its own name would leave the Worker and reach whatever answers that name outside it.
+ */
+export function isOwnHost(input: string | URL, ownOrigin: string | undefined): boolean {
+  if (ownOrigin === undefined) return false;
+  const own = hostnameOf(ownOrigin);
+  return own !== null && own !== "" && hostnameOf(input) === own;
+}
+
 type CacheEntry = { expires: number; value: OutboundResponse & { ok: true } };
 const cache = new Map<string, CacheEntry>();
 let cachedBytes = 0;

@@ -1,6 +1,6 @@
 import { parseJsonWithin } from "../core/json-depth";
 import { verifyJwtSignature } from "../credentials/verify";
-import { describeOutboundFailure, fetchOutbound } from "../net/outbound";
+import { describeOutboundFailure, fetchOutbound, isOwnHost } from "../net/outbound";
 import { decodeList, StatusListError } from "./bitstring";
 
 /** A credential naming more status entries than this fails verification: each may cost a fetch. */
@@ -95,7 +95,7 @@ async function listJwt(env: Env, ownOrigin: string, url: string): Promise<string
   } catch {
     return { error: "statusListCredential is not a URL" };
   }
-  if (parsed.origin === originOf(ownOrigin)) {
+  if (isOwnHost(parsed, ownOrigin)) {
     const own = LIST_PATH.exec(parsed.pathname);
     let id: string | null = null;
     try {
@@ -119,12 +119,4 @@ async function listJwt(env: Env, ownOrigin: string, url: string): Promise<string
   const jwt = json.ok ? (json.value as { credentialJwt?: unknown } | null)?.credentialJwt : undefined;
   if (typeof jwt === "string") return jwt;
   return { error: "not a JWT-secured credential (Data Integrity lists are not supported)" };
-}
-
-function originOf(origin: string): string | null {
-  try {
-    return new URL(origin).origin;
-  } catch {
-    return null;
-  }
 }

@@ -5,12 +5,12 @@
  * for through a control host, `https://outbound.control/…`:
  *   PUT /routes  { url, status?, headers?, body?, bytes?, hang? }  answer `url` like this
  *   GET /log?host=h                                               every URL of host h asked for
- * `bytes` streams that many bytes with no Content-Length; `hang` never answers; an unscripted URL
- * is a 404. The control host exists only in this mock.
+ * `bytes` streams that many bytes with no Content-Length; `hang` never answers; `drip` sends the
+ * headers and a first chunk, then never ends the body; an unscripted URL is a 404. The control host exists only in this mock.
  */
 export const CONTROL = "https://outbound.control";
 
-type Route = { url: string; status?: number; headers?: Record<string, string>; body?: string; bytes?: number; hang?: boolean };
+type Route = { url: string; status?: number; headers?: Record<string, string>; body?: string; bytes?: number; hang?: boolean; drip?: boolean };
 
 const routes = new Map<string, Route>();
 const log: string[] = [];
@@ -33,6 +33,14 @@ export async function outboundMock(request: Request): Promise<Response> {
   const route = routes.get(url.href);
   if (!route) return new Response("not scripted", { status: 404 });
   if (route.hang) return new Promise<Response>(() => {});
+  if (route.drip) {
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(route.body ?? "{"));
+      },
+    });
+    return new Response(stream, { status: route.status ?? 200, headers: route.headers });
+  }
   if (route.bytes !== undefined) {
     let left = route.bytes;
     const chunk = new Uint8Array(64 * 1024).fill(0x61);

@@ -1,13 +1,16 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
 import { checkOutboundUrl, clearOutboundCache, type OutboundFailure } from "../../src/net/outbound";
 import { Bitstring, MIN_LIST_SIZE, encodeList } from "../../src/status/bitstring";
 import { expectProblem } from "../contract";
-import { api, enc } from "../helpers";
+import { ORIGIN, TOKEN, api, enc } from "../helpers";
 import { CONTROL } from "./mock";
 
 /** Scripts the mock's answer for one URL. */
-async function serve(url: string, answer: { status?: number; headers?: Record<string, string>; body?: string; bytes?: number; hang?: boolean }) {
+async function serve(url: string, answer: { status?: number; headers?: Record<string, string>; body?: string; bytes?: number; hang?: boolean; drip?: boolean }) {
   const res = await fetch(`${CONTROL}/routes`, { method: "PUT", body: JSON.stringify({ url, ...answer }) });
   expect(res.status).toBe(204);
 }
@@ -186,6 +189,14 @@ describe("did:web resolution goes through the outbound policy", () => {
     expect(res.body.resolution.didResolutionMetadata.message).toMatch(/\(timeout\)/);
   }, 20_000);
 
+  it("a host that sends headers and then drips its body forever fails with timeout after 5 s", async () => {
+    const host = freshHost("dripping");
+    await serve(`https://${host}/.well-known/did.json`, { drip: true, body: '{"id":', headers: { "content-type": "application/did+json" } });
+    const res = await api("GET", `/v1/dids/resolver/${enc(`did:web:${host}`)}`);
+    expectProblem(res, 404, "not_found");
+    expect(res.body.resolution.didResolutionMetadata.message).toMatch(/\(timeout\)/);
+  }, 20_000);
+
   it("a did:web on the service's own host is resolved locally, never fetched", async () => {
     const res = await api("GET", `/v1/dids/resolver/${enc("did:web:ssi.test:nobody")}`);
     expectProblem(res, 404, "not_found");
@@ -239,5 +250,47 @@ describe("foreign status lists go through the outbound policy", () => {
       reason: "credentialStatus has 9 entries; at most 8 are checked",
     });
     expect((await asked(listHost)).filter((u) => /\/l\d$/.test(u))).toEqual([]);
+  });
+});
+
+describe("the service's own origin is never fetched, however it is spelled", () => {
+  /** The Worker with PUBLIC_URL set to `origin`. */
+  async function asService(origin: string, method: string, path: string, body?: unknown) {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request(`${ORIGIN}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      }),
+      { ...env, PUBLIC_URL: origin } as Env,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return { status: res.status, body: (await res.json()) as any };
+  }
+
+  it("a did:web naming the service's host with an explicit :443 is resolved locally", async () => {
+    const own = freshHost("own");
+    const res = await asService(`https://${own}`, "GET", `/v1/dids/resolver/${enc(`did:web:${own}%3A443:nobody`)}`);
+    expect(res.status).toBe(404);
+    expect(res.body.resolution.didResolutionMetadata.message).toBe("no such DID is hosted here");
+    expect(await asked(own)).toEqual([]);
+    expect(await asked(`${own}:443`)).toEqual([]);
+  });
+
+  it("a status list URL on the service's host with a trailing dot, upper case or :443 is read locally", async () => {
+    const own = freshHost("own");
+    const issuer = await foreignIssuer();
+    for (const url of [
+      `https://${own}./v1/credentials/status/${crypto.randomUUID()}`,
+      `https://${own.toUpperCase()}/v1/credentials/status/${crypto.randomUUID()}`,
+      `https://${own}:443/v1/credentials/status/${crypto.randomUUID()}`,
+    ]) {
+      const res = await asService(`https://${own}`, "PUT", "/v1/credentials/verification", { credentialJwt: await credentialJwt(issuer, entry(url, 1)) });
+      expect(res.body, url).toEqual({ verified: false, reason: `status list ${url} could not be read: no such status list is published here` });
+    }
+    expect(await asked(own)).toEqual([]);
+    expect(await asked(`${own}.`)).toEqual([]);
   });
 });
