@@ -211,4 +211,34 @@ describe("issuer object storage", () => {
     // A signed job stays immutable in every other way.
     await expect(objectQuery(issuer.did, "UPDATE jobs SET signature = 'x' WHERE id = ?", signedJobId)).rejects.toThrow(/immutable/);
   });
+
+  it("a purged job answers a resubmitted JWS as before the purge: the same one 200, another 409, never 422", async () => {
+    const key = await externalKey("Ed25519");
+    const issuer = await externalDid(key);
+    await api("PUT", "/v1/credentials", { issuer: issuer.did, verificationMethodId: issuer.vmId, subject: "did:example:s", data: {} });
+    const [job] = await pendingJobs(issuer.did);
+    const jws = `${job.signingInput}.${await key.sign(job.signingInput)}`;
+    expect((await api("PUT", "/v1/signjobs", { id: job.id, jws })).status).toBe(200);
+    const cancelled = await api("PUT", "/v1/credentials", { issuer: issuer.did, verificationMethodId: issuer.vmId, subject: "did:example:c", data: {} });
+    const [cancelledJob] = await pendingJobs(issuer.did);
+    expect((await api("PUT", `/v1/operations/cancel/${cancelled.body.id}`)).status).toBe(200);
+    const cancelledJws = `${cancelledJob.signingInput}.${await key.sign(cancelledJob.signingInput)}`;
+
+    await objectQuery(issuer.did, "INSERT OR REPLACE INTO meta (k, v) VALUES ('signjob_retention_ms', '0')");
+    await runInDurableObject(stubOf(issuer.did), async (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
+    expect(await runDurableObjectAlarm(stubOf(issuer.did))).toBe(true);
+    expect((await api("GET", `/v1/signjobs/${job.id}`)).body.purgedAt).toBeDefined();
+
+    const again = await api("PUT", "/v1/signjobs", { id: job.id, jws });
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    expect(again.body).toMatchObject({ id: job.id, status: "signed" });
+    const other = `${job.signingInput}.${await key.sign(`${job.signingInput}x`)}`;
+    const another = await api("PUT", "/v1/signjobs", { id: job.id, jws: other });
+    expect(another.status, JSON.stringify(another.body)).toBe(409);
+    expect(another.body.code).toBe("job_already_signed");
+    const late = await api("PUT", "/v1/signjobs", { id: cancelledJob.id, jws: cancelledJws });
+    expect(late.status, JSON.stringify(late.body)).toBe(409);
+    expect(late.body.code).toBe("job_not_pending");
+    expect(await objectQuery(issuer.did, "SELECT seq FROM audit WHERE event = 'invalid_signature'")).toEqual([]);
+  });
 });
