@@ -36,14 +36,12 @@ const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map((b) => b.toSt
 const sha256 = async (text: string) => hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 
 /**
- * Who a key belongs to. Operators are told apart by their token (its digest, never the token),
+ * Who a key belongs to. Operators are told apart by their token's fingerprint (never the token),
  * so two operators' keys never collide; a signer by its DID.
  */
-async function callerScope(c: Context<AppEnv>): Promise<string> {
+function callerScope(c: Context<AppEnv>): string {
   const principal = c.get("principal");
-  if (principal?.kind === "did") return `did:${principal.did}`;
-  const token = (c.req.header("authorization") ?? "").trim().split(/\s+/)[1] ?? "";
-  return `operator:${(await sha256(token)).slice(0, 32)}`;
+  return principal.kind === "did" ? `did:${principal.did}` : `operator:${principal.tokenId}`;
 }
 
 /**
@@ -58,5 +56,5 @@ export async function idempotencyClaim(c: Context<AppEnv>): Promise<IdempotencyC
   if (header === undefined) {
     return { scope: INTERNAL_SCOPE, key: crypto.randomUUID(), fingerprint, ttlMs: INTERNAL_IDEMPOTENCY_TTL_MS, fromClient: false };
   }
-  return { scope: await callerScope(c), key: unquote(header), fingerprint, ttlMs: IDEMPOTENCY_TTL_MS, fromClient: true };
+  return { scope: callerScope(c), key: unquote(header), fingerprint, ttlMs: IDEMPOTENCY_TTL_MS, fromClient: true };
 }
