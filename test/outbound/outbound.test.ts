@@ -108,6 +108,19 @@ describe("the outbound policy, from the URL alone", () => {
     ["https://intranet.corp/x", "private_host"],
     ["https://metadata/x", "private_host"],
     ["not a url", "invalid_url"],
+    // Spellings the URL parser folds before the policy looks: full-width letters, ideographic
+    // dots, percent-encoded host letters, IPv4-mapped IPv6, a zero, a trailing dot, user-info.
+    ["https://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/x", "private_host"],
+    ["https://%6c%6fcalhost/x", "private_host"],
+    ["https://127\u30020\u30020\u30021/x", "address_literal"],
+    ["https://[::ffff:127.0.0.1]/x", "address_literal"],
+    ["https://[0:0:0:0:0:ffff:7f00:1]/x", "address_literal"],
+    ["https://0/x", "address_literal"],
+    ["https://127.0.0.1./x", "address_literal"],
+    ["https://metadata.google.internal./x", "private_host"],
+    ["https://localhost:443/x", "private_host"],
+    ["https://LocalHost.LocalDomain/x", "private_host"],
+    ["https://issuer.example.com@127.0.0.1/x", "credentials_in_url"],
   ];
   it.each(refused)("%s is refused: %s", (url, reason) => {
     expect(checkOutboundUrl(url)).toEqual({ ok: false, reason });
