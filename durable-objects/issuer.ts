@@ -472,7 +472,13 @@ export class IssuerObject extends DurableObject<Env> {
       this.idempotency.prune(now);
       await this.signCustodialBacklog();
       this.statusLists.reviveUnsigned(now);
-      await this.dispatch(this.statusLists.publish(this.engine, this.keys, "", this.ctx.id.toString()), "");
+      try {
+        await this.dispatch(this.statusLists.publish(this.engine, this.keys, "", this.ctx.id.toString()), "");
+      } catch (err) {
+        // A custodial key that cannot be unlocked (KEK changed) leaves its list's job pending for
+        // the backlog signer; it must not cost the outbox delivery and the re-arm below.
+        console.error(JSON.stringify({ level: "error", event: "status.publish_failed", error: String(err) }));
+      }
       await this.afterChange();
     } finally {
       this.clock.end();

@@ -4,7 +4,7 @@
  * would sign with it is 503 `custody_unavailable`, and nothing is created or changed.
  */
 import { env } from "cloudflare:workers";
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { parseKek, unwrapPrivateKey, wrapPrivateKey } from "../../src/crypto";
 import { api, enc } from "../helpers";
@@ -72,5 +72,21 @@ describe("a custodial key that the configured KEK no longer decrypts", () => {
     expect(await counts(issuer)).toEqual(before);
     expect(await objectQuery(issuer.did, "SELECT id, revision, job_revision FROM status_lists")).toEqual(lists);
     expect((await api("GET", `/v1/credentials/${id}/status`)).body).toEqual({ revoked: false, suspended: false });
+  });
+
+  it("the alarm still delivers the outbox and re-arms when a list waiting to be re-signed has a key it cannot unlock", async () => {
+    const issuer = await custodialDid("Ed25519");
+    const issued = await api("PUT", "/v1/credentials", { issuer: issuer.did, verificationMethodId: issuer.vmId, subject: "did:example:n", data: {}, revocable: true });
+    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+    await wrapUnderAnotherKek(issuer);
+    // A list whose bits are newer than its last job (as a stop between a change and its job leaves
+    // it), and a D1 write waiting in the outbox.
+    await objectQuery(issuer.did, "UPDATE status_lists SET revision = revision + 1");
+    await objectQuery(issuer.did, "INSERT INTO outbox (key, sql, params, attempts, due_at) VALUES ('probe', 'SELECT 1', '[]', 0, 0)");
+    await runInDurableObject(stubOf(issuer.did), (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
+    expect(await runDurableObjectAlarm(stubOf(issuer.did))).toBe(true);
+    expect(await objectQuery(issuer.did, "SELECT key FROM outbox WHERE key = 'probe'")).toEqual([]);
+    // The list's job waits, pending, for a KEK that unlocks its key; the alarm is armed to try again.
+    expect(await runInDurableObject(stubOf(issuer.did), (_i, state) => state.storage.getAlarm())).not.toBeNull();
   });
 });
