@@ -9,6 +9,8 @@
  * not a reachable network anyway; elsewhere a resolver-level policy is needed.
  */
 
+import { concatBytes } from "@noble/hashes/utils.js";
+
 export const OUTBOUND_TIMEOUT_MS = 5_000;
 export const OUTBOUND_MAX_BYTES = 1024 * 1024;
 export const OUTBOUND_CACHE_MS = 60_000;
@@ -150,13 +152,7 @@ async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promis
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(...chunks);
 }
 
 /**

@@ -3,6 +3,7 @@
  * @see https://www.w3.org/TR/vc-bitstring-status-list/
  */
 import { base64url } from "jose";
+import { concatBytes } from "@noble/hashes/utils.js";
 
 /** The spec's minimum list length (16 KiB uncompressed): below it, a status index says too much about its holder. */
 export const MIN_LIST_SIZE = 131_072;
@@ -143,11 +144,5 @@ async function gunzip(gz: Uint8Array): Promise<Uint8Array> {
     if (cause instanceof StatusListError) throw cause;
     throw new StatusListError("invalid_gzip", "encodedList holds corrupt GZIP data", { cause });
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(...chunks);
 }
