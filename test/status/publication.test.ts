@@ -6,27 +6,13 @@
  * The backoff is minutes long, so the tests move the refused job's end back in time instead of
  * waiting; running the alarm before that shows no retry is offered early.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers";
 import { externalDid, externalKey, issuePending, objectQuery, pendingJobs, stubOf } from "../signjobs/support";
-import { published, statusEntryOf } from "./support";
+import { alarmNow, onlyRetentionArmed, published, statusEntryOf } from "./support";
 
-async function alarmNow(did: string) {
-  await runInDurableObject(stubOf(did), async (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
-  expect(await runDurableObjectAlarm(stubOf(did))).toBe(true);
-}
 
-/** The alarm is armed for retention alone (the oldest ended job's signing input, 30 days on), not for a retry. */
-async function onlyRetentionArmed(did: string) {
-  const { alarm, oldest } = await runInDurableObject(stubOf(did), async (_i, state) => ({
-    alarm: await state.storage.getAlarm(),
-    oldest: state.storage.sql
-      .exec<{ t: number }>("SELECT min(ended_at) AS t FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL")
-      .one().t,
-  }));
-  expect(alarm).toBe(oldest + 30 * 86_400_000);
-}
 
 const listJobs = async (did: string) => (await pendingJobs(did)).filter((j) => j.kind === "status-list");
 

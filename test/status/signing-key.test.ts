@@ -3,11 +3,10 @@
  * deleted) a change is refused with 409 `no_signing_key` and nothing moves; the alarm offers no
  * new status-list job for such an issuer, and a revoked key leaves its did:web document.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, enc } from "../helpers";
-import { custodialDid, externalDid, externalKey, issuePending, objectQuery, pendingJobs, stubOf, type Issuer } from "../signjobs/support";
-import { published, statusEntryOf } from "./support";
+import { custodialDid, externalDid, externalKey, issuePending, objectQuery, pendingJobs, type Issuer } from "../signjobs/support";
+import { alarmNow, onlyRetentionArmed, published, statusEntryOf } from "./support";
 
 type ListRow = { id: string; revision: number; job_revision: number };
 
@@ -21,23 +20,8 @@ async function publishedCredential(issuer: Issuer, sign: (input: string) => Prom
   return { id: container.id as string, entry: statusEntryOf(container) };
 }
 
-/** Runs the alarm now, whatever it was armed for (or whether it was armed at all). */
-async function alarmNow(did: string) {
-  await runInDurableObject(stubOf(did), async (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
-  expect(await runDurableObjectAlarm(stubOf(did))).toBe(true);
-}
 
 
-/** The alarm is armed for retention alone (the oldest ended job's signing input, 30 days on), not for a retry. */
-async function onlyRetentionArmed(did: string) {
-  const { alarm, oldest } = await runInDurableObject(stubOf(did), async (_i, state) => ({
-    alarm: await state.storage.getAlarm(),
-    oldest: state.storage.sql
-      .exec<{ t: number }>("SELECT min(ended_at) AS t FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL")
-      .one().t,
-  }));
-  expect(alarm).toBe(oldest + 30 * 86_400_000);
-}
 
 describe("a status change without a usable signing key", () => {
   it("is 409 no_signing_key, single and batch, and changes no bit", async () => {

@@ -3,7 +3,9 @@ import { gunzipSync } from "node:zlib";
 import { Buffer } from "node:buffer";
 import { decodeJwt } from "jose";
 import { expect } from "vitest";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { api } from "../helpers";
+import { stubOf } from "../signjobs/support";
 
 /** The indexes whose bit is set in an `encodedList` ("u" + base64url(GZIP(bitstring)), bit 0 = MSB of byte 0). */
 export function setIndexes(encodedList: string): number[] {
@@ -38,4 +40,21 @@ export const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 export function statusEntryOf(container: { credential: Record<string, any> }) {
   const s = container.credential.credentialStatus;
   return { url: s.statusListCredential as string, index: Number(s.statusListIndex), purpose: s.statusPurpose as string, entry: s };
+}
+
+/** Runs the alarm now, whatever it was armed for (or whether it was armed at all). */
+export async function alarmNow(did: string) {
+  await runInDurableObject(stubOf(did), async (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
+  expect(await runDurableObjectAlarm(stubOf(did))).toBe(true);
+}
+
+/** The alarm is armed for retention alone (the oldest ended job's signing input, 30 days on), not for a retry. */
+export async function onlyRetentionArmed(did: string) {
+  const { alarm, oldest } = await runInDurableObject(stubOf(did), async (_i, state) => ({
+    alarm: await state.storage.getAlarm(),
+    oldest: state.storage.sql
+      .exec<{ t: number }>("SELECT min(ended_at) AS t FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL")
+      .one().t,
+  }));
+  expect(alarm).toBe(oldest + 30 * 86_400_000);
 }
