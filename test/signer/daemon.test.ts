@@ -261,7 +261,10 @@ describe("poll mode against a fake service", () => {
       const later = svc.addJob(credential("did:example:alice"));
       await until(() => svc.jobs.get(later.id)!.status === "signed", 5000, "later job");
       expect(svc.httpAuthOk).toBeGreaterThan(3);
-      expect(daemon.out.filter((l) => l.event === "signed").length).toBe(3);
+      // The service marks a job signed before the daemon reads the answer and logs it.
+      const signedLines = () => daemon.out.filter((l) => l.event === "signed").length;
+      await until(() => signedLines() >= 3, 5000, "the daemon logs the later job");
+      expect(signedLines()).toBe(3);
       expect(daemon.out.filter((l) => l.event === "rejected").length).toBe(1);
     } finally {
       await daemon.stop();
