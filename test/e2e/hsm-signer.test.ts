@@ -103,7 +103,7 @@ describe.skipIf(!hsm)("external issuance with the PKCS#11 signer daemon", () => 
         const pending = await call("GET", "/v1/operations?parent=credentials&done=false&pageSize=1000");
         return pending.body.operations.length === 0;
       },
-      180_000,
+      360_000,
     );
     expect(operations).toHaveLength(issuers.length * (BACKLOG + LATER));
 

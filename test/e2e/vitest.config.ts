@@ -8,7 +8,7 @@ export default defineConfig({
     include: ["test/e2e/**/*.test.ts"],
     environment: "node",
     fileParallelism: false,
-    testTimeout: 300_000,
+    testTimeout: 480_000,
     hookTimeout: 120_000,
   },
 });
