@@ -1,20 +1,25 @@
 /**
- * Issuance throughput through `wrangler dev`, next to two baselines measured in the same run:
- * the platform floor (one D1 insert per request, same Worker, same concurrency) and did-jwt-vc
- * signing the same credential in-process in Node (what a Veramo user gets).
+ * Issuance throughput through `wrangler dev`, each figure next to a baseline measured in the
+ * same run, in alternating rounds:
+ *  P1a single custodial credentials at c=16 vs the independent floor (bench/floor: a bare
+ *      Worker, one D1 insert per request, same concurrency);
+ *  P1b custodial batches of 1000 vs did-jwt-vc signing the same credential in-process in Node;
+ *  P2  an external issuer with a REST batch signer vs custodial batches.
  */
-import { generateKeyPairSync, sign as nodeSign } from "node:crypto";
+import { generateKeyPairSync, sign as nodeSign, type KeyObject } from "node:crypto";
 import { createVerifiableCredentialJwt } from "did-jwt-vc";
 import { EdDSASigner } from "did-jwt";
 import { startDevServer } from "../scripts/dev-server.ts";
-import { client, machine, pool, report, timed, type Rate } from "./lib.ts";
+import { projectionLag } from "./lag.ts";
+import { alternate, client, isEntry, load, machine, pool, report, startFloor } from "./lib.ts";
 
 const CONCURRENCY = 16;
 const SINGLE = Number(process.env.BENCH_SINGLE ?? 2000);
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 5);
 const BATCH = 1000;
+const ROUND = 250;
 
-const credentialRequest = (issuer: string, vm: string, i: number) => ({
+export const credentialRequest = (issuer: string, vm: string, i: number) => ({
   issuer,
   verificationMethodId: vm,
   subject: `did:example:subject-${i}`,
@@ -22,16 +27,14 @@ const credentialRequest = (issuer: string, vm: string, i: number) => ({
   data: { degree: { type: "BachelorDegree", name: "Bachelor of Science and Arts" }, n: i },
 });
 
-async function didJwtVcBaseline(count: number): Promise<Rate> {
+/** did-jwt-vc with an Ed25519 key in Node: what a Veramo user gets. */
+export function didJwtVc() {
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  const jwk = privateKey.export({ format: "jwk" });
-  const seed = Buffer.from(jwk.d!, "base64url");
-  const pub = publicKey.export({ format: "jwk" });
-  const signer = EdDSASigner(new Uint8Array([...seed, ...Buffer.from(pub.x!, "base64url")]));
-  const did = "did:key:z6MkBenchmarkIssuer";
-  const issuer = { did, signer, alg: "EdDSA" };
-  return timed("did-jwt-vc in-process (Node)", count, "credentials", async () => {
-    for (let i = 0; i < count; i++) {
+  const seed = Buffer.from(privateKey.export({ format: "jwk" }).d!, "base64url");
+  const x = Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url");
+  const issuer = { did: "did:key:z6MkBenchmarkIssuer", signer: EdDSASigner(new Uint8Array([...seed, ...x])), alg: "EdDSA" };
+  return async (count: number, offset = 0) => {
+    for (let i = offset; i < offset + count; i++) {
       await createVerifiableCredentialJwt(
         {
           sub: `did:example:subject-${i}`,
@@ -45,76 +48,117 @@ async function didJwtVcBaseline(count: number): Promise<Rate> {
         issuer,
       );
     }
-  });
+  };
 }
 
-async function main() {
-  console.log(`# ssi-edge issuance benchmark (${machine()}, wrangler dev --log-level warn)`);
-  const server = await startDevServer({ vars: { BENCH_FLOOR: "1" } });
+export async function externalIssuer(call: ReturnType<typeof client>): Promise<{ id: string; vm: string; privateKey: KeyObject }> {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const x = publicKey.export({ format: "jwk" }).x!;
+  const did = (
+    await call("PUT", "/v1/dids/key", { keyType: "Ed25519", custody: "external", publicKeyJwk: { kty: "OKP", crv: "Ed25519", x } }, [201])
+  ).did;
+  return { id: did.id, vm: did.verificationMethod[0].id, privateKey };
+}
+
+export async function main(): Promise<void> {
+  console.log(`# ssi-edge issuance benchmark (${machine()}, ${load()}, wrangler dev --log-level warn)`);
+  const [server, floorServer] = await Promise.all([startDevServer(), startFloor()]);
   try {
     const call = client(server.url, server.token);
+    const floorCall = client(floorServer.url, "");
 
     // Warm both paths so isolate start-up and first-use costs are not measured.
-    await pool(200, CONCURRENCY, async (i) => void (await call("PUT", "/bench/floor", { i }, [201])));
+    await pool(200, CONCURRENCY, async (i) => void (await floorCall("PUT", "/floor", credentialRequest("x", "y", i), [201])));
     const custodial = (await call("PUT", "/v1/dids/key", { keyType: "Ed25519" }, [201])).did;
     const vm = custodial.verificationMethod[0].id as string;
     await pool(200, CONCURRENCY, async (i) => void (await call("PUT", "/v1/credentials", credentialRequest(custodial.id, vm, i), [201])));
 
-    const floor = await timed(`platform floor: 1 D1 insert/request, c=${CONCURRENCY}`, SINGLE, "requests", () =>
-      pool(SINGLE, CONCURRENCY, async (i) => void (await call("PUT", "/bench/floor", credentialRequest("x", "y", i), [201]))),
-    );
-    const single = await timed(`custodial, 1 credential/request, c=${CONCURRENCY}`, SINGLE, "credentials", () =>
-      pool(SINGLE, CONCURRENCY, async (i) => void (await call("PUT", "/v1/credentials", credentialRequest(custodial.id, vm, i), [201]))),
-    );
-    const batch = await timed(`custodial, batch of ${BATCH}/request`, BATCHES * BATCH, "credentials", async () => {
-      for (let b = 0; b < BATCHES; b++) {
-        const requests = Array.from({ length: BATCH }, (_, i) => credentialRequest(custodial.id, vm, b * BATCH + i));
-        const res = await call<{ operations: { done: boolean }[] }>("PUT", "/v1/credentials/batch", { requests }, [201]);
-        if (res.operations.length !== BATCH || !res.operations.every((o) => o.done)) throw new Error("batch not done");
-      }
-    });
+    const [floor, single] = await alternate(Math.max(1, Math.round(SINGLE / ROUND)), [
+      {
+        name: `floor: bare Worker, 1 D1 insert/request, c=${CONCURRENCY}`,
+        unit: "requests",
+        items: ROUND,
+        run: (r) =>
+          pool(ROUND, CONCURRENCY, async (i) => void (await floorCall("PUT", "/floor", credentialRequest("x", "y", r * ROUND + i), [201]))),
+      },
+      {
+        name: `P1a custodial, 1 credential/request, c=${CONCURRENCY}`,
+        unit: "credentials",
+        items: ROUND,
+        run: (r) =>
+          pool(
+            ROUND,
+            CONCURRENCY,
+            async (i) => void (await call("PUT", "/v1/credentials", credentialRequest(custodial.id, vm, r * ROUND + i), [201])),
+          ),
+      },
+    ]);
 
     // External issuer: the key never reaches the service; a REST signer signs in batches.
-    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-    const x = publicKey.export({ format: "jwk" }).x!;
-    const ext = (await call("PUT", "/v1/dids/key", { keyType: "Ed25519", custody: "external", publicKeyJwk: { kty: "OKP", crv: "Ed25519", x } }, [201])).did;
-    const extVm = ext.verificationMethod[0].id as string;
-    const external = await timed(`external, batch of ${BATCH} + REST batch signer`, BATCHES * BATCH, "credentials", async () => {
-      for (let b = 0; b < BATCHES; b++) {
-        const requests = Array.from({ length: BATCH }, (_, i) => credentialRequest(ext.id, extVm, b * BATCH + i));
-        const issued = await call<{ operations: { id: string; done: boolean }[] }>("PUT", "/v1/credentials/batch", { requests }, [202]);
-        let signedCount = 0;
-        while (signedCount < BATCH) {
-          const page = await call<{ signJobs: { id: string; signingInput: string }[] }>(
-            "GET",
-            `/v1/signjobs?did=${encodeURIComponent(ext.id)}&status=pending&pageSize=${BATCH}`,
-            undefined,
-            [200],
-          );
-          const signatures = page.signJobs.map((j) => ({
-            id: j.id,
-            signature: nodeSign(null, Buffer.from(j.signingInput, "ascii"), privateKey).toString("base64url"),
-          }));
-          const res = await call<{ results: { status: string }[] }>("PUT", "/v1/signjobs", { signatures }, [200]);
-          signedCount += res.results.filter((r) => r.status === "signed").length;
-        }
-        const last = issued.operations[issued.operations.length - 1]!;
-        const op = await call<{ done: boolean }>("GET", `/v1/operations/${last.id}`, undefined, [200]);
-        if (!op.done) throw new Error("operation not done after signing");
-      }
-    });
-    const baseline = await didJwtVcBaseline(SINGLE);
+    const ext = await externalIssuer(call);
+    const inProcess = didJwtVc();
+    await inProcess(200);
+    const [baseline, batch, external] = await alternate(BATCHES, [
+      { name: "did-jwt-vc in-process (Node)", unit: "credentials", items: BATCH, run: (r) => inProcess(BATCH, r * BATCH) },
+      {
+        name: `P1b custodial, batch of ${BATCH}/request`,
+        unit: "credentials",
+        items: BATCH,
+        run: async (r) => {
+          const requests = Array.from({ length: BATCH }, (_, i) => credentialRequest(custodial.id, vm, r * BATCH + i));
+          const res = await call<{ operations: { done: boolean }[] }>("PUT", "/v1/credentials/batch", { requests }, [201]);
+          if (res.operations.length !== BATCH || !res.operations.every((o) => o.done)) throw new Error("batch not done");
+        },
+      },
+      {
+        name: `P2 external, batch of ${BATCH} + REST batch signer`,
+        unit: "credentials",
+        items: BATCH,
+        run: async (r) => {
+          const requests = Array.from({ length: BATCH }, (_, i) => credentialRequest(ext.id, ext.vm, r * BATCH + i));
+          const issued = await call<{ operations: { id: string }[] }>("PUT", "/v1/credentials/batch", { requests }, [202]);
+          let signedCount = 0;
+          while (signedCount < BATCH) {
+            const page = await call<{ signJobs: { id: string; signingInput: string }[] }>(
+              "GET",
+              `/v1/signjobs?did=${encodeURIComponent(ext.id)}&status=pending&pageSize=${BATCH}`,
+              undefined,
+              [200],
+            );
+            const signatures = page.signJobs.map((j) => ({
+              id: j.id,
+              signature: nodeSign(null, Buffer.from(j.signingInput, "ascii"), ext.privateKey).toString("base64url"),
+            }));
+            const res = await call<{ results: { status: string }[] }>("PUT", "/v1/signjobs", { signatures }, [200]);
+            signedCount += res.results.filter((x) => x.status === "signed").length;
+          }
+          const last = issued.operations[issued.operations.length - 1]!;
+          const op = await call<{ done: boolean }>("GET", `/v1/operations/${last.id}`, undefined, [200]);
+          if (!op.done) throw new Error("operation not done after signing");
+        },
+      },
+    ]);
 
-    report("Issuance (credentials/s)", [
-      { rate: floor },
-      { rate: single, baseline: floor, target: "≥ 0.8× floor" },
-      { rate: baseline },
-      { rate: batch, baseline, target: "≥ 3× did-jwt-vc" },
-      { rate: external, baseline },
+    const lag = await projectionLag(
+      call,
+      { id: custodial.id, vm },
+      { count: 1500, concurrency: CONCURRENCY, request: (i) => credentialRequest(custodial.id, vm, 900_000 + i) },
+    );
+    console.log(
+      `\n## Projection lag (create answered → visible to a cross-issuer query, GET /v1/credentials?subject=, under c=${CONCURRENCY} creates; contract: ≤ 1 s)\n`,
+    );
+    console.log(`| probes | p50 | p99 | max |\n|---:|---:|---:|---:|\n| ${lag.n} | ${lag.p50} ms | ${lag.p99} ms | ${lag.max} ms |`);
+
+    report(`Issuance (credentials/s; ${load()})`, [
+      { rate: floor! },
+      { rate: single!, baseline: floor!, target: "≥ 0.8×" },
+      { rate: baseline! },
+      { rate: batch!, baseline: baseline!, target: "≥ 3×" },
+      { rate: external!, baseline: batch!, target: "≥ 0.8×" },
     ]);
   } finally {
-    await server.stop();
+    await Promise.all([server.stop(), floorServer.stop()]);
   }
 }
 
-await main();
+if (isEntry(import.meta.url)) await main();

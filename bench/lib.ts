@@ -1,4 +1,8 @@
 /** Small helpers shared by the benchmarks: a bounded-concurrency runner, timing, and printing. */
+import { cpus, loadavg } from "node:os";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { startDevServer } from "../scripts/dev-server.ts";
 
 export interface Rate {
   name: string;
@@ -63,4 +67,51 @@ export function report(title: string, rows: { rate: Rate; baseline?: Rate; targe
 
 export function machine(): string {
   return `node ${process.version}, ${process.platform}/${process.arch}`;
+}
+
+export interface Side {
+  name: string;
+  unit: string;
+  /** Items one round does. */
+  items: number;
+  run: (round: number) => Promise<void>;
+}
+
+/**
+ * Runs measurements in alternating rounds and sums each side, so that load from other processes
+ * on a shared machine falls on every side of a ratio alike, not on whichever happened to run last.
+ */
+export async function alternate(rounds: number, sides: Side[]): Promise<Rate[]> {
+  const sums = sides.map(() => 0);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, side] of sides.entries()) {
+      const t0 = performance.now();
+      await side.run(r);
+      sums[i]! += (performance.now() - t0) / 1000;
+    }
+  }
+  return sides.map((side, i) => ({
+    name: side.name,
+    items: side.items * rounds,
+    seconds: sums[i]!,
+    perSecond: (side.items * rounds) / sums[i]!,
+    unit: side.unit,
+  }));
+}
+
+/** The independent floor: a bare Worker (bench/floor) under its own `wrangler dev`. */
+export async function startFloor() {
+  return startDevServer({ config: "bench/floor/wrangler.toml", database: "bench-floor" });
+}
+
+/** Load average and core count, printed with every result so a reader can judge the noise. */
+export function load(): string {
+  return `${cpus().length} cores, load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`;
+}
+
+/** True when the module is the script node was started with (not imported by bench/run.ts). */
+export function isEntry(moduleUrl: string): boolean {
+  return process.argv[1] !== undefined && pathToFileURL(resolve(process.argv[1])).href === moduleUrl;
 }

@@ -1,153 +1,221 @@
 import { base64url } from "jose";
+import { fail, ok, type Result } from "../src/core/errors";
+import type { AnyKind, KindContext, KindJob, StatusService } from "../src/core/kinds";
+import type { IssuerKey, Operation, OperationFailure, SignJob, Submission } from "../src/core/models";
 import { decodeSignature, splitCompactJws, verifySignature } from "../src/crypto";
-import type { ProblemCode } from "../src/core/errors";
-import type { IssuerKey } from "../src/keys/model";
-import type { Operation, SignJob, Submission } from "../src/signjobs/model";
-import { JobStore, type Ending, type JobRow } from "./jobs";
+import { payloadOf, type Ending, type JobRow, type JobStore, type NewJob } from "./jobs";
 import type { KeyStore } from "./keys";
-import { kindHandler, type JobSpec, type KindContext, type StatusAllocation, type StatusPurpose } from "./kinds";
-import { OperationStore, operationWrite } from "./operations";
+import { OperationStore, operationOf, operationWrite, parentOf, type OperationRow } from "./operations";
 import type { Outbox } from "./outbox";
-
-/** Expected failures cross RPC as values; a thrown error is a bug. */
-export type Result<T> = { ok: true; value: T } | { ok: false; code: ProblemCode; detail: string; job?: SignJob };
-
-export const fail = (code: ProblemCode, detail: string, job?: SignJob): Result<never> => ({
-  ok: false,
-  code,
-  detail,
-  ...(job ? { job } : {}),
-});
+import { TURN_JOBS, yieldTurn } from "./turns";
 
 /** Grace before the alarm delivers an outbox row itself; the inline delivery normally wins. */
-const OUTBOX_GRACE_MS = 5_000;
+export const OUTBOX_GRACE_MS = 5_000;
 
-export interface EngineHooks {
-  /** New or re-offered pending jobs of external keys, for connected signers. */
-  offer(jobs: SignJob[]): void;
-  /** Jobs that ended without a signature, for connected signers. */
-  ended(ids: string[]): void;
-  /** A job that was signed, so its lease can go. */
-  signed(id: string): void;
-  allocateStatus(
-    purpose: StatusPurpose,
-    credentialId: string,
-    origin: string,
-    now: number,
-    format: "jwt_vc" | "vc+jwt",
-    vmId: string,
-  ): StatusAllocation;
-  statusOf(credentialId: string): { revoked: boolean; suspended: boolean; version: number };
-  /** Something changed the alarm's due times. */
-  rearm(): void;
+/** What the object hears from the engine: jobs ended unsigned (signers are told, leases go), a job signed, due times moved. */
+export type EngineHooks = { ended(ids: string[]): void; signed(ids: string[]): void; rearm(): void };
+
+export interface EngineParts {
+  storage: DurableObjectStorage;
+  jobs: JobStore;
+  keys: KeyStore;
+  outbox: Outbox;
+  did: () => string;
+  /** This object's id (hex), the prefix of every id it makes. */
+  objectId: string;
+  /** The registry (durable-objects/kinds); tests add kinds of their own. */
+  kinds: Readonly<Record<string, AnyKind>>;
+  status: StatusService;
+  /** did:ion anchoring, for the did-operation kind. */
+  anchors: AnchorService;
+  /** Key rotation: settles re-sign jobs, and hears of every other job's end (durable-objects/rotations.ts). */
+  rotations: RotationService;
+  hooks: EngineHooks;
+  ttlMs: number;
+}
+
+export interface AnchorService {
+  submitInside(operationId: string, request: unknown, now: number): void;
+  failInside(operationId: string, error: string, code: string, now: number): void;
+}
+
+export type Unsigned = Exclude<Ending, { to: "signed" }>;
+
+/**
+ * A rotation's re-sign jobs belong to its operation (`dids/rotations/<id>`), which may own
+ * 100,000 of them: the rotation counts them instead of the engine settling that operation from
+ * every job's state. All hooks run inside the transaction that moved the job.
+ */
+export interface RotationService {
+  /** A job that is not a re-sign job was signed (a late job of a key being rotated away, a status list). */
+  signedInside(job: JobRow, now: number): void;
+  /** A job that is not a re-sign job ended unsigned (a status list the rotation waits for). */
+  endedInside(job: JobRow, now: number): void;
+  /** A re-sign job was signed. */
+  resignedInside(job: JobRow, now: number): void;
+  /** A re-sign job ended unsigned: its rotation fails. */
+  resignEndedInside(job: JobRow, ending: Unsigned, now: number): void;
 }
 
 const enc = new TextEncoder();
+
+/** A submitted signature that passed the cheap checks, waiting for verification. */
+type SignatureCheck = { at: number; job: JobRow; key: IssuerKey; signature: Uint8Array; encoded: string };
 const b64json = (v: unknown) => base64url.encode(JSON.stringify(v));
 
 /**
  * The SignJob state machine of one issuer. Every transition is synchronous SQLite inside
- * `transactionSync`, so the object's single thread serialises creation, signing and cancellation.
+ * `transactionSync`, so the object's single thread serialises creation, signing, rejection,
+ * cancellation and expiry. The only per-kind code is the kinds' hooks.
  */
 export class Engine {
   readonly jobs: JobStore;
   readonly operations: OperationStore;
+  private readonly storage: DurableObjectStorage;
 
-  constructor(
-    private readonly storage: DurableObjectStorage,
-    private readonly keys: KeyStore,
-    private readonly outbox: Outbox,
-    private readonly did: () => string,
-    private readonly hooks: EngineHooks,
-    private readonly ttlMs: () => number,
-  ) {
-    this.jobs = new JobStore(storage.sql, did);
-    this.operations = new OperationStore(storage.sql);
-  }
-
-  private context(key: IssuerKey, origin: string, now: number): KindContext {
-    return {
-      now,
-      did: this.did(),
-      origin,
-      key,
-      write: (k, w) => this.outbox.put(k, w, now + OUTBOX_GRACE_MS),
-      allocateStatus: (purpose, credentialId, format) =>
-        this.hooks.allocateStatus(purpose, credentialId, origin, now, format, key.id),
-      statusOf: (credentialId) => this.hooks.statusOf(credentialId),
-    };
+  constructor(private readonly parts: EngineParts) {
+    this.storage = parts.storage;
+    this.jobs = parts.jobs;
+    this.operations = new OperationStore(parts.storage.sql);
   }
 
   /**
-   * Creates one job per spec (and one operation per distinct operation id) in one transaction.
-   * `alsoInside` runs in that same transaction, for records that must land with the jobs or not at all.
+   * One transaction of the state machine: its outbox puts and audit rows are held and written as
+   * one multi-row statement each when it ends (Outbox.within, JobStore.within).
+   */
+  private tx(fn: () => void): void {
+    this.storage.transactionSync(() => this.parts.outbox.within(() => this.jobs.within(fn)));
+  }
+
+  private kind(name: string): AnyKind {
+    const kind = this.parts.kinds[name];
+    if (!kind) throw new Error(`no kind ${name} is registered`);
+    return kind;
+  }
+
+  context(key: IssuerKey, origin: string, now: number, operationId?: string): KindContext {
+    return {
+      now,
+      did: this.parts.did(),
+      origin,
+      key,
+      objectId: this.parts.objectId,
+      ...(operationId !== undefined ? { operationId } : {}),
+      write: (entity, write) => this.parts.outbox.put(entity, write, now + OUTBOX_GRACE_MS),
+      anchors: {
+        submit: (operationId, request) => this.parts.anchors.submitInside(operationId, request, now),
+        fail: (operationId, error, code) => this.parts.anchors.failInside(operationId, error, code, now),
+      },
+      status: {
+        allocate: (purpose, credentialId, format) =>
+          this.parts.status.allocate(purpose, credentialId, format, { origin, now, vmId: key.id }),
+        flags: (credentialId) => this.parts.status.flags(credentialId),
+      },
+    };
+  }
+
+  /** A job as its kind sees it: the context parsed by the kind's schema, the claims unless purged. */
+  view(kind: AnyKind, row: JobRow): KindJob<unknown> {
+    const claims = row.purged_at === null;
+    return {
+      id: row.id,
+      operationId: row.operation_id,
+      createdAt: row.created_at,
+      status: row.status,
+      context: kind.context.parse(JSON.parse(row.context)),
+      payload: claims ? payloadOf(row) : null,
+      jwt: claims && row.status === "signed" && row.signature !== null ? `${row.signing_input}.${row.signature}` : null,
+    };
+  }
+
+  /** A job as its kind sees it, for reads answered by the object (a credential by id). */
+  viewOf(row: JobRow): KindJob<unknown> {
+    return this.view(this.kind(row.kind), row);
+  }
+
+  /**
+   * Creates one job per artifact in one transaction, each in the operation its kind names (or all
+   * in `operationId`: an operation may own several jobs). `alsoInside` runs in that transaction,
+   * for records that must land with the jobs or not at all.
    */
   create(
     key: IssuerKey,
     origin: string,
-    specs: JobSpec[],
+    artifacts: readonly { kind: string; input: unknown }[],
     objectId: string,
-    alsoInside?: (operationIds: string[], now: number) => void,
+    options: { operationId?: string; alsoInside?: (operationIds: string[], now: number) => void } = {},
   ): { operationIds: string[]; jobs: JobRow[] } {
     // A custodial job is signed right after this transaction, and its operation projected then;
     // projecting the pending state first would only be overwritten before it is delivered.
     const projectPending = key.custody !== "custodial";
     const now = Date.now();
-    const ctx = this.context(key, origin, now);
+    const ctx = this.context(key, origin, now, options.operationId);
     const created: JobRow[] = [];
     const operationIds: string[] = [];
-    this.storage.transactionSync(() => {
-      for (const spec of specs) {
-        const prepared = kindHandler(spec.kind).prepare(ctx, spec);
-        const header = { ...prepared.header, alg: key.alg, kid: key.id };
-        const signingInput = `${b64json(header)}.${b64json(prepared.payload)}`;
-        const id = `${objectId}.${base64url.encode(crypto.getRandomValues(new Uint8Array(12)))}`;
-        const handler = kindHandler(spec.kind);
-        const pending = prepared.pendingResponse === undefined ? undefined : (handler.compact?.(prepared.pendingResponse) ?? prepared.pendingResponse);
-        if (this.operations.create(spec.operationId, pending, now)) operationIds.push(spec.operationId);
-        const row: JobRow = {
-          seq: 0,
-          id,
-          kind: spec.kind,
-          operation_id: spec.operationId,
+    // Operations this transaction made (not opened earlier): projected from the rows in hand.
+    const fresh = new Map<string, OperationRow>();
+    this.tx(() => {
+      // Every artifact is prepared first; then its operations and its jobs are written with one
+      // multi-row statement each, in request order (a batch of 1000 is two inserts, not 2000).
+      const ops: { id: string; pending: unknown }[] = [];
+      const rows: NewJob[] = [];
+      for (const artifact of artifacts) {
+        const kind = this.kind(artifact.kind);
+        const prepared = kind.prepare(ctx, kind.input.parse(artifact.input));
+        const header = kind.bareHeader ? { ...prepared.header, alg: key.alg } : { ...prepared.header, alg: key.alg, kid: key.id };
+        const pending = prepared.pending === undefined ? undefined : (kind.compact?.(prepared.pending) ?? prepared.pending);
+        ops.push({ id: prepared.operationId, pending });
+        rows.push({
+          id: `${objectId}.${base64url.encode(crypto.getRandomValues(new Uint8Array(12)))}`,
+          kind: artifact.kind,
+          operation_id: prepared.operationId,
           vm_id: key.id,
           alg: key.alg,
           key_ref: key.keyRef ?? null,
-          signing_input: signingInput,
+          signing_input: `${b64json(header)}.${b64json(prepared.payload)}`,
           context: JSON.stringify(prepared.context),
-          status: "pending",
+          artifact_id: prepared.artifactId ?? null,
           created_at: now,
-          expires_at: now + this.ttlMs(),
-          signed_at: null,
-          signature: null,
-          response: null,
-          ended_at: null,
-          reason: null,
-          purged_at: null,
-        };
-        row.seq = this.jobs.insert(row);
-        created.push(row);
+          expires_at: now + this.parts.ttlMs,
+        });
       }
-      if (projectPending) for (const opId of operationIds) this.project(opId);
-      alsoInside?.(operationIds, now);
+      // An operation opened before its jobs (an application under review) is theirs all the same.
+      const opened = this.operations.createMany(ops, now);
+      for (const { id, pending } of ops) {
+        if (opened.has(id) ? !fresh.has(id) : id === options.operationId && !operationIds.includes(id)) operationIds.push(id);
+        if (opened.has(id) && !fresh.has(id)) {
+          const result = pending === undefined ? null : JSON.stringify({ response: pending });
+          fresh.set(id, { id, parent: parentOf(id), done: 0, result, created_at: now, updated_at: now });
+        }
+      }
+      created.push(...this.jobs.insertMany(rows));
+      if (projectPending) {
+        const jobsOf = new Map<string, JobRow[]>();
+        for (const j of created) jobsOf.set(j.operation_id, [...(jobsOf.get(j.operation_id) ?? []), j]);
+        for (const opId of operationIds) {
+          const row = fresh.get(opId);
+          if (row) this.projectRow(row, jobsOf.get(opId) ?? []);
+          else this.project(opId);
+        }
+      }
+      options.alsoInside?.(operationIds, now);
     });
-    this.hooks.rearm();
+    this.parts.hooks.rearm();
     return { operationIds, jobs: created };
   }
 
-  /** The in-process signer of custodial keys takes the same path as a remote one, minus the network. */
-  async signCustodial(key: IssuerKey, jobs: JobRow[], origin: string): Promise<void> {
-    const sign = await this.keys.signer(key);
-    const signatures = await Promise.all(jobs.map((j) => sign(enc.encode(j.signing_input))));
-    const now = Date.now();
-    const ctx = this.context(key, origin, now);
-    this.storage.transactionSync(() => {
-      jobs.forEach((job, i) => {
-        // The backlog signer (alarm) or a cancellation may have ended it during the await.
-        if (this.jobs.statusOf(job.id) === "pending") this.accept(ctx, job, base64url.encode(signatures[i]!));
-      });
+  /** Completes jobs the in-process (custodial) signer signed: the signatures are ours, so none is verified again. */
+  completeInProcess(key: IssuerKey, jobs: JobRow[], signatures: string[], origin: string): void {
+    const ctx = this.context(key, origin, Date.now());
+    this.tx(() => {
+      // The backlog signer (alarm) or a cancellation may have ended some during the signing await.
+      const pending = this.jobs.pendingAmong(jobs.map((j) => j.id));
+      const signed = jobs.filter((job, i) => pending.has(job.id) && this.accept(ctx, job, signatures[i]!));
+      // Custodial jobs are not offered to signers, but a lease row must not outlive its job in any case.
+      this.parts.hooks.signed(signed.map((j) => j.id));
     });
-    this.hooks.rearm();
+    // No re-arm here: the create armed the alarm for these jobs (the backlog signer's, should the
+    // object stop now), and every caller ends with the object's re-arm (afterChange, or the alarm's).
   }
 
   /**
@@ -155,136 +223,369 @@ export class Engine {
    * Verification happens before anything changes; the state is re-read after the await.
    */
   async submit(jobId: string, submission: Submission, origin: string): Promise<Result<SignJob>> {
-    const job = this.jobs.get(jobId);
-    if (!job) return fail("not_found", `sign job ${jobId} not found`);
-    const key = await this.keys.get(job.vm_id);
-    if (!key) return fail("not_found", `key ${job.vm_id} not found`);
-
-    let signature: Uint8Array;
-    if (submission.jws !== undefined) {
-      const split = splitCompactJws(job.alg, submission.jws);
-      if (!split.ok) return this.invalid(job, split.message);
-      // A job past retention no longer has its signing input to compare with; it is no longer
-      // pending either, so the signature alone decides the answer (same: 200, other: 409).
-      if (job.purged_at === null && split.value.signingInput !== job.signing_input) {
-        return this.invalid(job, "the JWS signs a different header or payload than this job");
-      }
-      signature = split.value.signature;
-    } else {
-      const decoded = decodeSignature(job.alg, submission.signature ?? "", submission.signatureFormat ?? "jose");
-      if (!decoded.ok) return this.invalid(job, decoded.message);
-      signature = decoded.value;
-    }
-    const encoded = base64url.encode(signature);
-
-    const early = this.settledAnswer(job, encoded);
-    if (early) return early;
-    if (!(await verifySignature(job.alg, key.publicJwk, enc.encode(job.signing_input), signature))) {
-      return this.invalid(job, `signature does not verify against ${job.vm_id}`);
-    }
-
-    // Other submissions may have landed during the await.
-    const now = Date.now();
-    let outcome: Result<SignJob> | null = null;
-    this.storage.transactionSync(() => {
-      const current = this.jobs.get(jobId)!;
-      outcome = this.settledAnswer(current, encoded);
-      if (outcome) return;
-      this.accept(this.context(key, origin, now), current, encoded);
-      outcome = { ok: true, value: this.jobs.toSignJob(this.jobs.get(jobId)!) };
-    });
-    // No re-arm here: every caller ends with the object's afterChange, once per request or batch.
-    return outcome!;
+    return (await this.submitMany([{ id: jobId, submission }], origin))[0]!;
   }
 
-  /** The answer for a job that is no longer open to a signature, or null if it is. */
-  private settledAnswer(job: JobRow, signature: string): Result<SignJob> | null {
+  /**
+   * Signatures for many jobs (a `PUT /v1/signjobs` batch, a batched `sign` frame), each judged on
+   * its own with the rules of `submit`: decoded and checked against the job first, then verified
+   * and applied in turns of TURN_JOBS (`applySignatures`), each job's state read again in its
+   * turn's transaction (another submission may have landed meanwhile; the same id twice in one
+   * batch is a repeat).
+   */
+  async submitMany(items: readonly { id: string; submission: Submission }[], origin: string): Promise<Result<SignJob>[]> {
+    const out: Result<SignJob>[] = new Array(items.length);
+    const checks: SignatureCheck[] = [];
+    const keys = new Map<string, IssuerKey | null>();
+    const known = this.jobs.getMany(items.map((i) => i.id));
+    for (const [at, { id, submission }] of items.entries()) {
+      const job = known.get(id) ?? null;
+      if (!job) {
+        out[at] = fail("not_found", `sign job ${id} not found`);
+        continue;
+      }
+      if (!keys.has(job.vm_id)) keys.set(job.vm_id, await this.parts.keys.get(job.vm_id));
+      const key = keys.get(job.vm_id);
+      if (!key) {
+        out[at] = fail("not_found", `key ${job.vm_id} not found`);
+        continue;
+      }
+      let signature: Uint8Array;
+      if (submission.jws !== undefined) {
+        const split = splitCompactJws(job.alg, submission.jws);
+        if (!split.ok) {
+          out[at] = this.invalid(job, split.detail);
+          continue;
+        }
+        // A job past retention no longer has its signing input to compare with; it is no longer
+        // pending either, so the signature alone decides the answer (same: 200, other: 409).
+        if (job.purged_at === null && split.value.signingInput !== job.signing_input) {
+          out[at] = this.invalid(job, "the JWS signs a different header or payload than this job");
+          continue;
+        }
+        signature = split.value.signature;
+      } else {
+        const decoded = decodeSignature(job.alg, submission.signature ?? "", submission.signatureFormat ?? "jose");
+        if (!decoded.ok) {
+          out[at] = this.invalid(job, decoded.detail);
+          continue;
+        }
+        signature = decoded.value;
+      }
+      const encoded = base64url.encode(signature);
+      const early = this.settled(job, encoded);
+      if (early) out[at] = early;
+      else checks.push({ at, job, key, signature, encoded });
+    }
+    // Verified and applied in turns of TURN_JOBS, with a real yield between them: a batch of 1,000
+    // would otherwise hold every other request on this object for its whole verify-and-commit.
+    for (let from = 0; from < checks.length; from += TURN_JOBS) {
+      if (from > 0) await yieldTurn();
+      await this.applySignatures(checks.slice(from, from + TURN_JOBS), origin, out);
+    }
+    // No re-arm here: every caller ends with the object's afterChange, once per request or batch.
+    return out;
+  }
+
+  /**
+   * One turn of `submitMany`: the signatures verified at once (WebCrypto runs them natively), then
+   * every valid one applied in one transaction, where each job's state is read again (another
+   * submission may have landed during the await or an earlier turn).
+   */
+  private async applySignatures(checks: SignatureCheck[], origin: string, out: Result<SignJob>[]): Promise<void> {
+    const valid = await Promise.all(
+      checks.map((c) => verifySignature(c.job.alg, c.key.publicJwk, enc.encode(c.job.signing_input), c.signature)),
+    );
+    const now = Date.now();
+    const contexts = new Map<string, KindContext>();
+    const signedIds: string[] = [];
+    this.tx(() => {
+      // Every job's state as it is now, in one read; kept up to date below, so the same id twice in
+      // one turn sees the first one's effect (in a later turn, the read itself does).
+      const currentRows = this.jobs.getMany(checks.map((c) => c.job.id));
+      checks.forEach((c, i) => {
+        // Settled first, as if the items ran one after another: a job an earlier item (or another
+        // request) signed answers by its signature, whether or not this one verified.
+        const current = currentRows.get(c.job.id)!;
+        const settled = this.settled(current, c.encoded);
+        if (settled) {
+          out[c.at] = settled;
+          return;
+        }
+        if (!valid[i]) {
+          out[c.at] = this.invalid(current, `signature does not verify against ${c.job.vm_id}`);
+          return;
+        }
+        let ctx = contexts.get(c.key.id);
+        if (!ctx) contexts.set(c.key.id, (ctx = this.context(c.key, origin, now)));
+        const signed = this.accept(ctx, current, c.encoded);
+        currentRows.set(c.job.id, signed);
+        signedIds.push(c.job.id);
+        out[c.at] = ok(this.jobs.toSignJob(signed));
+      });
+      this.parts.hooks.signed(signedIds);
+    });
+  }
+
+  /** A signer refuses to sign: the job is rejected and its operation fails. The same checks as `submit`. */
+  reject(jobId: string, reason: string): Result<SignJob> {
+    const job = this.jobs.get(jobId);
+    if (!job) return fail("not_found", `sign job ${jobId} not found`);
+    const early = this.settled(job, null);
+    if (early) return early;
+    this.end([job], { to: "rejected", code: "rejected_by_signer", reason });
+    return ok(this.jobs.toSignJob(this.jobs.get(jobId)!));
+  }
+
+  /** Cancels an operation's pending jobs; a done operation (expiry counts, as for a signature) is refused. */
+  cancelOperation(operationId: string, reason: string): Result<Operation> {
+    if (!this.operations.get(operationId)) return fail("not_found", `operation ${operationId} not found`);
+    const now = Date.now();
+    const pending = this.jobs.byOperation(operationId).filter((j) => j.status === "pending");
+    this.expire(pending.filter((j) => j.expires_at <= now));
+    if (this.operations.get(operationId)?.done === 1) return fail("operation_done", "the operation is already done");
+    if (this.jobs.idsOf(operationId).length === 0) {
+      // Nothing to sign (an application waiting for review, a did:ion anchoring between attempts): the
+      // operation itself ends, and an anchoring is dropped so no later attempt posts what was cancelled.
+      this.tx(() => {
+        this.parts.anchors.failInside(operationId, reason, "cancelled", now);
+        this.operations.fail(operationId, { error: reason, code: "cancelled" }, now);
+        this.project(operationId);
+      });
+      return ok(this.operation(operationId)!);
+    }
+    this.end(pending, { to: "cancelled", code: "cancelled", reason });
+    return ok(this.operation(operationId)!);
+  }
+
+  /**
+   * The answer for a job that is no longer open to a signature (`signature`, or a rejection when
+   * null), or null if it is open. A pending job past its time expires here, as the alarm would.
+   */
+  private settled(job: JobRow, signature: string | null): Result<SignJob> | null {
     if (job.status === "signed") {
-      return job.signature === signature
-        ? { ok: true, value: this.jobs.toSignJob(job) }
-        : fail("job_already_signed", "this sign job is already signed with another signature", this.jobs.toSignJob(job));
+      if (signature !== null && job.signature === signature) return ok(this.jobs.toSignJob(job));
+      const detail = signature === null ? "a signed job cannot be rejected" : "this sign job is already signed with another signature";
+      return fail("job_already_signed", detail, { job: this.jobs.toSignJob(job) });
     }
     if (job.status === "pending" && job.expires_at <= Date.now()) {
       this.expire([job]);
-      return fail("job_not_pending", "sign job expired", this.jobs.toSignJob(this.jobs.get(job.id)!));
+      return fail("job_not_pending", "sign job expired", { job: this.jobs.toSignJob(this.jobs.get(job.id)!) });
     }
-    if (job.status !== "pending") {
-      return fail("job_not_pending", `sign job is ${job.status}`, this.jobs.toSignJob(job));
-    }
+    if (job.status !== "pending") return fail("job_not_pending", `sign job is ${job.status}`, { job: this.jobs.toSignJob(job) });
     return null;
   }
 
   private invalid(job: JobRow, detail: string): Result<never> {
     this.jobs.audit(job.id, "invalid_signature", { detail }, Date.now());
-    return fail("invalid_signature", detail, this.jobs.toSignJob(job));
+    return fail("invalid_signature", detail, { job: this.jobs.toSignJob(job) });
   }
 
-  /** pending → signed, then the kind's finaliser and the operation. Inside a transaction. */
-  private accept(ctx: KindContext, job: JobRow, signature: string): void {
+  /**
+   * pending → signed, then the kind's finaliser and the operation. Inside a transaction. Returns
+   * the job as it now stands, built from what was written (no read back). Leases are the caller's
+   * to release, once for the lot (custodial jobs are never leased).
+   */
+  private accept(ctx: KindContext, job: JobRow, signature: string): JobRow {
+    const kind = this.kind(job.kind);
     const jwt = `${job.signing_input}.${signature}`;
-    const handler = kindHandler(job.kind);
-    const full = handler.finalise(ctx, job, jwt);
-    const response = handler.compact?.(full) ?? full;
+    // A re-sign job swaps its artifact's JWT; every other job finalises its artifact.
+    const resign = job.resigns !== null ? kind.resign : undefined;
+    if (job.resigns !== null && !resign) throw new Error(`kind ${job.kind} cannot be re-signed`);
+    const full = resign ? resign.swap(ctx, this.view(kind, job), jwt) : kind.finalise(ctx, this.view(kind, job), jwt);
+    const response = resign ? full : (kind.compact?.(full) ?? full);
     if (!this.jobs.end(job.id, { to: "signed", signature, response }, ctx.now)) {
       throw new Error(`sign job ${job.id} was not pending when signed`);
     }
+    const signed: JobRow = {
+      ...job,
+      status: "signed",
+      signature,
+      response: JSON.stringify(response ?? null),
+      signed_at: ctx.now,
+      ended_at: ctx.now,
+    };
     this.jobs.audit(job.id, "signed", null, ctx.now);
-    this.hooks.signed(job.id);
-    this.settle(job.operation_id, ctx);
+    if (job.resigns !== null) {
+      this.parts.rotations.resignedInside(job, ctx.now);
+      return signed;
+    }
+    this.settle(job.operation_id, ctx, undefined, signed);
+    this.parts.rotations.signedInside(job, ctx.now);
+    return signed;
   }
 
-  /** Ends pending jobs without a signature (reject, cancel, expiry) and fails their operations. */
-  endJobs(jobs: JobRow[], ending: Exclude<Ending, { to: "signed" }>, origin = ""): string[] {
+  /**
+   * Key rotation: a new pending job for each signed job, of the same kind, claims and context,
+   * signed by `key` and owned by the rotation's operation. The payload's bytes are kept as they
+   * were; only the header's alg and kid change. Call inside a transaction.
+   */
+  resignInside(key: IssuerKey, previous: JobRow[], operationId: string, objectId: string, now: number): JobRow[] {
+    return previous.map((old) => {
+      const dot = old.signing_input.indexOf(".");
+      if (dot <= 0) throw new Error(`sign job ${old.id} has no claims to sign again`);
+      const header = JSON.parse(new TextDecoder().decode(base64url.decode(old.signing_input.slice(0, dot)))) as Record<string, unknown>;
+      return this.jobs.insert({
+        id: `${objectId}.${base64url.encode(crypto.getRandomValues(new Uint8Array(12)))}`,
+        kind: old.kind,
+        operation_id: operationId,
+        vm_id: key.id,
+        alg: key.alg,
+        key_ref: key.keyRef ?? null,
+        signing_input: `${b64json({ ...header, alg: key.alg, kid: key.id })}${old.signing_input.slice(dot)}`,
+        context: old.context,
+        // The artifact stays indexed by its first job; reads of a re-signed one go to D1 (CredentialReads).
+        artifact_id: null,
+        created_at: now,
+        expires_at: now + this.parts.ttlMs,
+        resigns: old.id,
+      });
+    });
+  }
+
+  /** Ends pending jobs without a signature (rejected, cancelled, expired, superseded) and fails their operations. */
+  end(jobs: JobRow[], ending: Unsigned, origin = ""): string[] {
     const ended: string[] = [];
     const now = Date.now();
-    this.storage.transactionSync(() => {
+    this.tx(() => {
       for (const job of jobs) {
         if (!this.jobs.end(job.id, ending, now)) continue;
         ended.push(job.id);
         this.jobs.audit(job.id, ending.to, ending.to === "expired" ? null : { reason: ending.reason }, now);
-        const key = this.keys.local(job.vm_id);
-        const ctx = key ? this.context(key, origin, now) : null;
-        if (ctx) kindHandler(job.kind).failed?.(ctx, this.jobs.get(job.id)!);
-        if (ctx) this.settle(job.operation_id, ctx);
+        const key = this.parts.keys.local(job.vm_id);
+        if (!key) continue;
+        if (job.resigns !== null) {
+          // The artifact keeps its JWT: only the rotation fails.
+          this.parts.rotations.resignEndedInside(job, ending, now);
+          continue;
+        }
+        const ctx = this.context(key, origin, now);
+        const kind = this.kind(job.kind);
+        kind.failed?.(ctx, this.view(kind, this.jobs.get(job.id)!));
+        this.settle(job.operation_id, ctx, ending.code);
+        this.parts.rotations.endedInside(job, now);
       }
     });
-    if (ended.length > 0) this.hooks.ended(ended);
-    this.hooks.rearm();
+    if (ended.length > 0) this.parts.hooks.ended(ended);
+    this.parts.hooks.rearm();
     return ended;
   }
 
   expire(jobs: JobRow[]): string[] {
-    return this.endJobs(jobs, { to: "expired" });
+    return jobs.length === 0 ? [] : this.end(jobs, { to: "expired", code: "expired", reason: "sign job expired" });
   }
 
-  private settle(operationId: string, ctx: KindContext): void {
-    const { orphans } = this.operations.settle(operationId, this.jobs.statesOf(operationId), ctx.now);
+  /** Done when all of an operation's jobs are signed; failed (pending siblings cancelled) when any ended unsigned. */
+  private settle(operationId: string, ctx: KindContext, failure?: OperationFailure, signed?: JobRow): void {
+    const states = this.operations.withStates(operationId);
+    const { orphans, row } = this.operations.settle(operationId, states.jobs, ctx.now, failure, states.row);
+    const ending: Unsigned = { to: "cancelled", code: "cancelled", reason: "another sign job of its operation failed" };
     for (const orphan of orphans) {
-      if (this.jobs.end(orphan.id, { to: "cancelled", reason: "another sign job of its operation failed" }, ctx.now)) {
-        kindHandler(orphan.kind).failed?.(ctx, this.jobs.get(orphan.id)!);
-        this.hooks.ended([orphan.id]);
-      }
+      if (!this.jobs.end(orphan.id, ending, ctx.now)) continue;
+      const kind = this.kind(orphan.kind);
+      kind.failed?.(ctx, this.view(kind, this.jobs.get(orphan.id)!));
+      this.parts.hooks.ended([orphan.id]);
     }
-    this.project(operationId);
+    // An operation of the one job just signed is projected from the rows in hand.
+    if (row && signed && orphans.length === 0 && states.jobs.length === 1 && states.jobs[0]!.id === signed.id) {
+      this.projectRow(row, [signed]);
+    } else {
+      this.project(operationId);
+    }
   }
 
   /** Writes the operation's current state to the outbox for D1. */
   project(operationId: string): void {
     const op = this.operation(operationId);
-    if (op) this.outbox.put(`operation:${operationId}`, operationWrite(this.did(), op), Date.now() + OUTBOX_GRACE_MS);
+    if (op) this.publish(op);
   }
 
-  /** The operation as clients see it: stored responses are compact, and made whole from the jobs here. */
-  operation(operationId: string): Operation | null {
-    const op = this.operations.toOperation(operationId, this.jobs.idsOf(operationId));
-    if (!op?.result || op.result.response === undefined) return op;
-    const jobs = this.jobs.byOperation(operationId);
-    const expand = (stored: unknown, job: JobRow | undefined) => (job ? (kindHandler(job.kind).expand?.(stored, job) ?? stored) : stored);
-    const stored = op.result.response as { results?: unknown };
+  /** Projects an operation from its row and its jobs' rows as they stand, without reading them again. */
+  private projectRow(row: OperationRow, jobs: JobRow[]): void {
+    this.publish(this.operationFrom(row, jobs));
+  }
+
+  private publish(op: Operation): void {
+    this.parts.outbox.put(`operation:${op.id}`, operationWrite(this.parts.did(), op), Date.now() + OUTBOX_GRACE_MS);
+    // A create in progress answers with this, rather than reading the operation back.
+    this.answers?.set(op.id, op);
+  }
+
+  /** Operations projected while a create is in progress (see `collect`). */
+  private answers: Map<string, Operation> | null = null;
+  private collecting = 0;
+
+  /**
+   * Runs a create and answers its operations as last projected while it ran (every change of an
+   * operation is projected), falling back to reading one that was not.
+   */
+  async collect<T>(run: () => Promise<T>, ids: (value: T) => string[] | null): Promise<{ value: T; operations: Operation[] | null }> {
+    this.answers ??= new Map();
+    this.collecting++;
+    try {
+      const value = await run();
+      const wanted = ids(value);
+      const answers = this.answers;
+      return { value, operations: wanted && wanted.map((id) => answers.get(id) ?? this.operation(id)!) };
+    } finally {
+      if (--this.collecting === 0) this.answers = null;
+    }
+  }
+
+  /**
+   * The operation as clients see it: stored responses are compact, and made whole from the jobs here
+   * (or from `hydrated`, archived jobs read back; IssuerObject.getOperation does that).
+   */
+  operation(operationId: string, hydrated?: ReadonlyMap<string, JobRow>): Operation | null {
+    const row = this.operations.get(operationId);
+    if (!row) return null;
+    // Jobs read back from the archive (durable-objects/archive.ts) stand in for their purged rows.
+    return this.operationFrom(
+      row,
+      this.jobs.byOperation(operationId).map((j) => hydrated?.get(j.id) ?? j),
+    );
+  }
+
+  private operationFrom(row: OperationRow, jobs: JobRow[]): Operation {
+    const op = operationOf(
+      row,
+      jobs.map((j) => j.id),
+    );
+    if (!op.result || op.result.response === undefined) return op;
+    const expand = (stored: unknown, job: JobRow | undefined) => {
+      const kind = job ? this.kind(job.kind) : undefined;
+      return job && kind?.expand ? kind.expand(stored, this.view(kind, job)) : stored;
+    };
+    const stored = op.result.response;
+    const results = typeof stored === "object" && stored !== null && "results" in stored ? stored.results : undefined;
     const response =
-      op.done && jobs.length > 1 && Array.isArray(stored.results)
-        ? { results: stored.results.map((r, i) => expand(r, jobs[i])) }
+      op.done && jobs.length > 1 && Array.isArray(results)
+        ? this.combine(
+            results.map((r, i) => expand(r, jobs[i])),
+            jobs,
+          )
         : expand(stored, jobs[0]);
     return { ...op, result: { ...op.result, response } };
+  }
+
+  /** A multi-job result: shaped by the last job's kind when it says how (kinds.ts `combine`). */
+  private combine(responses: unknown[], jobs: JobRow[]): unknown {
+    const last = jobs[jobs.length - 1];
+    const kind = last ? this.kind(last.kind) : undefined;
+    return kind?.combine ? kind.combine(responses) : { results: responses };
+  }
+
+  /**
+   * An operation with no job yet (an application waiting for review): jobs join it later through
+   * `create` with its id. Opening one that exists changes nothing.
+   */
+  open(operationId: string): Operation {
+    if (!this.operations.get(operationId)) {
+      this.tx(() => {
+        this.operations.create(operationId, undefined, Date.now());
+        this.project(operationId);
+      });
+    }
+    return this.operation(operationId)!;
   }
 }

@@ -1,11 +1,7 @@
 import type { IdempotencyClaim } from "../src/core/idempotency";
 
 /** What a create recorded under its key: enough to answer a retry with the same operations. */
-export interface IdempotencyRecord {
-  fingerprint: string;
-  operationIds: string[];
-  custodial: boolean;
-}
+export type IdempotencyRecord = { fingerprint: string; operationIds: string[]; custodial: boolean };
 
 type Row = { fingerprint: string; operations: string; custodial: number };
 
@@ -78,7 +74,5 @@ export class IdempotencyStore {
    * `internal`, minutes long, one per create) are pruned by the next create or alarm, so an idle
    * object is not woken just to drop them.
    */
-  nextExpiry(): number | null {
-    return this.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM idempotency WHERE scope <> 'internal'").one().t;
-  }
+  static readonly DUE = ["SELECT min(expires_at) AS t FROM idempotency WHERE scope <> 'internal'"];
 }

@@ -1,348 +1,344 @@
 import { DurableObject } from "cloudflare:workers";
+import { fail, ok, type Result } from "../src/core/errors";
+import { submissionOf, type IssuerKey, type Operation, type SignJob, type Submission } from "../src/core/models";
+import { signOutcome, type SignOutcome } from "../src/core/protocol";
 import type { Principal } from "../src/core/principal";
-import type { IssuerKey } from "../src/keys/model";
-import type { Operation, SignJob, Submission } from "../src/signjobs/model";
 import { AlarmClock } from "./alarm-clock";
-import { authenticateDidJwt, pruneJtis, nextJtiExpiry } from "./auth";
-import type { IdempotencyClaim } from "../src/core/idempotency";
-import { Engine, fail, type Result } from "./engine";
+import { Archive } from "./archive";
+import { DidAuth } from "./auth";
+import { DueTimes } from "./due";
+import { CustodialSigner } from "./custodial-signer";
+import { Engine } from "./engine";
 import { IdempotencyStore } from "./idempotency";
+import { JobStore } from "./jobs";
 import { KeyStore } from "./keys";
-import type { JobSpec } from "./kinds";
-import { Load } from "./load";
+import { KINDS } from "./kinds";
+import { Leases } from "./leases";
+import { Issuance, type CheckIssuerInput, type CreateArtifactsInput, type CreatedOperations } from "./issuance";
+import { IssuerMeta } from "./meta";
+import { IonAnchors } from "./ion-anchors";
+import { Rotations } from "./rotations";
+import type { D1Write } from "../src/core/kinds";
 import { Outbox } from "./outbox";
+import { IndexShards } from "../src/shards/shards";
+import { CredentialReads, type CredentialRead } from "./credential-reads";
 import { migrate } from "./schema";
-import { SignerHub } from "./signers";
-import type { JobRow } from "./jobs";
-import { StatusLists, type ListPublication, type StatusChange, type StatusChangeResult } from "./status-lists";
+import { resultFrame } from "./signer-protocol";
+import { SignerSockets, send } from "./signer-sockets";
+import type { ListPublication } from "../src/core/publication";
+import { StatusLists, type StatusChange, type StatusChangeResult } from "./status-lists";
+import { Upkeep } from "./upkeep";
 
-export type { Result } from "./engine";
+export type { CheckIssuerInput, CreateArtifactsInput, CreatedOperations } from "./issuance";
 
-export interface CreateJobsInput {
-  did: string;
-  verificationMethodId: string;
-  /** The service origin, for URLs inside artifacts (status lists). */
-  origin: string;
-  specs: JobSpec[];
-  /** With a claim, a repeat of the same create answers the first one's operations and creates nothing. */
-  idempotency?: IdempotencyClaim;
+/** A did:ion rotation's Sidetree update removing the old keys (src/did/ion-rotate.ts prepares it). */
+export interface IonKeyRemoval {
+  /** The keys it removes: what `planRotation` answered. */
+  from: string[];
+  /** Its anchoring Operation, `dids/ion/<suffix>/rotations/<id>`. */
+  operationId: string;
+  /** Signed already (custodial update key), or null: a did-operation job signed by `updateKey` brings it. */
+  request: unknown | null;
+  response: unknown;
+  /** The DID's new state and document in D1, once the node accepted it. */
+  onDone: D1Write[];
+  /** An external update key, registered here so its did-operation job can be created and verified. */
+  updateKey?: IssuerKey;
 }
-
-export interface CreatedOperations {
-  /** In the order of the specs. */
-  operations: Operation[];
-  /** These operations were created by an earlier call with the same idempotency claim. */
-  replayed: boolean;
-  /** The key signs in-process, so the first answer had them done (201); otherwise pending (202). */
-  custodial: boolean;
-}
-
-/** What a batch spanning issuers asks each issuer before any of them creates anything. */
-export interface CheckIssuerInput {
-  did: string;
-  verificationMethodId: string;
-  /** Credentials this issuer would be asked to create. */
-  items: number;
-  idempotency?: IdempotencyClaim;
-}
+export type { CredentialRead } from "./credential-reads";
 
 /** Per change: the flags after it, why it was refused (`code`), and the status-list job's operation. */
-export interface StatusChanges {
-  results: (Omit<StatusChangeResult, "listId"> & { operationId?: string })[];
-  operations: Operation[];
-}
-
-export type SubmitOutcome =
-  | { ok: true; status: SignJob["status"] }
-  | { ok: false; status: SignJob["status"] | undefined; code: import("../src/core/errors").ProblemCode; detail: string };
-
-export interface JobPage {
-  jobs: SignJob[];
-  next?: number;
-}
+export type StatusChanges = { results: (Omit<StatusChangeResult, "listId"> & { operationId?: string })[]; operations: Operation[] };
 
 /**
  * One per issuer DID (named by the DID): the source of truth for that issuer's sign jobs,
  * operations, status lists, signer sockets and DID-auth replay set. D1 is fed from its outbox.
+ * This class is the RPC surface and the wiring; each concern lives in its own module.
  */
 export class IssuerObject extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  private readonly meta: IssuerMeta;
   private readonly keys: KeyStore;
   private readonly outbox: Outbox;
-  private readonly engine: Engine;
-  private readonly signers: SignerHub;
+  private readonly didAuth: DidAuth;
   private readonly statusLists: StatusLists;
   private readonly idempotency: IdempotencyStore;
-  private readonly load = new Load();
-  private didValue: string | null = null;
-  private epochValue: number | null = null;
-  private readonly clock: AlarmClock;
+  private readonly sockets: SignerSockets;
+  private readonly leases: Leases;
+  private readonly engine: Engine;
+  private readonly custodial: CustodialSigner;
+  private readonly issuance: Issuance;
+  private readonly anchors: IonAnchors;
+  private readonly rotations: Rotations;
+  private readonly archive: Archive;
+  private readonly upkeep: Upkeep;
+  private readonly credentials: CredentialReads;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.clock = new AlarmClock(ctx.storage);
-    void ctx.blockConcurrencyWhile(async () => migrate(this.sql));
-    const did = () => this.did();
-    this.keys = new KeyStore(this.sql, env, did);
-    this.outbox = new Outbox(this.sql, env.DB, did);
-    this.statusLists = new StatusLists(this.sql, this.outbox, did);
-    this.idempotency = new IdempotencyStore(this.sql);
-    this.signers = new SignerHub(ctx, env, did, {
-      submit: (id, submission, origin) => this.engine.submit(id, submission, origin),
-      reject: (id, reason) => this.reject(id, reason),
-      jobs: () => this.engine.jobs,
-      authenticate: (jwt, audience) => this.authenticate(did(), jwt, audience),
-      key: (id) => this.keys.get(id),
-      authEpoch: () => this.authEpoch(),
-      deactivated: () => this.deactivated(),
-      afterChange: () => this.afterChange(),
-    });
-    this.engine = new Engine(
-      ctx.storage,
-      this.keys,
-      this.outbox,
+    void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql));
+    // Built in dependency order: nothing below refers to a part that is not yet made.
+    const sql = ctx.storage.sql;
+    const meta = (this.meta = new IssuerMeta(sql));
+    const did = () => meta.did();
+    const keys = (this.keys = new KeyStore(sql, env, did));
+    // Index rows go to this issuer's shard(s) of the credential index (INDEX_SHARDS, src/shards).
+    const index = new IndexShards(env);
+    const outbox = (this.outbox = new Outbox(sql, env.DB, did, () => index.writeShards(did())));
+    this.didAuth = new DidAuth(sql, keys, meta);
+    const statusLists = (this.statusLists = new StatusLists(sql, outbox, meta, keys, ctx.id.toString()));
+    this.idempotency = new IdempotencyStore(sql);
+    this.sockets = new SignerSockets(ctx, env, meta, keys, this.didAuth);
+    const jobs = new JobStore(sql, did);
+    this.archive = new Archive(ctx.storage, jobs, env.ARCHIVE, ctx.id.toString());
+    const leases = (this.leases = new Leases(ctx.storage, this.sockets, jobs));
+    const ttl = Number(env.SIGNJOB_TTL_SECONDS ?? "604800");
+    // A deactivate the node accepted is final: this issuer signs nothing more (api.md "did:ion").
+    const anchors = (this.anchors = new IonAnchors(ctx.storage, outbox, did, undefined, (request) => {
+      if (request.type === "deactivate") this.deactivateNow("its did:ion was deactivated");
+    }));
+    const rotations = (this.rotations = new Rotations({
+      storage: ctx.storage,
+      engine: () => this.engine,
+      keys,
+      outbox,
       did,
-      {
-        offer: (jobs) => this.signers.offer(jobs),
-        ended: (ids) => this.signers.ended(ids),
-        signed: (id) => this.signers.signed(id),
-        allocateStatus: (purpose, credentialId, origin, now, format, vmId) =>
-          this.statusLists.allocate(purpose, credentialId, origin, now, format, vmId),
-        statusOf: (credentialId) => this.statusLists.flags(credentialId) ?? { revoked: false, suspended: false, version: 0 },
-        rearm: () => this.rearm(),
+      kinds: KINDS,
+      objectId: () => ctx.id.toString(),
+      hydrate: (rows) => this.archive.hydrateAll(rows),
+      db: env.DB,
+      bumpAuthEpoch: () => meta.bumpAuthEpoch(),
+      anchors,
+    }));
+    this.engine = new Engine({
+      storage: ctx.storage,
+      jobs,
+      keys,
+      outbox,
+      did,
+      objectId: ctx.id.toString(),
+      kinds: KINDS,
+      status: statusLists,
+      anchors,
+      rotations,
+      hooks: {
+        ended: (ids) => {
+          this.archive.ended(ids.length);
+          leases.ended(ids);
+        },
+        signed: (ids) => {
+          this.archive.ended(ids.length);
+          leases.releaseMany(ids);
+        },
+        rearm: () => this.upkeep.rearm(),
       },
-      () => {
-        const ttl = Number(env.SIGNJOB_TTL_SECONDS ?? "604800");
-        return (Number.isFinite(ttl) && ttl > 0 ? ttl : 604800) * 1000;
-      },
-    );
+      ttlMs: (Number.isFinite(ttl) && ttl > 0 ? ttl : 604800) * 1000,
+    });
+    this.custodial = new CustodialSigner(keys, this.engine);
+    this.credentials = new CredentialReads(ctx.storage, this.engine, statusLists, outbox, (rows) => this.archive.hydrateAll(rows));
+    const parts = { ctx, meta, keys, engine: this.engine, statusLists, leases, custodial: this.custodial, rotations };
+    this.issuance = new Issuance(parts, this.idempotency, () => this.afterChange());
+    this.upkeep = new Upkeep({
+      env,
+      objectId: ctx.id.toString(),
+      meta,
+      clock: new AlarmClock(ctx.storage),
+      due: new DueTimes(sql, { ion: Boolean(env.ION_NODE_URL), archive: env.ARCHIVE !== undefined }),
+      engine: this.engine,
+      sockets: this.sockets,
+      leases,
+      didAuth: this.didAuth,
+      archive: this.archive,
+      idempotency: this.idempotency,
+      anchors,
+      custodial: this.custodial,
+      rotations,
+      statusLists,
+      outbox,
+      issuance: () => this.issuance,
+    });
   }
 
-  private did(): string {
-    if (this.didValue) return this.didValue;
-    const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'did'").toArray()[0];
-    if (!row) throw new Error("issuer object used before it was bound to a DID");
-    this.didValue = row.v;
-    return row.v;
-  }
-
-  /** Remembers which DID this object serves (its name); every entry point that knows the DID calls it. */
-  private bind(did: string): void {
-    if (this.didValue === did) return;
-    const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'did'").toArray()[0];
-    if (row && row.v !== did) throw new Error(`issuer object of ${row.v} addressed as ${did}`);
-    if (!row) this.sql.exec("INSERT INTO meta (k, v) VALUES ('did', ?)", did);
-    this.didValue = did;
-  }
-
-  private deactivated(): boolean {
-    return this.sql.exec("SELECT 1 FROM meta WHERE k = 'deactivated'").toArray().length > 0;
-  }
+  // ── did:ion anchoring ────────────────────────────────────────────────────
 
   /**
-   * A version stamp of who may act for this issuer: moved by every key revocation and by the
-   * DID's deletion. Open sockets remember the epoch they were checked at, so re-checking them on
-   * every frame costs one comparison until something is revoked.
+   * Records a did:ion operation to anchor (its Operation answers at once) and makes the first
+   * attempt now, so a reachable node usually accepts it before this call returns. Retries are
+   * the alarm's (IonAnchors).
    */
-  private authEpoch(): number {
-    if (this.epochValue === null) {
-      const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'auth_epoch'").toArray()[0];
-      this.epochValue = row ? Number(row.v) : 0;
-    }
-    return this.epochValue;
-  }
-
-  private bumpAuthEpoch(): void {
-    const next = this.authEpoch() + 1;
-    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('auth_epoch', ?)", String(next));
-    this.epochValue = next;
+  async anchorIon(
+    did: string,
+    operationId: string,
+    request: unknown | null,
+    response: unknown,
+    onDone: D1Write[] = [],
+  ): Promise<Operation> {
+    this.meta.bind(did);
+    this.anchors.start(operationId, request, response, onDone, Date.now());
+    await this.afterChange();
+    return this.anchors.get(operationId)!;
   }
 
   // ── keys and DIDs ────────────────────────────────────────────────────────
 
   /** Write-through of a key registered in D1, so the first job needs no D1 read. */
   registerKey(key: IssuerKey): void {
-    this.bind(key.did);
+    this.meta.bind(key.did);
     this.keys.put(key);
   }
 
   /** A revoked key signs nothing more: its pending jobs are cancelled and their operations fail, in D1 too. */
   async revokeKey(did: string, verificationMethodId: string): Promise<{ cancelled: string[] }> {
-    this.bind(did);
+    this.meta.bind(did);
     this.keys.revoke(verificationMethodId);
-    this.bumpAuthEpoch();
-    const pending = this.allPending().filter((j) => j.vm_id === verificationMethodId);
-    const cancelled = this.engine.endJobs(pending, { to: "cancelled", reason: "signing key revoked" });
-    await this.signers.recheck();
+    this.meta.bumpAuthEpoch();
+    return this.cancelPending(verificationMethodId, "signing key revoked");
+  }
+
+  /**
+   * The checks of a rotation to `to`, and the keys it would take out of the document: the DID's
+   * current signing key as its document says (`from`), joined by keys a failed rotation left behind.
+   * A did:ion rotation asks this first, to prepare the Sidetree update removing exactly those.
+   */
+  async planRotation(did: string, input: { to: string; from: string | null }): Promise<Result<{ from: string[] }>> {
+    this.meta.bind(did);
+    if (this.meta.deactivated()) return fail("did_deactivated", this.meta.deactivatedDetail(did));
+    const to = await this.keys.get(input.to);
+    if (!to) return fail("not_found", `verification method ${input.to} not found for ${did}`);
+    if (to.revoked) return fail("key_revoked", `key ${to.id} is revoked`);
+    if (this.rotations.successor(to.id) !== to.id) return fail("conflict", `key ${to.id} was rotated away`);
+    const ready = await this.custodial.ready(to);
+    if (!ready.ok) return ready;
+    const from = new Set(this.rotations.leftOver(to.id));
+    if (input.from !== null && input.from !== to.id) {
+      const current = await this.keys.get(input.from);
+      if (current && !current.revoked && this.rotations.successor(current.id) === current.id) from.add(current.id);
+    }
+    return ok({ from: [...from].sort() });
+  }
+
+  /**
+   * Key rotation (durable-objects/rotations.ts): `to` becomes the signing key, the keys of
+   * `planRotation` are rotated away. The re-sign jobs are created by the alarm, in turns. did:ion
+   * (`ion`): the Sidetree update removing the old keys, prepared for exactly `ion.from`, is held
+   * as an anchoring until the rotation is done (signed already, or waiting for its did-operation
+   * job signed by `ion.updateKey`).
+   */
+  async startRotation(
+    did: string,
+    input: { to: string; from: string | null; method: string; origin: string; ion?: IonKeyRemoval },
+  ): Promise<Result<Operation>> {
+    const plan = await this.planRotation(did, input);
+    if (!plan.ok) return plan;
+    const to = (await this.keys.get(input.to))!;
+    const from = plan.value.from;
+    // The update was prepared for a set of keys: another change since (a failed rotation) asks for a new one.
+    if (input.ion && JSON.stringify(input.ion.from) !== JSON.stringify(from))
+      return fail("conflict", "the keys to rotate away changed meanwhile; retry");
+    const started = this.rotations.start(
+      { to, from, method: input.method, origin: input.origin, ...(input.ion ? { documentOperation: input.ion.operationId } : {}) },
+      Date.now(),
+    );
+    if (!started.ok) return started;
+    if (input.ion) {
+      const { operationId, request, response, onDone, updateKey } = input.ion;
+      if (updateKey) this.keys.put(updateKey);
+      this.anchors.start(operationId, request, response, onDone, Date.now(), true);
+    }
+    // The lists the old keys signed, signed again by the new key now (custodial) or by its signers.
+    await this.issuance.dispatch(this.statusLists.publish(this.engine, input.origin, this.ctx.id.toString()), input.origin);
     await this.afterChange();
-    return { cancelled };
+    return ok(this.rotations.operation(started.value.id)!);
   }
 
   /** The DID was deleted: no new jobs, and every pending one is cancelled. */
   async deactivate(did: string): Promise<{ cancelled: string[] }> {
-    this.bind(did);
-    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('deactivated', ?)", String(Date.now()));
-    this.bumpAuthEpoch();
-    const cancelled = this.engine.endJobs(this.allPending(), { to: "cancelled", reason: "issuer DID deleted" });
-    await this.signers.recheck();
+    this.meta.bind(did);
+    this.meta.deactivate(Date.now());
+    return this.cancelPending(undefined, "issuer DID deleted");
+  }
+
+  /** The same, from inside the object (a did:ion deactivate accepted by the node): open sockets see it at their next frame. */
+  private deactivateNow(reason: string): void {
+    this.meta.deactivate(Date.now());
+    this.meta.bumpAuthEpoch();
+    this.engine.end(this.engine.jobs.pending(), { to: "cancelled", code: "cancelled", reason });
+  }
+
+  private async cancelPending(vmId: string | undefined, reason: string): Promise<{ cancelled: string[] }> {
+    const cancelled = this.engine.end(this.engine.jobs.pending(vmId), { to: "cancelled", code: "cancelled", reason });
+    await this.sockets.recheck();
     await this.afterChange();
     return { cancelled };
   }
 
-  private allPending() {
-    return this.sql
-      .exec<import("./jobs").JobRow>("SELECT * FROM jobs WHERE status = 'pending' ORDER BY seq")
-      .toArray();
-  }
-
-  // ── DID-auth ─────────────────────────────────────────────────────────────
-
   /** Verifies a DID-auth JWT for this DID and consumes its jti. A deleted DID authenticates nothing. */
   async authenticate(did: string, jwt: string, audience: string): Promise<Result<{ verificationMethodId: string }>> {
-    this.bind(did);
-    if (this.deactivated()) return fail("unauthorized", "the DID has been deleted");
-    const result = await authenticateDidJwt(this.sql, this.keys, did, jwt, audience, Date.now());
-    if (result.ok) this.rearm();
+    this.meta.bind(did);
+    const result = await this.didAuth.authenticate(jwt, audience);
+    if (result.ok) this.upkeep.rearm();
     return result;
   }
 
-  // ── sign jobs ────────────────────────────────────────────────────────────
+  // ── artifacts ────────────────────────────────────────────────────────────
 
-  /**
-   * Creates the jobs of credentials (or other artifacts) signed by one key, in one transaction
-   * together with the idempotency record when there is a claim. Refused before anything changes
-   * when the DID is deleted, the key unknown, revoked or locked, or the object is past its load.
-   */
-  async createJobs(input: CreateJobsInput): Promise<Result<CreatedOperations>> {
-    this.bind(input.did);
-    const claim = input.idempotency;
-    if (claim) {
-      // Until the first request with a key has answered, a duplicate is told so rather than
-      // answered from a record whose custodial jobs may still be signing.
-      if (this.idempotency.busy(claim)) return this.inProgress();
-      const earlier = await this.replay(claim);
-      if (earlier) return earlier;
-      if (!this.idempotency.begin(claim)) return this.inProgress();
-    }
-    const items = input.specs.length;
-    if (!this.load.admit(items)) {
-      if (claim) this.idempotency.end(claim);
-      return this.overloaded();
-    }
-    try {
-      const usable = await this.usableKey(input.verificationMethodId);
-      if (!usable.ok) return usable;
-      const key = usable.value;
-      const custodial = key.custody === "custodial";
-      const record = claim
-        ? (ids: string[], now: number) => {
-            this.idempotency.prune(now);
-            this.idempotency.record(claim, ids, custodial, now);
-          }
-        : undefined;
-      const { operationIds, jobs } = this.engine.create(key, input.origin, input.specs, this.ctx.id.toString(), record);
-      // A status list these credentials opened gets its first signed version, so verifiers can fetch it.
-      const lists = this.statusLists.publish(this.engine, this.keys, input.origin, this.ctx.id.toString());
-      await this.dispatch([{ key, jobs }, ...lists], input.origin);
-      await this.afterChange();
-      // Only the operations cross back: a batch's full jobs would be a large, unused copy.
-      return {
-        ok: true,
-        value: { operations: operationIds.map((id) => this.engine.operation(id)!), replayed: false, custodial },
-      };
-    } finally {
-      this.load.release(items);
-      if (claim) this.idempotency.end(claim);
-    }
+  /** Creates the sign jobs of artifacts of any registered kinds, signed by one key (see Issuance). */
+  createArtifacts(input: CreateArtifactsInput): Promise<Result<CreatedOperations>> {
+    this.meta.bind(input.did);
+    return this.issuance.create(input);
+  }
+
+  /** The checks `createArtifacts` makes, without creating anything (a batch spanning issuers asks each first). */
+  checkIssuer(input: CheckIssuerInput): Promise<Result<{ replay: boolean }>> {
+    this.meta.bind(input.did);
+    return this.issuance.check(input);
+  }
+
+  // ── credentials (reads answered here: api.md "Consistency") ──────────────
+
+  getCredential(id: string): Promise<CredentialRead | null> {
+    return this.credentials.get(id);
+  }
+
+  listCredentials(after: [number, string] | null, limit: number): Promise<CredentialRead[]> {
+    return this.credentials.list(after, limit);
+  }
+
+  /** The live credentials among `ids`: a cross-issuer page's bodies, one call per issuer per page. */
+  getCredentials(ids: string[]): Promise<CredentialRead[]> {
+    return this.credentials.many(ids.slice(0, 1000));
+  }
+
+  /** The DID this object serves and which of `ids` are its live credentials (a status batch groups by object). */
+  liveCredentials(ids: string[]): { did: string | null; live: string[] } {
+    const did = this.meta.boundDid();
+    return { did, live: did === null ? [] : this.credentials.live(ids) };
   }
 
   /**
-   * The checks `createJobs` makes, without creating anything: a batch spanning issuers asks every
-   * issuer first, so one refusing does not leave another's credentials behind. `replay` says this
-   * issuer already holds its part of the same request (an earlier attempt got this far).
+   * Deletes a credential record: a pending one's operation is cancelled first (a done one is
+   * left as it is), then it is gone from reads here and, through the outbox, from D1.
    */
-  async checkIssuer(input: CheckIssuerInput): Promise<Result<{ replay: boolean }>> {
-    this.bind(input.did);
-    const claim = input.idempotency;
-    if (claim) {
-      if (this.idempotency.busy(claim)) return this.inProgress();
-      const record = this.idempotency.find(claim, Date.now());
-      if (record) return record.fingerprint === claim.fingerprint ? { ok: true, value: { replay: true } } : this.reused();
-    }
-    if (!this.load.fits(input.items)) return this.overloaded();
-    const usable = await this.usableKey(input.verificationMethodId);
-    return usable.ok ? { ok: true, value: { replay: false } } : usable;
+  async deleteCredential(id: string): Promise<boolean> {
+    const found = await this.credentials.get(id);
+    if (!found) return false;
+    // A done operation (signed, or failed) is refused here and stays as it is.
+    if (!found.signed) this.engine.cancelOperation(found.operationId, "cancelled by operator");
+    const deleted = this.credentials.delete(id, Date.now());
+    await this.afterChange();
+    return deleted;
   }
 
-  /** The first answer's operations for a repeated claim, a refusal for a reused key, or null for a new one. */
-  private async replay(claim: IdempotencyClaim): Promise<Result<CreatedOperations> | null> {
-    const record = this.idempotency.find(claim, Date.now());
-    if (!record) return null;
-    if (record.fingerprint !== claim.fingerprint) return this.reused();
-    // The first call may have stopped between creating custodial jobs and signing them; sign them
-    // now, so the retry gets the answer the first call would have given.
-    const pending = record.operationIds.some((id) => this.engine.jobs.byOperation(id).some((j) => j.status === "pending"));
-    if (record.custodial && pending) {
-      await this.signCustodialBacklog();
-      await this.afterChange();
-    }
-    return {
-      ok: true,
-      value: {
-        operations: record.operationIds.map((id) => this.engine.operation(id)!),
-        replayed: true,
-        custodial: record.custodial,
-      },
-    };
-  }
-
-  private reused(): Result<never> {
-    return fail("idempotency_key_reused", "this Idempotency-Key was already used with a different request");
-  }
-
-  private inProgress(): Result<never> {
-    return fail("idempotency_key_in_progress", "a request with this Idempotency-Key is still being processed; retry it shortly");
-  }
-
-  private overloaded(): Result<never> {
-    const { requests, items } = this.load.inFlight;
-    return fail("overloaded", `this issuer is busy (${requests} requests, ${items} credentials in flight); retry shortly`);
-  }
-
-  /** The key a new job may be signed with, or why not: deleted DID, unknown or revoked key, locked custodial key. */
-  private async usableKey(verificationMethodId: string): Promise<Result<IssuerKey>> {
-    if (this.deactivated()) return fail("did_deactivated", `${this.did()} has been deleted`);
-    const key = await this.keys.get(verificationMethodId);
-    if (!key) return fail("not_found", `verification method ${verificationMethodId} not found for ${this.did()}`);
-    if (key.revoked) return fail("key_revoked", `key ${key.id} is revoked`);
-    if (key.custody === "custodial") {
-      // Unlock the key before creating anything, so a missing or wrong KEK refuses the request
-      // instead of leaving custodial jobs that nothing can sign.
-      try {
-        await this.keys.signer(key);
-      } catch {
-        return fail("custody_unavailable", `custodial key ${key.id} cannot be unlocked: check KEY_ENCRYPTION_KEY`);
-      }
-    }
-    return { ok: true, value: key };
-  }
-
-  /** Custodial keys sign at once; external keys' jobs go to connected signers. */
-  private async dispatch(groups: { key: IssuerKey; jobs: JobRow[] }[], origin: string): Promise<void> {
-    for (const { key, jobs } of groups) {
-      if (jobs.length === 0) continue;
-      if (key.custody === "custodial") await this.engine.signCustodial(key, jobs, origin);
-      else this.signers.offer(jobs.map((j) => this.engine.jobs.toSignJob(j)));
-    }
+  /** Delivers whatever the outbox holds to D1 now, for a read of D1 that must see this object's writes. */
+  async flush(): Promise<void> {
+    await this.outbox.drain();
   }
 
   // ── credential status ────────────────────────────────────────────────────
 
   getStatus(did: string, credentialId: string): { revoked: boolean; suspended: boolean } {
-    this.bind(did);
-    const flags = this.statusLists.flags(credentialId);
-    return { revoked: flags?.revoked ?? false, suspended: flags?.suspended ?? false };
+    this.meta.bind(did);
+    const { revoked, suspended } = this.statusLists.flags(credentialId);
+    return { revoked, suspended };
   }
 
   /**
@@ -350,62 +346,60 @@ export class IssuerObject extends DurableObject<Env> {
    * list whose bits changed with one status-list job per list, folding into it any older pending one.
    */
   async setStatus(did: string, origin: string, changes: StatusChange[]): Promise<Result<StatusChanges>> {
-    this.bind(did);
-    if (this.deactivated()) return fail("did_deactivated", `${did} has been deleted`);
-    // Unlock every custodial key that would re-sign a touched list before any bit moves, so a
-    // missing or wrong KEK refuses the request instead of leaving bits that nothing publishes.
-    for (const key of this.statusLists.keysForCredentials(this.keys, changes.map((c) => c.id))) {
-      if (key.custody !== "custodial") continue;
-      try {
-        await this.keys.signer(key);
-      } catch {
-        return fail("custody_unavailable", `custodial key ${key.id} cannot be unlocked: check KEY_ENCRYPTION_KEY`);
-      }
+    this.meta.bind(did);
+    if (this.meta.deactivated()) return fail("did_deactivated", this.meta.deactivatedDetail(did));
+    // A list whose key was revoked falls back to another key of the DID: one this object may not have heard of yet.
+    if (this.statusLists.unsignable(changes.map((c) => c.id))) await this.keys.refresh();
+    // Every custodial key that would re-sign a touched list is unlocked before any bit moves.
+    for (const key of this.statusLists.keysForCredentials(changes.map((c) => c.id))) {
+      const ready = await this.custodial.ready(key);
+      if (!ready.ok) return ready;
     }
     let results: StatusChangeResult[] = [];
     // The key check (no_signing_key) and the bits are one synchronous step: a revocation of the
     // key during the await above is seen here.
     this.ctx.storage.transactionSync(() => {
-      results = this.statusLists.apply(changes, Date.now(), this.keys);
+      results = this.statusLists.apply(changes, Date.now());
     });
     // No await between the change and the jobs: the bits signed are the bits just written.
-    const groups = this.statusLists.publish(this.engine, this.keys, origin, this.ctx.id.toString());
-    await this.dispatch(groups, origin);
+    const groups = this.statusLists.publish(this.engine, origin, this.ctx.id.toString());
+    await this.issuance.dispatch(groups, origin);
     await this.afterChange();
     const operationOf = new Map(groups.flatMap((g) => [...g.operations]));
     const operationIds = new Set<string>();
-    return {
-      ok: true,
-      value: {
-        results: results.map(({ listId, ...r }) => {
-          const operationId = listId ? operationOf.get(listId) : undefined;
-          if (operationId) operationIds.add(operationId);
-          return operationId ? { ...r, operationId } : r;
-        }),
-        operations: [...operationIds].map((id) => this.engine.operation(id)!),
-      },
-    };
+    const answers = results.map(({ listId, ...r }) => {
+      const operationId = listId ? operationOf.get(listId) : undefined;
+      if (operationId) operationIds.add(operationId);
+      return operationId ? { ...r, operationId } : r;
+    });
+    return ok({ results: answers, operations: [...operationIds].map((id) => this.engine.operation(id)!) });
   }
 
   /** Where one of this issuer's status lists stands in publication (operators). */
   statusListPublication(did: string, listId: string): Result<ListPublication> {
-    this.bind(did);
+    this.meta.bind(did);
     const view = this.statusLists.publication(listId);
-    return view ? { ok: true, value: view } : fail("not_found", `status list ${listId} not found`);
+    return view ? ok(view) : fail("not_found", `status list ${listId} not found`);
   }
 
-  getJob(id: string): Result<SignJob> {
+  // ── sign jobs and operations ─────────────────────────────────────────────
+
+  // Reads of jobs go through the archive: an archived job is read back from R2, whole.
+  async getJob(id: string): Promise<Result<SignJob>> {
     const job = this.engine.jobs.get(id);
-    return job ? { ok: true, value: this.engine.jobs.toSignJob(job) } : fail("not_found", `sign job ${id} not found`);
+    return job ? ok(this.engine.jobs.toSignJob(await this.archive.hydrate(job))) : fail("not_found", `sign job ${id} not found`);
   }
 
-  listJobs(status: SignJob["status"] | undefined, afterSeq: number, pageSize: number): JobPage {
-    const rows = this.engine.jobs.list(status, afterSeq, pageSize + 1);
-    const page = rows.slice(0, pageSize);
-    return {
-      jobs: page.map((r) => this.engine.jobs.toSignJob(r)),
-      ...(rows.length > pageSize ? { next: page[page.length - 1]!.seq } : {}),
-    };
+  async listJobs(
+    status: SignJob["status"] | undefined,
+    afterSeq: number,
+    pageSize: number,
+    operationId?: string,
+  ): Promise<{ jobs: SignJob[]; next?: number }> {
+    const rows = this.engine.jobs.list(status, afterSeq, pageSize + 1, operationId);
+    const page = await this.archive.hydrateAll(rows.slice(0, pageSize));
+    const next = rows.length > pageSize ? { next: page[page.length - 1]!.seq } : {};
+    return { jobs: page.map((r) => this.engine.jobs.toSignJob(r)), ...next };
   }
 
   async submit(id: string, submission: Submission, origin: string): Promise<Result<SignJob>> {
@@ -415,135 +409,61 @@ export class IssuerObject extends DurableObject<Env> {
   }
 
   /** A batch of signatures: each judged on its own; only the outcome crosses back, not the jobs. */
-  async submitMany(items: { id: string; submission: Submission }[], origin: string): Promise<SubmitOutcome[]> {
-    const results: SubmitOutcome[] = [];
-    for (const item of items) {
-      const r = await this.engine.submit(item.id, item.submission, origin);
-      results.push(r.ok ? { ok: true, status: r.value.status } : { ok: false, status: r.job?.status, code: r.code, detail: r.detail });
-    }
+  async submitMany(items: { id: string; submission: Submission }[], origin: string): Promise<SignOutcome[]> {
+    const results = await this.engine.submitMany(items, origin);
     await this.afterChange();
-    return results;
+    return results.map((r, i) => signOutcome(items[i]!.id, r));
   }
 
   async reject(id: string, reason: string): Promise<Result<SignJob>> {
-    const job = this.engine.jobs.get(id);
-    if (!job) return fail("not_found", `sign job ${id} not found`);
-    if (job.status === "signed") return fail("job_already_signed", "a signed job cannot be rejected", this.engine.jobs.toSignJob(job));
-    if (job.status !== "pending") return fail("job_not_pending", `sign job is ${job.status}`, this.engine.jobs.toSignJob(job));
-    this.engine.endJobs([job], { to: "rejected", reason });
+    const result = this.engine.reject(id, reason);
     await this.afterChange();
-    return { ok: true, value: this.engine.jobs.toSignJob(this.engine.jobs.get(id)!) };
+    return result;
   }
 
-  // ── operations ───────────────────────────────────────────────────────────
+  /** An operation made whole from its jobs, archived ones read back from R2. */
+  async getOperation(id: string): Promise<Operation | null> {
+    if (this.rotations.owns(id)) return this.rotations.operation(id);
+    const archived = this.engine.jobs.byOperation(id).filter((j) => j.archived === 1 && j.purged_at !== null);
+    if (archived.length === 0) return this.engine.operation(id);
+    const hydrated = await this.archive.hydrateAll(archived);
+    return this.engine.operation(id, new Map(hydrated.map((j) => [j.id, j])));
+  }
 
-  getOperation(id: string): Operation | null {
-    return this.engine.operation(id);
+  /** The operations among `ids` held here, whole: a page of `GET /v1/operations`, one call per issuer per page. */
+  async getOperations(ids: string[]): Promise<Operation[]> {
+    const found = await Promise.all(ids.slice(0, 1000).map((id) => this.getOperation(id)));
+    return found.filter((op): op is Operation => op !== null);
+  }
+
+  /**
+   * An operation that waits for a decision before any job exists (a credential application under
+   * review); `createArtifacts` with its id adds the jobs later. Idempotent.
+   */
+  async openOperation(did: string, id: string): Promise<Result<Operation>> {
+    this.meta.bind(did);
+    if (this.meta.deactivated()) return fail("did_deactivated", this.meta.deactivatedDetail(did));
+    const op = this.engine.open(id);
+    await this.afterChange();
+    return ok(op);
   }
 
   async cancelOperation(id: string): Promise<Result<Operation>> {
-    const op = this.engine.operation(id);
-    if (!op) return fail("not_found", `operation ${id} not found`);
-    if (op.done) return fail("operation_done", "the operation is already done");
-    const pending = this.engine.jobs.byOperation(id).filter((j) => j.status === "pending");
-    this.engine.endJobs(pending, { to: "cancelled", reason: "cancelled by operator" });
+    const result = this.rotations.owns(id)
+      ? this.rotations.cancel(id, Date.now())
+      : this.engine.cancelOperation(id, "cancelled by operator");
     await this.afterChange();
-    return { ok: true, value: this.engine.operation(id)! };
+    return result;
   }
 
   // ── time ─────────────────────────────────────────────────────────────────
 
-  /**
-   * One alarm for everything due: outbox retries, job expiry, leases, auth deadlines, jti pruning,
-   * retention. Idempotent. Due means due by the time the alarm was armed for (see AlarmClock).
-   */
-  override async alarm(): Promise<void> {
-    const now = this.clock.begin();
-    try {
-      for (let batch = this.engine.jobs.expiredBy(now); batch.length > 0; batch = this.engine.jobs.expiredBy(now)) {
-        this.engine.expire(batch);
-      }
-      this.signers.onAlarm(now);
-      pruneJtis(this.sql, now);
-      const retention = this.retentionMs();
-      while (this.engine.jobs.purge(now - retention, now) > 0) {
-        // batches of 500, so one alarm's transaction stays small
-      }
-      this.idempotency.prune(now);
-      await this.signCustodialBacklog();
-      this.statusLists.reviveUnsigned(now);
-      try {
-        await this.dispatch(this.statusLists.publish(this.engine, this.keys, "", this.ctx.id.toString()), "");
-      } catch (err) {
-        // A custodial key that cannot be unlocked (KEK changed) leaves its list's job pending for
-        // the backlog signer; it must not cost the outbox delivery and the re-arm below.
-        console.error(JSON.stringify({ level: "error", event: "status.publish_failed", error: String(err) }));
-      }
-      await this.afterChange();
-    } finally {
-      this.clock.end();
-    }
+  override alarm(): Promise<void> {
+    return this.upkeep.alarm();
   }
 
-  /**
-   * The in-process signer's backlog: custodial jobs left pending because the object stopped
-   * between creating and signing them. Like any signer reconnecting, it signs what is waiting.
-   */
-  private async signCustodialBacklog(): Promise<void> {
-    const rows = this.sql
-      .exec<import("./jobs").JobRow>(
-        `SELECT jobs.* FROM jobs JOIN keys ON keys.id = jobs.vm_id
-         WHERE jobs.status = 'pending' AND keys.custody = 'custodial' AND keys.revoked = 0 ORDER BY jobs.seq LIMIT 1000`,
-      )
-      .toArray();
-    const byKey = new Map<string, import("./jobs").JobRow[]>();
-    for (const row of rows) byKey.set(row.vm_id, [...(byKey.get(row.vm_id) ?? []), row]);
-    for (const [vm, jobs] of byKey) {
-      const key = this.keys.local(vm);
-      if (!key) continue;
-      try {
-        await this.engine.signCustodial(key, jobs, "");
-      } catch (err) {
-        console.error(JSON.stringify({ level: "error", event: "custodial.backlog_failed", key: vm, error: String(err) }));
-      }
-    }
-  }
-
-  /** Delivers the outbox and re-arms; every state-changing entry point ends here. */
-  private async afterChange(): Promise<void> {
-    this.signers.topUp();
-    await this.outbox.drain();
-    this.rearm();
-  }
-
-  /**
-   * How long an ended job keeps its signing input: SIGNJOB_RETENTION_DAYS (default 30). Tests
-   * shorten it with the meta row `signjob_retention_ms` (set through SQL); no API reaches it.
-   */
-  private retentionMs(): number {
-    const override = Number(this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'signjob_retention_ms'").toArray()[0]?.v);
-    if (Number.isFinite(override) && override >= 0) return override;
-    const days = Number(this.env.SIGNJOB_RETENTION_DAYS ?? "30");
-    return (Number.isFinite(days) && days > 0 ? days : 30) * 86_400_000;
-  }
-
-  private nextPurge(): number | null {
-    const oldest = this.engine.jobs.oldestUnpurged();
-    return oldest === null ? null : oldest + this.retentionMs();
-  }
-
-  private rearm(): void {
-    const due = [
-      this.outbox.nextDue(),
-      this.engine.jobs.nextExpiry(),
-      this.signers.nextDue(),
-      nextJtiExpiry(this.sql),
-      this.statusLists.nextRevive(),
-      this.nextPurge(),
-      this.idempotency.nextExpiry(),
-    ]
-      .filter((t): t is number => t !== null);
-    this.clock.arm(due.length > 0 ? Math.min(...due) : null);
+  private afterChange(): Promise<void> {
+    return this.upkeep.afterChange();
   }
 
   // ── signer sockets (hibernation API) ─────────────────────────────────────
@@ -554,24 +474,46 @@ export class IssuerObject extends DurableObject<Env> {
    * only a request carrying such a ticket, so no header can claim a principal.
    */
   async admit(did: string, principal: Principal | null, origin: string): Promise<Result<string>> {
-    this.bind(did);
-    if (this.deactivated()) return fail("not_found", `DID ${did} not found`);
-    return this.signers.admit(principal, origin);
+    this.meta.bind(did);
+    if (this.meta.deactivated()) return fail("not_found", `DID ${did} not found`);
+    return this.sockets.admit(principal, origin);
   }
 
   override async fetch(request: Request): Promise<Response> {
-    return this.signers.connect(request);
+    const { response, ready } = this.sockets.accept(request);
+    if (ready) this.leases.welcome(ready);
+    if (response.status === 101) await this.afterChange();
+    return response;
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    await this.signers.message(ws, message);
+    const event = await this.sockets.receive(ws, message);
+    if (event?.type === "ready") this.leases.welcome(event.socket);
+    if (event?.type !== "frame") return event ? this.afterChange() : undefined;
+    const m = event.message;
+    if (m.type === "sign-batch") {
+      // One verification round, one transaction, one delivery, one `results` frame for the lot.
+      const results = await this.engine.submitMany(
+        m.signatures.map((x) => ({ id: x.id, submission: submissionOf(x) })),
+        event.socket.a.origin,
+      );
+      await this.afterChange();
+      send(ws, { type: "results", results: results.map((r, i) => signOutcome(m.signatures[i]!.id, r)) });
+      return;
+    }
+    const result =
+      m.type === "sign" ? await this.engine.submit(m.id, submissionOf(m), event.socket.a.origin) : this.engine.reject(m.id, m.reason);
+    // Delivered and re-armed before the answer, so a signer that reads `result` finds the operation done.
+    await this.afterChange();
+    send(ws, resultFrame(m.id, result));
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    await this.signers.close(ws, code, reason);
+    const signer = this.sockets.closed(ws, code, reason);
+    if (signer !== null && this.leases.gone(signer)) await this.afterChange();
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    await this.signers.close(ws, 1011, "error");
+    await this.webSocketClose(ws, 1011, "error");
   }
 }

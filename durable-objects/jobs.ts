@@ -1,14 +1,15 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { base64url } from "jose";
-import type { JobKind, JobStatus, SignJob } from "../src/signjobs/model";
+import type { Alg, JobStatus, OperationFailure, SignJob } from "../src/core/models";
 
 export type JobRow = {
   seq: number;
   id: string;
-  kind: JobKind;
+  /** A kind of the registry (durable-objects/kinds). */
+  kind: string;
   operation_id: string;
   vm_id: string;
-  alg: SignJob["alg"];
+  alg: Alg;
   key_ref: string | null;
   /** The one stored copy of the claims; "" once retention purged the job. */
   signing_input: string;
@@ -22,16 +23,38 @@ export type JobRow = {
   ended_at: number | null;
   reason: string | null;
   purged_at: number | null;
+  /** A re-sign job (key rotation): the job whose artifact it signs again with another key. */
+  resigns: string | null;
+  /** 1 when the purged signing input was put in R2 first (durable-objects/archive.ts). */
+  archived: number;
+  /** The artifact's id when reads of it are answered here (a credential's id), else null. */
+  artifact_id: string | null;
 };
+
+/** What a new job is made of; the rest starts empty. */
+const NEW_COLUMNS = [
+  "id",
+  "kind",
+  "operation_id",
+  "vm_id",
+  "alg",
+  "key_ref",
+  "signing_input",
+  "context",
+  "artifact_id",
+  "created_at",
+  "expires_at",
+  "resigns",
+] as const;
+export type NewJob = Omit<Pick<JobRow, (typeof NEW_COLUMNS)[number]>, "resigns"> & { resigns?: string | null };
 
 export type JobState = Pick<JobRow, "id" | "kind" | "status" | "reason" | "response">;
 
 /** Moves out of pending. Nothing else moves: signed is immutable and the other ends are final. */
 export type Ending =
   | { to: "signed"; signature: string; response: unknown }
-  | { to: "rejected"; reason: string }
-  | { to: "cancelled"; reason: string }
-  | { to: "expired" };
+  /** Unsigned: the code its operation fails with, and why, in words. */
+  | { to: "rejected" | "cancelled" | "expired"; code: OperationFailure; reason: string };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -43,32 +66,51 @@ const OTHER_REASONS = JSON.stringify({ detail: `other reasons (more than ${MAX_I
 export class JobStore {
   constructor(
     private readonly sql: SqlStorage,
-    private readonly did: () => string,
+    readonly did: () => string,
   ) {}
 
-  /** Inserts a new pending job; returns its seq. */
-  insert(row: Omit<JobRow, "seq" | "status" | "signed_at" | "signature" | "response" | "ended_at" | "reason" | "purged_at">): number {
-    return this.sql.exec<{ seq: number }>(
-      `INSERT INTO jobs (id, kind, operation_id, vm_id, alg, key_ref, signing_input, context, status, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING seq`,
-      row.id,
-      row.kind,
-      row.operation_id,
-      row.vm_id,
-      row.alg,
-      row.key_ref,
-      row.signing_input,
-      row.context,
-      row.created_at,
-      row.expires_at,
-    ).one().seq;
+  /** Inserts a new pending job; returns its row. */
+  insert(job: NewJob): JobRow {
+    const sql = `INSERT INTO jobs (${NEW_COLUMNS.join(", ")}, status) VALUES (${NEW_COLUMNS.map(() => "?").join(", ")}, 'pending') RETURNING *`;
+    return this.sql.exec<JobRow>(sql, ...NEW_COLUMNS.map((c) => job[c] ?? null)).one();
+  }
+
+  /**
+   * Inserts new pending jobs with one statement, in the order given (their seq follows it);
+   * returns their rows in that order.
+   */
+  insertMany(jobs: NewJob[]): JobRow[] {
+    if (jobs.length <= 1) return jobs.map((j) => this.insert(j));
+    const values = NEW_COLUMNS.map((_, i) => `json_extract(value, '$[${i}]')`).join(", ");
+    const rows = this.sql
+      .exec<JobRow>(
+        `INSERT INTO jobs (${NEW_COLUMNS.join(", ")}, status) SELECT ${values}, 'pending' FROM json_each(?) ORDER BY json_each.key RETURNING *`,
+        JSON.stringify(jobs.map((j) => NEW_COLUMNS.map((c) => j[c]))),
+      )
+      .toArray();
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return jobs.map((j) => byId.get(j.id)!);
   }
 
   get(id: string): JobRow | null {
     return this.sql.exec<JobRow>("SELECT * FROM jobs WHERE id = ?", id).toArray()[0] ?? null;
   }
 
-  statusOf(id: string): JobStatus | null {
+  /** Jobs by id, in one read. */
+  getMany(ids: string[]): Map<string, JobRow> {
+    const rows = this.sql.exec<JobRow>("SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(ids)).toArray();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
+  /** Which of `ids` are still pending, in one read. */
+  pendingAmong(ids: string[]): Set<string> {
+    const rows = this.sql
+      .exec<{ id: string }>("SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'", JSON.stringify(ids))
+      .toArray();
+    return new Set(rows.map((r) => r.id));
+  }
+
+  currentStatus(id: string): JobStatus | null {
     return this.sql.exec<{ status: JobStatus }>("SELECT status FROM jobs WHERE id = ?", id).toArray()[0]?.status ?? null;
   }
 
@@ -80,20 +122,123 @@ export class JobStore {
   }
 
   idsOf(operationId: string): string[] {
-    return this.sql.exec<{ id: string }>("SELECT id FROM jobs WHERE operation_id = ? ORDER BY seq", operationId).toArray().map((r) => r.id);
+    return this.sql
+      .exec<{ id: string }>("SELECT id FROM jobs WHERE operation_id = ? ORDER BY seq", operationId)
+      .toArray()
+      .map((r) => r.id);
   }
 
   byOperation(operationId: string): JobRow[] {
     return this.sql.exec<JobRow>("SELECT * FROM jobs WHERE operation_id = ? ORDER BY seq", operationId).toArray();
   }
 
+  /** The first job that signs an artifact (a credential), unless the artifact was deleted. */
+  byArtifact(artifactId: string): JobRow | null {
+    return (
+      this.sql
+        .exec<JobRow>(
+          `SELECT * FROM jobs INDEXED BY jobs_by_artifact WHERE artifact_id = ?1
+           AND NOT EXISTS (SELECT 1 FROM deleted_artifacts WHERE id = ?1) ORDER BY seq LIMIT 1`,
+          artifactId,
+        )
+        .toArray()[0] ?? null
+    );
+  }
+
+  /**
+   * The re-sign jobs of each of `jobIds` (key rotations), following the chain: a later rotation
+   * re-signs the earlier re-sign job. Oldest first, by the first job's id; one read.
+   */
+  resignChains(jobIds: string[]): Map<string, JobRow[]> {
+    const out = new Map<string, JobRow[]>();
+    if (jobIds.length === 0) return out;
+    const rows = this.sql
+      .exec<JobRow & { root: string }>(
+        `WITH RECURSIVE chain(root, id) AS (
+           SELECT value, value FROM json_each(?)
+           UNION ALL SELECT chain.root, j.id FROM jobs j JOIN chain ON j.resigns = chain.id
+         )
+         SELECT chain.root AS root, jobs.* FROM chain JOIN jobs ON jobs.id = chain.id WHERE chain.id <> chain.root ORDER BY jobs.seq`,
+        JSON.stringify(jobIds),
+      )
+      .toArray();
+    for (const { root, ...row } of rows) out.set(root, [...(out.get(root) ?? []), row]);
+    return out;
+  }
+
+  /** Live artifacts among `ids`: those with a job here and not deleted. */
+  liveArtifacts(ids: string[]): string[] {
+    if (ids.length === 0) return [];
+    return this.sql
+      .exec<{ id: string }>(
+        `SELECT DISTINCT artifact_id AS id FROM jobs INDEXED BY jobs_by_artifact
+         WHERE artifact_id IN (SELECT value FROM json_each(?)) AND artifact_id NOT IN (SELECT id FROM deleted_artifacts)`,
+        JSON.stringify(ids),
+      )
+      .toArray()
+      .map((r) => r.id);
+  }
+
+  /**
+   * The issuer's credentials in D1's list order, (created_at, id), keyset-paged: one index range
+   * whatever the issuer holds. Deleted ones are skipped.
+   */
+  credentials(after: readonly [number, string] | null, limit: number): JobRow[] {
+    const [at, id] = after ?? [-1, ""];
+    return this.sql
+      .exec<JobRow>(
+        `SELECT * FROM jobs INDEXED BY jobs_credentials WHERE kind = 'credential' AND artifact_id IS NOT NULL
+         AND (created_at, artifact_id) > (?, ?) AND artifact_id NOT IN (SELECT id FROM deleted_artifacts)
+         ORDER BY created_at, artifact_id LIMIT ?`,
+        at,
+        id,
+        limit,
+      )
+      .toArray();
+  }
+
+  /** Remembers that an artifact was deleted; false when it already was. Call inside a transaction. */
+  markDeleted(artifactId: string, now: number): boolean {
+    return (
+      this.sql.exec("INSERT INTO deleted_artifacts (id, at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING", artifactId, now).rowsWritten > 0
+    );
+  }
+
   /** Oldest first, keyset by seq. */
-  list(status: JobStatus | undefined, afterSeq: number, limit: number): JobRow[] {
+  list(status: JobStatus | undefined, afterSeq: number, limit: number, operationId?: string): JobRow[] {
+    if (operationId !== undefined) {
+      // One operation's jobs (a rotation may own 100,000): jobs_by_operation walks them in seq order.
+      return this.sql
+        .exec<JobRow>(
+          "SELECT * FROM jobs WHERE operation_id = ?1 AND seq > ?2 AND (?3 IS NULL OR status = ?3) ORDER BY seq LIMIT ?4",
+          operationId,
+          afterSeq,
+          status ?? null,
+          limit,
+        )
+        .toArray();
+    }
     return status
-      ? this.sql
-          .exec<JobRow>("SELECT * FROM jobs WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?", status, afterSeq, limit)
-          .toArray()
+      ? this.sql.exec<JobRow>("SELECT * FROM jobs WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?", status, afterSeq, limit).toArray()
       : this.sql.exec<JobRow>("SELECT * FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit).toArray();
+  }
+
+  /** Every pending job, oldest first; with a key, only that key's. */
+  pending(vmId?: string): JobRow[] {
+    return vmId === undefined
+      ? this.sql.exec<JobRow>("SELECT * FROM jobs WHERE status = 'pending' ORDER BY seq").toArray()
+      : this.sql.exec<JobRow>("SELECT * FROM jobs WHERE status = 'pending' AND vm_id = ? ORDER BY seq", vmId).toArray();
+  }
+
+  /** Pending jobs of custodial keys that are not revoked: the in-process signer's backlog. */
+  pendingCustodial(limit = 1000): JobRow[] {
+    return this.sql
+      .exec<JobRow>(
+        `SELECT jobs.* FROM jobs JOIN keys ON keys.id = jobs.vm_id
+         WHERE jobs.status = 'pending' AND keys.custody = 'custodial' AND keys.revoked = 0 ORDER BY jobs.seq LIMIT ?`,
+        limit,
+      )
+      .toArray();
   }
 
   pendingCount(): number {
@@ -103,13 +248,34 @@ export class JobStore {
   /** Pending jobs whose time ran out. */
   expiredBy(now: number, limit = 500): JobRow[] {
     return this.sql
-      .exec<JobRow>("SELECT * FROM jobs WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?", now, limit)
+      .exec<JobRow>(
+        "SELECT * FROM jobs INDEXED BY jobs_pending_expiry WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+        now,
+        limit,
+      )
       .toArray();
   }
 
-  nextExpiry(): number | null {
-    return this.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM jobs WHERE status = 'pending'").one().t;
-  }
+  /**
+   * The next pending job's expiry, and when the oldest ended job still holding its claims passes
+   * retention (bound parameter: the retention in ms). Part of the re-arm after every change
+   * (due.ts). Without statistics SQLite's planner prefers jobs_by_status for `status = 'pending'`
+   * and reads every pending job (P4: creates into an issuer with 100,000 pending jobs ran at half
+   * speed); the partial indexes answer each in one step, and INDEXED BY makes that a rule.
+   */
+  static readonly DUE = [
+    "SELECT min(expires_at) AS t FROM jobs INDEXED BY jobs_pending_expiry WHERE status = 'pending'",
+    "SELECT min(ended_at) + ? AS t FROM jobs INDEXED BY jobs_to_purge WHERE ended_at IS NOT NULL AND purged_at IS NULL",
+  ];
+
+  /**
+   * Without an R2 archive a signed job keeps its claims (its artifact's only copy, durable-objects/
+   * archive.ts): retention is due for unsigned ended jobs only, or the alarm would wake for nothing.
+   */
+  static readonly DUE_WITHOUT_ARCHIVE = [
+    JobStore.DUE[0]!,
+    "SELECT min(ended_at) + ? AS t FROM jobs INDEXED BY jobs_to_purge WHERE ended_at IS NOT NULL AND purged_at IS NULL AND status <> 'signed'",
+  ];
 
   /**
    * The one transition function: pending → signed | rejected | cancelled | expired.
@@ -129,16 +295,56 @@ export class JobStore {
         : this.sql.exec(
             "UPDATE jobs SET status = ?, reason = ?, ended_at = ? WHERE id = ? AND status = 'pending'",
             ending.to,
-            ending.to === "expired" ? "sign job expired" : ending.reason,
+            ending.reason,
             now,
             id,
           );
-    const changed = cursor.rowsWritten > 0;
-    if (changed) this.sql.exec("DELETE FROM leases WHERE job_id = ?", id);
-    return changed;
+    return cursor.rowsWritten > 0;
+  }
+
+  /** Audit rows of the open transaction (see `within`), or null when none is open. */
+  private audits: (string | number | null)[][] | null = null;
+
+  /**
+   * Runs `fn` (inside the caller's transaction) with its audit rows held in memory, then inserts
+   * them as one statement: a batch of a hundred signatures writes one audit statement.
+   */
+  within<T>(fn: () => T): T {
+    if (this.audits) return fn();
+    const audits: (string | number | null)[][] = (this.audits = []);
+    try {
+      const result = fn();
+      if (audits.length === 1) {
+        const [at, jobId, event, detail] = audits[0]!;
+        this.sql.exec(
+          "INSERT INTO audit (at, job_id, event, detail, last_at) VALUES (?, ?, ?, ?, ?)",
+          at ?? null,
+          jobId ?? null,
+          event ?? null,
+          detail ?? null,
+          at ?? null,
+        );
+      } else if (audits.length > 1) {
+        this.sql.exec(
+          `INSERT INTO audit (at, job_id, event, detail, last_at)
+           SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[0]')
+           FROM json_each(?) ORDER BY json_each.key`,
+          JSON.stringify(audits),
+        );
+      }
+      return result;
+    } finally {
+      this.audits = null;
+    }
   }
 
   audit(jobId: string | null, event: string, detail: unknown, now: number): void {
+    // Invalid signatures collapse into counted rows (below); every other event is one row, held
+    // for the transaction's one multi-row insert when one is open.
+    if (this.audits && event !== "invalid_signature") {
+      this.audits.push([now, jobId, event, detail === undefined ? null : JSON.stringify(detail)]);
+      return;
+    }
     let stored = detail === undefined ? null : JSON.stringify(detail);
     if (event === "invalid_signature" && jobId !== null && stored !== null) stored = this.invalidReason(jobId, stored);
     // A signer repeating a bad signature adds nothing but a count: one row per job and reason.
@@ -168,23 +374,16 @@ export class JobStore {
     return known.has === 1 || known.n < MAX_INVALID_REASONS ? detail : OTHER_REASONS;
   }
 
-  /**
-   * Retention: ended jobs that ended at or before `endedBy` drop their signing input (the claims),
-   * keeping id, status, times, signature, context and the compact response. Returns how many.
-   */
-  purge(endedBy: number, now: number, limit = 500): number {
-    return this.sql.exec(
-      `UPDATE jobs SET signing_input = '', purged_at = ? WHERE seq IN (
-         SELECT seq FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL AND ended_at <= ? ORDER BY ended_at LIMIT ?)`,
-      now,
-      endedBy,
-      limit,
-    ).rowsWritten;
-  }
-
-  /** When the oldest unpurged ended job ended, or null. */
-  oldestUnpurged(): number | null {
-    return this.sql.exec<{ t: number | null }>("SELECT min(ended_at) AS t FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL").one().t;
+  /** Drops one ended job's signing input; `archived` when R2 holds it. False when it was purged already. */
+  purgeOne(id: string, now: number, archived: boolean): boolean {
+    return (
+      this.sql.exec(
+        "UPDATE jobs SET signing_input = '', purged_at = ?, archived = ? WHERE id = ? AND ended_at IS NOT NULL AND purged_at IS NULL",
+        now,
+        archived ? 1 : 0,
+        id,
+      ).rowsWritten > 0
+    );
   }
 
   toSignJob(row: JobRow, keyRef?: string): SignJob {

@@ -1,24 +1,14 @@
+import type { IssuerKey } from "../src/core/models";
 import { importSigner, parseKek, unwrapPrivateKey, type SignFn } from "../src/crypto";
-import type { PublicJwk } from "../src/crypto/types";
-import { loadKey, type IssuerKey } from "../src/keys/model";
-
-type LocalKeyRow = {
-  id: string;
-  key_type: string;
-  alg: string;
-  custody: string;
-  key_ref: string | null;
-  public_jwk: string;
-  encrypted_private_key: string | null;
-  revoked: number;
-};
+import { keyFromRow, loadKey, type KeyRow } from "../src/keys/model";
 
 /**
  * The issuer's keys, kept in the object's own SQLite so issuing and verifying need no D1 read.
  * D1 stays the record of keys; this is a write-through copy filled on first use.
  */
 export class KeyStore {
-  private readonly signers = new Map<string, Promise<SignFn>>();
+  /** Custodial keys decrypted and imported, by key id. */
+  private readonly unlocked = new Map<string, Promise<SignFn>>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -52,35 +42,60 @@ export class KeyStore {
     return this.local(id);
   }
 
+  /**
+   * Copies every key D1 records for this DID: a key can reach D1 without this object hearing of
+   * it (a did:ion key lands when the node accepts the update that adds it).
+   */
+  async refresh(): Promise<void> {
+    const rows = await this.env.DB.prepare("SELECT * FROM keys WHERE did = ?").bind(this.did()).all<KeyRow>();
+    for (const row of rows.results) this.put(keyFromRow(row));
+  }
+
   local(id: string): IssuerKey | null {
-    const row = this.sql.exec<LocalKeyRow>("SELECT * FROM keys WHERE id = ?", id).toArray()[0];
-    if (!row) return null;
-    return {
-      id: row.id,
-      did: this.did(),
-      keyType: row.key_type as IssuerKey["keyType"],
-      alg: row.alg as IssuerKey["alg"],
-      custody: row.custody as IssuerKey["custody"],
-      ...(row.key_ref !== null ? { keyRef: row.key_ref } : {}),
-      publicJwk: JSON.parse(row.public_jwk) as PublicJwk,
-      ...(row.encrypted_private_key !== null ? { encryptedPrivateKey: row.encrypted_private_key } : {}),
-      createdAt: 0,
-      revoked: row.revoked === 1,
-    };
+    // The same columns as D1's keys row, less what only D1 keeps (the DID is this object's).
+    const row = this.sql.exec<Omit<KeyRow, "did" | "created_at" | "revoked_at">>("SELECT * FROM keys WHERE id = ?", id).toArray()[0];
+    return row ? keyFromRow({ ...row, did: this.did(), created_at: 0, revoked_at: null }) : null;
+  }
+
+  /** Keys that may no longer act for the issuer: revoked, or retired by a completed rotation. */
+  barredIds(): string[] {
+    return this.sql
+      .exec<{ id: string }>("SELECT id FROM keys WHERE revoked = 1 OR retired = 1")
+      .toArray()
+      .map((r) => r.id);
+  }
+
+  /** Whether a completed rotation retired the key (it stays in D1's record, out of the document). */
+  retired(id: string): boolean {
+    return this.sql.exec<{ retired: number }>("SELECT retired FROM keys WHERE id = ?", id).toArray()[0]?.retired === 1;
+  }
+
+  /**
+   * A key of the issuer that is not revoked (for a list whose own key was), or null. Only a key of
+   * the document: never one a rotation retired, nor a did:ion update or recovery key (`#ion-…`).
+   */
+  anyUsable(): IssuerKey | null {
+    const row = this.sql
+      .exec<{ id: string }>(
+        "SELECT id FROM keys WHERE revoked = 0 AND retired = 0 AND instr(id, '#ion-') = 0 ORDER BY rotated_to IS NOT NULL, id LIMIT 1",
+      )
+      .toArray()[0];
+    return row ? this.local(row.id) : null;
   }
 
   revoke(id: string): void {
     this.sql.exec("UPDATE keys SET revoked = 1 WHERE id = ?", id);
-    this.signers.delete(id);
+    this.unlocked.delete(id);
   }
 
-  /** The in-process signer of a custodial key: decrypted once, then held as a non-extractable key. */
-  signer(key: IssuerKey): Promise<SignFn> {
-    let signer = this.signers.get(key.id);
+  /** The in-process signing function of a custodial key: decrypted once, then held as a non-extractable key. */
+  unlock(key: IssuerKey): Promise<SignFn> {
+    let signer = this.unlocked.get(key.id);
     if (!signer) {
       signer = (async () => {
         const kek = parseKek(this.env.KEY_ENCRYPTION_KEY);
-        if (!kek || !key.encryptedPrivateKey) throw new Error("custodial key cannot be decrypted: KEY_ENCRYPTION_KEY missing or key not custodial");
+        if (!kek || !key.encryptedPrivateKey)
+          throw new Error("custodial key cannot be decrypted: KEY_ENCRYPTION_KEY missing or key not custodial");
         const raw = await unwrapPrivateKey(kek, key.id, key.encryptedPrivateKey);
         try {
           return await importSigner(key.keyType, raw.slice(), key.publicJwk);
@@ -88,8 +103,8 @@ export class KeyStore {
           raw.fill(0);
         }
       })();
-      signer.catch(() => this.signers.delete(key.id));
-      this.signers.set(key.id, signer);
+      signer.catch(() => this.unlocked.delete(key.id));
+      this.unlocked.set(key.id, signer);
     }
     return signer;
   }

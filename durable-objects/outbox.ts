@@ -1,8 +1,4 @@
-/** One idempotent D1 statement. Replaying it any number of times leaves D1 as one run would. */
-export interface D1Write {
-  sql: string;
-  params: (string | number | null)[];
-}
+import type { D1Write } from "../src/core/kinds";
 
 // Statements per D1 batch: fewer round trips, while one batch stays a modest transaction.
 const BATCH = 500;
@@ -18,6 +14,19 @@ const REPORT_BATCH = 20;
 const MAX_REPORT_ATTEMPTS = 10;
 
 type OutboxRow = { seq: number; key: string; sql: string; params: string; attempts: number; refusals: number };
+
+/**
+ * Rows under keys with this prefix go to the issuer's credential-index shard(s) (src/shards), not to
+ * `DB`: the object only ever writes its own issuer's index rows, so the outbox knows which shard.
+ */
+export const INDEX_KEY_PREFIX = "index:";
+const isIndexRow = (r: OutboxRow) => r.key.startsWith(INDEX_KEY_PREFIX);
+
+/**
+ * Where this issuer's index rows go now: its shard, or its old and new shard during a migration.
+ * Shard 0 is the outbox's own `DB` binding.
+ */
+export type IndexTargets = () => Promise<{ shard: number; db: D1Database }[]>;
 
 /** Rows and bytes one multi-row statement carries; D1 caps a bound value at 2 MB. */
 const GROUP_ROWS = 250;
@@ -58,16 +67,65 @@ function multiRow(sql: string): string | null {
 export class Outbox {
   private current: Promise<void> | null = null;
   private next: Promise<void> | null = null;
+  /**
+   * Whether a round must look for dead letters to report. Dead letters are rare: a round after
+   * every change looking for none was a statement per single create. True after a wake (some may
+   * be left unreported), when a row dies, while reports fail or fill a batch, and when the alarm
+   * (armed for a report's retry, `DUE`) asks (`reportsDue`).
+   */
+  private reportsDue = true;
 
   constructor(
     private readonly sql: SqlStorage,
     private readonly db: D1Database,
     /** Whose outbox this is, for the dead-letter report. */
     private readonly issuer: () => string = () => "",
+    /** The index shards of this issuer; without it, index rows go to `DB` (one shard). */
+    private readonly indexTargets: IndexTargets = async () => [{ shard: 0, db }],
   ) {}
+
+  /** Puts of the open transaction (see `within`), by entity key; null when none is open. */
+  private buffer: Map<string, [string, string, string, number]> | null = null;
+
+  /**
+   * Runs `fn` (inside the caller's transaction) with every put held in memory, then writes them all
+   * as one statement: a transaction that projects a hundred credentials costs one outbox insert,
+   * not a hundred. A later put of the same key replaces the held one, as the table would; the rows
+   * keep the order of their first put, so an entity's row stays before the writes that amend it.
+   */
+  within<T>(fn: () => T): T {
+    if (this.buffer) return fn();
+    const buffer = (this.buffer = new Map());
+    try {
+      const result = fn();
+      this.write([...buffer.values()]);
+      return result;
+    } finally {
+      this.buffer = null;
+    }
+  }
+
+  private write(rows: [string, string, string, number][]): void {
+    if (rows.length === 0) return;
+    if (rows.length === 1) {
+      const [key, sql, params, due] = rows[0]!;
+      this.sql.exec("INSERT OR REPLACE INTO outbox (key, sql, params, attempts, due_at) VALUES (?, ?, ?, 0, ?)", key, sql, params, due);
+      return;
+    }
+    this.sql.exec(
+      `INSERT OR REPLACE INTO outbox (key, sql, params, attempts, due_at)
+       SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), 0, json_extract(value, '$[3]')
+       FROM json_each(?) ORDER BY json_each.key`,
+      JSON.stringify(rows),
+    );
+  }
 
   /** Records a write under an entity key; an undelivered older write for the same key is replaced. Call inside a transaction. */
   put(key: string, write: D1Write, now: number): void {
+    if (this.buffer) {
+      this.buffer.set(key, [key, write.sql, JSON.stringify(write.params), now]);
+      return;
+    }
     this.sql.exec(
       "INSERT OR REPLACE INTO outbox (key, sql, params, attempts, due_at) VALUES (?, ?, ?, 0, ?)",
       key,
@@ -77,13 +135,8 @@ export class Outbox {
     );
   }
 
-  nextDue(): number | null {
-    return this.sql
-      .exec<{ t: number | null }>(
-        "SELECT min(t) AS t FROM (SELECT min(due_at) AS t FROM outbox UNION ALL SELECT min(report_due_at) FROM outbox_dead WHERE reported = 0)",
-      )
-      .one().t;
-  }
+  /** When a delivery retry or a dead letter's report is next due (a part of the object's one due-time query, due.ts). */
+  static readonly DUE = ["SELECT min(due_at) AS t FROM outbox", "SELECT min(report_due_at) AS t FROM outbox_dead WHERE reported = 0"];
 
   /**
    * Delivers everything due. One round runs at a time. A call during a round waits for the next
@@ -112,7 +165,12 @@ export class Outbox {
     while (await this.deliverBatch()) {
       // keep going while full batches land
     }
-    await this.reportDeadLetters();
+    if (this.reportsDue) await this.reportDeadLetters();
+  }
+
+  /** The alarm's round also reports dead letters whose report retry came due. */
+  reportsDueNow(): void {
+    this.reportsDue = true;
   }
 
   /**
@@ -129,7 +187,7 @@ export class Outbox {
       .toArray();
     if (rows.length === 0) return false;
     try {
-      await this.db.batch(this.grouped(rows));
+      await this.deliver(rows);
     } catch (err) {
       if (rows.length === 1) {
         this.retryLater(rows, err, await this.answering());
@@ -142,7 +200,7 @@ export class Outbox {
       let failedInARow = 0;
       for (const [i, r] of rows.entries()) {
         try {
-          await this.statement(r).run();
+          await this.deliver([r]);
         } catch (rowErr) {
           // Refused by a D1 that answers (something landed this round, or it answers a probe).
           const refused = delivered > 0 || (await this.answering());
@@ -160,7 +218,7 @@ export class Outbox {
       return delivered > 0 && rows.length === BATCH;
     }
     // Delete exactly what was sent: a newer snapshot written meanwhile has a new seq and stays.
-    for (const r of rows) this.sql.exec("DELETE FROM outbox WHERE seq = ?", r.seq);
+    this.sql.exec("DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(rows.map((r) => r.seq)));
     return rows.length === BATCH;
   }
 
@@ -170,7 +228,7 @@ export class Outbox {
    * snapshots replace older ones), every upsert is guarded so replays and reorderings are no-ops,
    * and the only cross-row dependency (an UPDATE needs its row) only gains from inserts coming first.
    */
-  private grouped(rows: OutboxRow[]): D1PreparedStatement[] {
+  private grouped(rows: OutboxRow[], db: D1Database): D1PreparedStatement[] {
     const slots: (OutboxRow | { sql: string; rows: OutboxRow[]; bytes: number })[] = [];
     const open = new Map<string, { sql: string; rows: OutboxRow[]; bytes: number }>();
     for (const row of rows) {
@@ -189,15 +247,32 @@ export class Outbox {
       group.bytes += row.params.length;
     }
     return slots.map((slot) => {
-      if ("seq" in slot) return this.statement(slot);
-      if (slot.rows.length === 1) return this.statement(slot.rows[0]!);
+      if ("seq" in slot) return this.statement(slot, db);
+      if (slot.rows.length === 1) return this.statement(slot.rows[0]!, db);
       // The stored params are JSON arrays already: joining them is the whole encoding.
-      return this.db.prepare(slot.sql).bind(`[${slot.rows.map((r) => r.params).join(",")}]`);
+      return db.prepare(slot.sql).bind(`[${slot.rows.map((r) => r.params).join(",")}]`);
     });
   }
 
-  private statement(r: OutboxRow): D1PreparedStatement {
-    return this.db.prepare(r.sql).bind(...(JSON.parse(r.params) as D1Write["params"]));
+  /**
+   * One batch per database: `DB`'s rows, and the index rows to each shard the layout names. With
+   * one shard (the default) the index shard is `DB` itself and everything is one batch, one round
+   * trip. Across databases there is no transaction, which is fine: every row is an idempotent,
+   * revision-guarded upsert, and a failure leaves them all here to be sent again.
+   */
+  private async deliver(rows: OutboxRow[]): Promise<void> {
+    const index = rows.filter(isIndexRow);
+    const targets = index.length > 0 ? await this.indexTargets() : [];
+    const plain = targets.some((t) => t.shard === 0) ? rows : rows.filter((r) => !isIndexRow(r));
+    const others = targets.filter((t) => t.shard !== 0).map((t) => t.db);
+    await Promise.all([
+      plain.length > 0 ? this.db.batch(this.grouped(plain, this.db)) : null,
+      ...others.map((t) => t.batch(this.grouped(index, t))),
+    ]);
+  }
+
+  private statement(r: OutboxRow, db = this.db): D1PreparedStatement {
+    return db.prepare(r.sql).bind(...(JSON.parse(r.params) as D1Write["params"]));
   }
 
   /** Whether D1 answers at all: a statement it fails while answering this was refused, not lost to an outage. */
@@ -246,6 +321,7 @@ export class Outbox {
     }
     console.warn(JSON.stringify({ level: "warn", event: "outbox.deliver_failed", rows: rows.length, refused, error }));
     if (dead > 0) {
+      this.reportsDue = true;
       console.error(JSON.stringify({ level: "error", event: "outbox.dead_letter", issuer: this.issuer(), rows: dead, error }));
     }
   }
@@ -256,6 +332,7 @@ export class Outbox {
    * a bounded number of times; the dead letter itself stays in this object either way.
    */
   private async reportDeadLetters(): Promise<void> {
+    this.reportsDue = false;
     const now = Date.now();
     const due = this.sql
       .exec<{ seq: number; key: string; dead_at: number; attempts: number; report_attempts: number }>(
@@ -265,6 +342,8 @@ export class Outbox {
       )
       .toArray();
     if (due.length === 0) return;
+    // A full batch may leave more; a failure below is retried by the alarm (armed for report_due_at).
+    if (due.length === REPORT_BATCH) this.reportsDue = true;
     try {
       const insert = this.db.prepare("INSERT OR IGNORE INTO dead_letters (issuer, key, dead_at, attempts) VALUES (?, ?, ?, ?)");
       await this.db.batch(due.map((d) => insert.bind(this.issuer(), d.key, d.dead_at, d.attempts)));
@@ -280,7 +359,9 @@ export class Outbox {
           d.seq,
         );
       }
-      console.warn(JSON.stringify({ level: "warn", event: "outbox.dead_letter_report_failed", rows: due.length, error: String(err).slice(0, 500) }));
+      console.warn(
+        JSON.stringify({ level: "warn", event: "outbox.dead_letter_report_failed", rows: due.length, error: String(err).slice(0, 500) }),
+      );
     }
   }
 }

@@ -187,16 +187,112 @@ const MIGRATIONS: readonly string[] = [
   -- The alarm wakes for callers' keys only; the service's own short-lived keys go with the next create.
   CREATE INDEX idempotency_alarm ON idempotency (expires_at) WHERE scope <> 'internal';
   `,
+  `
+  -- A status list names its newest status-list job, so neither its publication state nor the
+  -- supersession of an older pending job has to know how the kind spells operation ids.
+  ALTER TABLE status_lists ADD COLUMN job_id TEXT;
+  UPDATE status_lists SET job_id = (SELECT id FROM jobs
+    WHERE jobs.operation_id = 'status-lists/' || status_lists.id || '.' || status_lists.job_revision ORDER BY seq DESC LIMIT 1);
+  `,
+  `
+  -- did:ion operations waiting for the ION node to accept them (durable-objects/ion-anchors.ts).
+  -- request and next_at are NULL while the operation waits for its did-operation sign job;
+  -- on_done holds the D1 writes (the DID's new state and document) that apply once accepted.
+  CREATE TABLE ion_anchors (
+    operation_id TEXT PRIMARY KEY,
+    request TEXT,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER,
+    response TEXT NOT NULL,
+    on_done TEXT NOT NULL
+  );
+  `,
+  `
+  -- Key rotation (durable-objects/rotations.ts). A re-sign job names the job whose artifact it
+  -- signs again (resigns); the scan finds an artifact's jobs by key, and skips re-signed ones.
+  ALTER TABLE jobs ADD COLUMN resigns TEXT;
+  CREATE INDEX jobs_by_resigns ON jobs (resigns) WHERE resigns IS NOT NULL;
+  -- A key rotated away: new jobs asking for it are signed by rotated_to; retired once the rotation
+  -- is done (it left the DID document).
+  ALTER TABLE keys ADD COLUMN rotated_to TEXT;
+  ALTER TABLE keys ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE rotations (
+    id TEXT PRIMARY KEY,              -- the operation's id: dids/rotations/<uuid>
+    to_key TEXT NOT NULL,
+    from_keys TEXT NOT NULL,          -- JSON array of the keys rotated away
+    method TEXT NOT NULL,             -- the DID method: whose document changes at the end
+    origin TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+    cursor INTEGER NOT NULL,          -- the scan's position in jobs.seq
+    high INTEGER NOT NULL,            -- the last jobs.seq when it started: later jobs are the new key's
+    created INTEGER NOT NULL DEFAULT 0,
+    signed INTEGER NOT NULL DEFAULT 0,
+    cleanup INTEGER NOT NULL DEFAULT 0, -- failed: its pending re-sign jobs are still being cancelled
+    created_at INTEGER NOT NULL,
+    ended_at INTEGER
+  );
+  CREATE UNIQUE INDEX rotations_running ON rotations (state) WHERE state = 'running';
+  `,
+  `
+  -- A purged signed job whose signing input was put in R2 first (durable-objects/archive.ts): reads
+  -- fetch it back. The signed-job trigger allows it, as it changes only with the purge itself.
+  ALTER TABLE jobs ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+  `,
+  `
+  -- Reads of one credential and an issuer's credential list are answered here (api.md
+  -- "Consistency"): a job names the artifact it signs, and a deleted credential is remembered.
+  -- The immutability trigger is made again so the new column is frozen on a signed job too; the
+  -- backfill runs between (it would trip the old trigger on signed jobs).
+  DROP TRIGGER jobs_signed_immutable;
+  ALTER TABLE jobs ADD COLUMN artifact_id TEXT;
+  UPDATE jobs SET artifact_id = json_extract(context, '$.credentialId') WHERE kind = 'credential' AND resigns IS NULL;
+  CREATE TRIGGER jobs_signed_immutable BEFORE UPDATE ON jobs WHEN OLD.status = 'signed' AND NOT (
+    OLD.purged_at IS NULL AND NEW.purged_at IS NOT NULL AND NEW.signing_input = ''
+    AND NEW.seq IS OLD.seq AND NEW.id IS OLD.id AND NEW.kind IS OLD.kind AND NEW.operation_id IS OLD.operation_id
+    AND NEW.vm_id IS OLD.vm_id AND NEW.alg IS OLD.alg AND NEW.key_ref IS OLD.key_ref AND NEW.context IS OLD.context
+    AND NEW.status IS OLD.status AND NEW.created_at IS OLD.created_at AND NEW.expires_at IS OLD.expires_at
+    AND NEW.signed_at IS OLD.signed_at AND NEW.signature IS OLD.signature AND NEW.response IS OLD.response
+    AND NEW.ended_at IS OLD.ended_at AND NEW.reason IS OLD.reason AND NEW.resigns IS OLD.resigns
+    AND NEW.artifact_id IS OLD.artifact_id)
+  BEGIN SELECT RAISE(ABORT, 'signed sign job is immutable'); END;
+  CREATE INDEX jobs_by_artifact ON jobs (artifact_id) WHERE artifact_id IS NOT NULL;
+  -- The issuer's credentials in the order D1 lists them, (created_at, id), keyset-paged.
+  CREATE INDEX jobs_credentials ON jobs (created_at, artifact_id) WHERE kind = 'credential' AND artifact_id IS NOT NULL;
+  CREATE TABLE deleted_artifacts (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+  `,
+  `
+  -- The re-arm after every change asks for the earliest outbox due time (durable-objects/due.ts):
+  -- without an index that read every undelivered row, so while D1 was down each create cost
+  -- O(backlog).
+  CREATE INDEX outbox_by_due ON outbox (due_at);
+  `,
+  `
+  -- did:ion rotation: the Sidetree update taking the old keys out of the ION document is prepared
+  -- (and signed, or its did-operation job created) when the rotation starts, and held until the
+  -- re-signing is done (held = 1: not posted even once signed). The rotation names it.
+  ALTER TABLE ion_anchors ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE rotations ADD COLUMN document_operation TEXT;
+  `,
 ];
 
+/**
+ * Brings the object's schema up to date. Runs in the constructor, before the first answer, on
+ * every wake: an object that is current pays two statements. The pending migrations and the new
+ * version go to SQLite as one script (one `exec`, one transaction with the constructor's other
+ * writes), not two calls per migration: a new issuer runs every migration before its first answer,
+ * and that wake cost bounds P5 (bench/README.md "Waking an issuer").
+ */
 export function migrate(sql: SqlStorage): void {
   sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
   const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
-  let version = row?.version ?? 0;
-  if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (0)");
-  while (version < MIGRATIONS.length) {
-    sql.exec(MIGRATIONS[version]!);
-    version += 1;
-    sql.exec("UPDATE schema_version SET version = ?", version);
-  }
+  const version = row?.version ?? 0;
+  if (row && version >= MIGRATIONS.length) return;
+  const pending = MIGRATIONS.slice(version).map((m) => m.trim().replace(/;?$/, ";"));
+  sql.exec(
+    [
+      row ? "" : "INSERT INTO schema_version (version) VALUES (0);",
+      ...pending,
+      `UPDATE schema_version SET version = ${MIGRATIONS.length};`,
+    ].join("\n"),
+  );
 }

@@ -1,8 +1,8 @@
 import { z } from "zod";
+import type { ProblemCode, Result } from "../src/core/errors";
 import { MAX_FREE_FORM_DEPTH, dottedPath, findTooDeepInText } from "../src/core/json-depth";
-import type { ProblemCode } from "../src/core/errors";
-import { requireOneSignature, submissionFields, type SignJob } from "../src/signjobs/model";
-import type { Result } from "./engine";
+import { requireOneSignature, submissionFields, type SignJob } from "../src/core/models";
+import { signOutcome, type SignOutcome } from "../src/core/protocol";
 
 /** A socket that has not authenticated by then is closed with 4401 (api.md "Signer WebSocket"). */
 export const AUTH_TIMEOUT_MS = 10_000;
@@ -66,21 +66,36 @@ export const SignerMessageSchema = z
   .superRefine((m, ctx) => {
     if (m.type === "sign") requireOneSignature(m, ctx);
   });
-export type SignerMessage = z.infer<typeof SignerMessageSchema>;
+
+/** Signatures per batched `sign` frame at most, as in a `PUT /v1/signjobs` batch. */
+export const MAX_SIGN_BATCH = 1000;
+
+/** `{ type: "sign", signatures: [...] }`: many signatures, answered by one `results` frame. */
+export const SignBatchSchema = z.object({
+  type: z.literal("sign"),
+  signatures: z
+    .array(z.object({ id: JobId, ...submissionFields }).superRefine((s, ctx) => requireOneSignature(s, ctx)))
+    .min(1)
+    .max(MAX_SIGN_BATCH),
+});
+
+/** What a frame asks, once parsed; a batched `sign` frame is told apart from a single one here. */
+export type SignerMessage =
+  | z.infer<typeof SignerMessageSchema>
+  | { type: "sign-batch"; signatures: z.infer<typeof SignBatchSchema>["signatures"] };
 
 /** Server → signer frames. */
 export type ServerFrame =
   | { type: "ready"; did: string; pending: number }
   | { type: "jobs"; jobs: SignJob[] }
-  | { type: "result"; id: string; status: SignJob["status"] | "unknown"; code?: ProblemCode; detail?: string }
+  | ({ type: "result" } & SignOutcome)
+  | { type: "results"; results: SignOutcome[] }
   | { type: "cancelled"; ids: string[] }
   | { type: "error"; code: ProblemCode | "already_authenticated"; detail: string };
 
 /** The answer to a `sign` or `reject`, with the same codes as `PUT /v1/signjobs` batch results. */
 export function resultFrame(id: string, result: Result<SignJob>): ServerFrame {
-  return result.ok
-    ? { type: "result", id, status: result.value.status }
-    : { type: "result", id, status: result.job?.status ?? "unknown", code: result.code, detail: result.detail };
+  return { type: "result", ...signOutcome(id, result) };
 }
 
 /** Parses one text frame; the error frame to answer with when it is not a valid message. */
@@ -100,7 +115,16 @@ export function parseMessage(raw: string | ArrayBuffer): { ok: true; message: Si
   try {
     json = JSON.parse(raw);
   } catch {
-    return { ok: false, frame: { type: "error", code: "malformed_json", detail: "the frame is not JSON (keep-alive is the bare text ping)" } };
+    return {
+      ok: false,
+      frame: { type: "error", code: "malformed_json", detail: "the frame is not JSON (keep-alive is the bare text ping)" },
+    };
+  }
+  if (typeof json === "object" && json !== null && (json as { type?: unknown }).type === "sign" && "signatures" in json) {
+    const batch = SignBatchSchema.safeParse(json);
+    return batch.success
+      ? { ok: true, message: { type: "sign-batch", signatures: batch.data.signatures } }
+      : { ok: false, frame: { type: "error", code: "validation_failed", detail: z.prettifyError(batch.error) } };
   }
   const parsed = SignerMessageSchema.safeParse(json);
   return parsed.success

@@ -16,6 +16,10 @@ const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
 export interface DevServer {
   url: string;
   token: string;
+  /** The V8 inspector of the Worker (and its Durable Objects), for profiles and heap figures. */
+  inspectorPort: number;
+  /** wrangler's process group: workerd runs inside it. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -36,16 +40,25 @@ export interface DevServerOptions {
   /** Print wrangler's own output (default: only on failure). */
   verbose?: boolean;
   startTimeoutMs?: number;
+  /** Another Worker's wrangler config (relative to the repository), e.g. the benchmarks' floor. */
+  config?: string;
+  /** The D1 database to migrate in that config (default: the service's). */
+  database?: string;
 }
 
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const state = mkdtempSync(join(tmpdir(), "ssi-edge-dev-"));
   const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" };
-  const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "ssi-edge", "--local", "--persist-to", state], {
-    cwd: ROOT,
-    env,
-    encoding: "utf8",
-  });
+  const config = opts.config ? ["-c", opts.config] : [];
+  const migrate = spawnSync(
+    WRANGLER,
+    ["d1", "migrations", "apply", opts.database ?? "ssi-edge", "--local", "--persist-to", state, ...config],
+    {
+      cwd: ROOT,
+      env,
+      encoding: "utf8",
+    },
+  );
   if (migrate.status !== 0) throw new Error(`d1 migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
 
   const port = await freePort();
@@ -56,7 +69,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64url"),
     ...opts.vars,
   };
-  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector)];
+  const args = ["dev", ...config, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector)];
   args.push("--persist-to", state, "--log-level", "warn", "--show-interactive-dev-session=false");
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child: ChildProcess = spawn(WRANGLER, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
@@ -88,6 +101,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   return {
     url,
     token,
+    inspectorPort: inspector,
+    pid: child.pid!,
     async stop() {
       killTree(child);
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once("exit", r)));

@@ -2,7 +2,11 @@
 // `../shared` folder that exists beside a developer's checkout but not in a user's clone).
 import { execFileSync } from "node:child_process";
 
-const files = execFileSync("git", ["ls-files", "--", "src", "durable-objects", "test", "signer", "bench", "scripts", "*.json", "*.ts", "*.toml"], { encoding: "utf8" })
+const files = execFileSync(
+  "git",
+  ["ls-files", "--", "src", "durable-objects", "test", "signer", "bench", "scripts", "*.json", "*.ts", "*.toml"],
+  { encoding: "utf8" },
+)
   .split("\n")
   .filter((f) => f && !f.startsWith("test/vectors/") && f !== "scripts/self-contained.mjs" && f !== "package-lock.json");
 const hits = [];

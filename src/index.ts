@@ -2,6 +2,9 @@
  * ssi-edge: a verifiable-credential issuer whose signing keys may live outside the service
  * (SIP 9 "External Signing"). This file is the whole API at a glance.
  */
+import { indexAdmin } from "./shards/routes";
+import { driveMigration } from "./shards/migrate";
+import { IndexShards } from "./shards/shards";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { credentials } from "./credentials/routes";
@@ -13,8 +16,11 @@ import { limitJsonDepth } from "./http/json-depth";
 import { ProblemError, handleError, problemBody, problemResponse } from "./http/errors";
 import type { AppEnv } from "./http/router";
 import { keys } from "./keys/routes";
+import { manifests } from "./manifests/routes";
+import { issuanceTemplates } from "./manifests/template-routes";
 import { operations } from "./operations/routes";
-import { floor } from "./service/floor";
+import { presentations } from "./presentations/routes";
+import { schemas } from "./schemas/routes";
 import { service } from "./service/routes";
 import { signjobs } from "./signjobs/routes";
 import { statusPublic, statusRoutes } from "./status/routes";
@@ -44,7 +50,6 @@ app.notFound((c) => problemResponse(problemBody(404, "not_found", `no route for 
 app.route("/", service);
 app.route("/", docs);
 app.route("/", didWeb);
-app.route("/", floor);
 app.route("/v1/credentials/status", statusPublic);
 
 // Everything else needs a bearer token (operators) or a DID-auth JWT (signers, sign jobs only).
@@ -56,6 +61,11 @@ app.route("/v1/keys", keys);
 app.route("/v1/credentials", statusRoutes);
 app.route("/v1/credentials", credentials);
 app.route("/v1/operations", operations);
+app.route("/v1/manifests", manifests);
+app.route("/v1/issuancetemplates", issuanceTemplates);
+app.route("/v1/schemas", schemas);
+app.route("/v1/presentations", presentations);
+app.route("/v1/admin", indexAdmin);
 
 app.doc31("/openapi.json", (c) => ({
   openapi: "3.1.0",
@@ -80,6 +90,10 @@ export default {
     // POST is an accepted alias of PUT on every create path; no route uses POST otherwise.
     if (request.method === "POST") request = new Request(request, { method: "PUT" });
     return app.fetch(request, env, ctx);
+  },
+  /** The cron trigger (wrangler.toml): a running index shard migration moves on by itself, a bounded run at a time. */
+  scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext) {
+    ctx.waitUntil(driveMigration(new IndexShards(env)).then(() => undefined));
   },
 } satisfies ExportedHandler<Env>;
 

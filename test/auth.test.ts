@@ -1,51 +1,33 @@
 import { listDurableObjectIds } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { SignJWT, base64url } from "jose";
+import { base64url } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { expectProblem } from "./contract";
-import { ORIGIN, api, enc } from "./helpers";
+import { expectProblem } from "./support/contract";
+import { api, enc } from "./support/api";
+import { didAuthJwt, externalDid, externalKey, type DidAuthClaims, type ExternalKey } from "./support/keys";
 
 interface Signer {
   did: string;
   kid: string;
-  alg: "EdDSA" | "ES256";
-  privateKey: CryptoKey;
+  key: ExternalKey;
 }
 
 /** An external DID whose private key the test holds, like a signer next to its HSM. */
 async function externalSigner(keyType: "Ed25519" | "P-256" = "Ed25519", register = true): Promise<Signer> {
-  const algorithm = keyType === "Ed25519" ? { name: "Ed25519" } : { name: "ECDSA", namedCurve: "P-256" };
-  const pair = (await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as CryptoKeyPair;
-  const { x, y } = (await crypto.subtle.exportKey("jwk", pair.publicKey)) as JsonWebKey;
-  const publicKeyJwk = keyType === "Ed25519" ? { kty: "OKP", crv: "Ed25519", x } : { kty: "EC", crv: "P-256", x, y };
-  const alg = keyType === "Ed25519" ? "EdDSA" : "ES256";
+  const key = await externalKey(keyType);
   if (!register) {
     // A well-formed did:jwk the service has never heard of.
-    const did = `did:jwk:${base64url.encode(JSON.stringify(publicKeyJwk))}`;
-    return { did, kid: `${did}#0`, alg, privateKey: pair.privateKey };
+    const did = `did:jwk:${base64url.encode(JSON.stringify(key.publicKeyJwk))}`;
+    return { did, kid: `${did}#0`, key };
   }
-  const res = await api("PUT", "/v1/dids/key", { keyType, custody: "external", publicKeyJwk });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  const doc = res.body.did;
-  return { did: doc.id, kid: doc.verificationMethod[0].id, alg, privateKey: pair.privateKey };
+  const issuer = await externalDid(key);
+  return { did: issuer.did, kid: issuer.vmId, key };
 }
 
 const now = () => Math.floor(Date.now() / 1000);
 
 /** A DID-auth JWT; every claim and header member can be overridden to break it. */
-function didJwt(
-  s: Signer,
-  o: { iss?: string; kid?: string; aud?: string; iat?: number; exp?: number; jti?: string; key?: CryptoKey } = {},
-): Promise<string> {
-  const iat = o.iat ?? now();
-  return new SignJWT({ jti: o.jti ?? crypto.randomUUID() })
-    .setProtectedHeader({ alg: s.alg, kid: o.kid ?? s.kid, typ: "JWT" })
-    .setIssuer(o.iss ?? s.did)
-    .setAudience(o.aud ?? ORIGIN)
-    .setIssuedAt(iat)
-    .setExpirationTime(o.exp ?? iat + 120)
-    .sign(o.key ?? s.privateKey);
-}
+const didJwt = (s: Signer, o: Partial<DidAuthClaims> = {}) => didAuthJwt(s.key, { iss: s.did, kid: s.kid, ...o });
 
 const jobsOf = (did: string) => `/v1/signjobs?did=${enc(did)}&status=pending`;
 
@@ -59,7 +41,14 @@ describe("authentication", () => {
 
   describe("operator bearer tokens", () => {
     it("no Authorization header is 401", async () => {
-      for (const path of ["/v1/dids/key", "/v1/dids", "/v1/keys/did%3Akey%3Ax%23y", "/v1/operations", "/v1/credentials", jobsOf("did:key:x")]) {
+      for (const path of [
+        "/v1/dids/key",
+        "/v1/dids",
+        "/v1/keys/did%3Akey%3Ax%23y",
+        "/v1/operations",
+        "/v1/credentials",
+        jobsOf("did:key:x"),
+      ]) {
         expectProblem(await api("GET", path, undefined, { auth: null }), 401, "unauthorized");
       }
       expectProblem(await api("PUT", "/v1/dids/key", { keyType: "Ed25519" }, { auth: null }), 401, "unauthorized");
@@ -76,7 +65,18 @@ describe("authentication", () => {
     });
 
     it("malformed Authorization headers are 401", async () => {
-      for (const auth of ["Bearer", "test-operator-token", "Bearer  ", "Bearer a b", "Basic dGVzdDp0ZXN0", "Token test-operator-token", "DID", "DID not-a-jwt", "DID a.b.c", "DID e30.e30.e30"]) {
+      for (const auth of [
+        "Bearer",
+        "test-operator-token",
+        "Bearer  ",
+        "Bearer a b",
+        "Basic dGVzdDp0ZXN0",
+        "Token test-operator-token",
+        "DID",
+        "DID not-a-jwt",
+        "DID a.b.c",
+        "DID e30.e30.e30",
+      ]) {
         const res = await api("GET", "/v1/dids/key", undefined, { auth });
         expectProblem(res, 401, "unauthorized");
       }
@@ -131,16 +131,21 @@ describe("authentication", () => {
       ["names another audience", /audience/, (s) => didJwt(s, { aud: "https://elsewhere.example" })],
       ["lives longer than 300 s", /lifetime/, (s) => didJwt(s, { exp: now() + 301, iat: now() })],
       ["is issued in the future", /future/, (s) => didJwt(s, { iat: now() + 600, exp: now() + 700 })],
-      ["is signed by another key", /signature/, async (s) => didJwt(s, { key: (await externalSigner("Ed25519", false)).privateKey })],
-      ["names another DID in iss than in kid", /kid is not a verification method of the issuing DID/, async (s, other) => didJwt(s, { iss: other.did })],
-      ["names a kid of another DID", /kid is not a verification method of the issuing DID/, async (s, other) => didJwt(s, { kid: other.kid })],
+      ["is signed by another key", /signature/, async (s) => didJwt(s, { signer: await externalKey("Ed25519") })],
+      [
+        "names another DID in iss than in kid",
+        /kid is not a verification method of the issuing DID/,
+        async (s, other) => didJwt(s, { iss: other.did }),
+      ],
+      [
+        "names a kid of another DID",
+        /kid is not a verification method of the issuing DID/,
+        async (s, other) => didJwt(s, { kid: other.kid }),
+      ],
       ["names a kid that is not a key of the DID", /no key/, async (s) => didJwt(s, { kid: `${s.did}#other` })],
       ["comes from a DID the service does not know", /unknown DID/, async () => didJwt(await externalSigner("Ed25519", false))],
       ["names a DID in iss that is not a DID", /iss/, (s) => didJwt(s, { iss: "alice" })],
-      ["names the key's alg wrongly", /ES256|signature/, async (s) => {
-        const p256 = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign"])) as CryptoKeyPair;
-        return didJwt({ ...s, alg: "ES256" }, { key: p256.privateKey });
-      }],
+      ["names the key's alg wrongly", /ES256|signature/, async (s) => didJwt(s, { alg: "ES256", signer: await externalKey("P-256") })],
     ];
     for (const [name, reason, make] of refused) {
       it(`a token that ${name} is 401, with the same detail as every other refusal`, async () => {

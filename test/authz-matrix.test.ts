@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
-import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ORIGIN, api } from "./helpers";
+import { ORIGIN, api } from "./support/api";
+import { didAuthJwt, externalDid, externalKey } from "./support/keys";
 
 /**
  * The authorization matrix, generated from the service's own OpenAPI document: every route and
@@ -14,24 +14,10 @@ type Route = { method: string; template: string; operation: Json };
 
 /** An external DID whose key the test holds, with a DID-auth token maker. */
 async function signer() {
-  const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
-  const jwk = (await crypto.subtle.exportKey("jwk", pair.publicKey)) as JsonWebKey;
-  const res = await api("PUT", "/v1/dids/key", { keyType: "Ed25519", custody: "external", publicKeyJwk: { kty: "OKP", crv: "Ed25519", x: jwk.x! } });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  const did: string = res.body.did.id;
-  const vm: string = res.body.did.verificationMethod[0].id;
-  const token = (o: { iat?: number; exp?: number } = {}) => {
-    const iat = o.iat ?? Math.floor(Date.now() / 1000);
-    return new SignJWT({})
-      .setProtectedHeader({ alg: "EdDSA", kid: vm, typ: "JWT" })
-      .setIssuer(did)
-      .setAudience(ORIGIN)
-      .setIssuedAt(iat)
-      .setExpirationTime(o.exp ?? iat + 120)
-      .setJti(crypto.randomUUID())
-      .sign(pair.privateKey);
-  };
-  return { did, vm, x: jwk.x!, token };
+  const key = await externalKey("Ed25519");
+  const { did, vmId: vm } = await externalDid(key);
+  const token = (o: { iat?: number; exp?: number } = {}) => didAuthJwt(key, { iss: did, kid: vm, ...o });
+  return { did, vm, x: key.publicKeyJwk.x!, token };
 }
 type Signer = Awaited<ReturnType<typeof signer>>;
 
@@ -46,7 +32,12 @@ interface Victim extends Signer {
 async function victimWithData(): Promise<Victim> {
   const s = await signer();
   const marker = `victim-only-${crypto.randomUUID()}`;
-  const res = await api("PUT", "/v1/credentials", { issuer: s.did, verificationMethodId: s.vm, subject: "did:example:subject", data: { marker } });
+  const res = await api("PUT", "/v1/credentials", {
+    issuer: s.did,
+    verificationMethodId: s.vm,
+    subject: "did:example:subject",
+    data: { marker },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(202);
   const jobId: string = res.body.signJobs[0];
   const job = (await api("GET", `/v1/signjobs/${jobId}`)).body;
@@ -100,7 +91,10 @@ function sample(schema: Json, doc: Json, v: Victim, name = "", depth = 0): unkno
     case "object": {
       const out: Record<string, unknown> = {};
       // Required members, plus a signature where one may be given (a refinement wants one of two).
-      const keys = [...(schema.required ?? []), ...(schema.properties?.signature && !schema.required?.includes("signature") ? ["signature"] : [])];
+      const keys = [
+        ...(schema.required ?? []),
+        ...(schema.properties?.signature && !schema.required?.includes("signature") ? ["signature"] : []),
+      ];
       for (const key of keys) out[key] = sample(schema.properties?.[key], doc, v, key, depth + 1);
       return out;
     }
@@ -129,7 +123,11 @@ const CASES: Case[] = [
   { name: "no auth", expect: [401], headers: async () => ({}) },
   { name: "wrong bearer", expect: [401], headers: async () => ({ authorization: "Bearer not-a-configured-token" }) },
   // A valid signer, of another DID: it may reach only its own sign jobs, and none of these.
-  { name: "other DID's DID-auth", expect: [403, 404], headers: async (_, attacker) => ({ authorization: `DID ${await attacker.token()}` }) },
+  {
+    name: "other DID's DID-auth",
+    expect: [403, 404],
+    headers: async (_, attacker) => ({ authorization: `DID ${await attacker.token()}` }),
+  },
   {
     name: "expired DID-auth",
     expect: [401],
@@ -167,51 +165,65 @@ describe("authorization matrix from /openapi.json", () => {
     attacker = await signer();
   });
 
-  it("covers every described route with every case: 401/403/404 problems, never 5xx, nothing of another DID", async () => {
-    const protectedRoutes = routes.filter((r) => !PUBLIC(r));
-    expect(protectedRoutes.length).toBeGreaterThan(20);
-    const failures: string[] = [];
-    let asked = 0;
-    for (const route of routes) {
-      for (const c of CASES) {
-        const path = fillPath(route.template, victim) + fillQuery(route.operation, victim);
-        const schema = route.operation.requestBody?.content?.["application/json"]?.schema;
-        const body = schema ? JSON.stringify(sample(schema, doc, victim)) : undefined;
-        const headers: Record<string, string> = { ...(await c.headers(victim, attacker)) };
-        if (body) headers["content-type"] = "application/json";
-        const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { method: route.method.toUpperCase(), headers, body }));
-        asked++;
-        const where = `${route.method.toUpperCase()} ${route.template} [${c.name}]`;
-        if (res.status >= 500) failures.push(`${where}: ${res.status}`);
-        // An upgrade request reaches the Worker as a GET whatever its method, so a path that a
-        // public GET route serves is answered as public.
-        if (PUBLIC(route) || (c.name.startsWith("Upgrade") && PUBLIC_GET_PATH(path))) {
-          await res.body?.cancel();
-          continue;
-        }
-        if (SOCKET(route) && c.name.startsWith("Upgrade")) {
-          // The one route that may authenticate after the upgrade: the socket opens, and is closed
-          // with 4401 at its first frame that is not `auth`.
-          if (res.status !== 101 || !res.webSocket) failures.push(`${where}: ${res.status}, expected 101`);
-          else {
-            const ws = res.webSocket;
-            ws.accept();
-            const closed = new Promise<number>((resolve) => ws.addEventListener("close", (ev) => resolve(ev.code)));
-            ws.send(JSON.stringify({ type: "sign", id: victim.jobId, signature: "AAAA" }));
-            const code = await closed;
-            if (code !== 4401) failures.push(`${where}: socket closed with ${code}, expected 4401`);
+  it(
+    "covers every described route with every case: 401/403/404 problems, never 5xx, nothing of another DID",
+    { timeout: 120_000 },
+    async () => {
+      const protectedRoutes = routes.filter((r) => !PUBLIC(r));
+      expect(protectedRoutes.length).toBeGreaterThan(20);
+      const failures: string[] = [];
+      let asked = 0;
+      for (const route of routes) {
+        for (const c of CASES) {
+          const path = fillPath(route.template, victim) + fillQuery(route.operation, victim);
+          const schema = route.operation.requestBody?.content?.["application/json"]?.schema;
+          const body = schema ? JSON.stringify(sample(schema, doc, victim)) : undefined;
+          const headers: Record<string, string> = { ...(await c.headers(victim, attacker)) };
+          if (body) headers["content-type"] = "application/json";
+          const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { method: route.method.toUpperCase(), headers, body }));
+          asked++;
+          const where = `${route.method.toUpperCase()} ${route.template} [${c.name}]`;
+          if (res.status >= 500) failures.push(`${where}: ${res.status}`);
+          // An upgrade request reaches the Worker as a GET whatever its method, so a path that a
+          // public GET route serves is answered as public.
+          if (PUBLIC(route) || (c.name.startsWith("Upgrade") && PUBLIC_GET_PATH(path))) {
+            await res.body?.cancel();
+            continue;
           }
-          continue;
+          if (SOCKET(route) && c.name.startsWith("Upgrade")) {
+            // The one route that may authenticate after the upgrade: the socket opens, and is closed
+            // with 4401 at its first frame that is not `auth`.
+            if (res.status !== 101 || !res.webSocket) failures.push(`${where}: ${res.status}, expected 101`);
+            else {
+              const ws = res.webSocket;
+              ws.accept();
+              const closed = new Promise<number>((resolve) => ws.addEventListener("close", (ev) => resolve(ev.code)));
+              ws.send(JSON.stringify({ type: "sign", id: victim.jobId, signature: "AAAA" }));
+              const code = await closed;
+              if (code !== 4401) failures.push(`${where}: socket closed with ${code}, expected 4401`);
+            }
+            continue;
+          }
+          const text = await res.text();
+          if (!c.expect.includes(res.status))
+            failures.push(`${where}: ${res.status}, expected ${c.expect.join("/")}: ${text.slice(0, 200)}`);
+          if (res.headers.get("content-type") !== "application/problem+json")
+            failures.push(`${where}: content-type ${res.headers.get("content-type")}`);
+          for (const secret of victim.secrets) if (text.includes(secret)) failures.push(`${where}: the body carries the victim's data`);
         }
-        const text = await res.text();
-        if (!c.expect.includes(res.status)) failures.push(`${where}: ${res.status}, expected ${c.expect.join("/")}: ${text.slice(0, 200)}`);
-        if (res.headers.get("content-type") !== "application/problem+json") failures.push(`${where}: content-type ${res.headers.get("content-type")}`);
-        for (const secret of victim.secrets) if (text.includes(secret)) failures.push(`${where}: the body carries the victim's data`);
       }
-    }
-    console.log(JSON.stringify({ event: "authz_matrix", routes: routes.length, protected: protectedRoutes.length, cases: CASES.length, requests: asked }));
-    expect(failures).toEqual([]);
-    // The victim's job is untouched by all of it.
-    expect((await api("GET", `/v1/signjobs/${victim.jobId}`)).body.status).toBe("pending");
-  });
+      console.log(
+        JSON.stringify({
+          event: "authz_matrix",
+          routes: routes.length,
+          protected: protectedRoutes.length,
+          cases: CASES.length,
+          requests: asked,
+        }),
+      );
+      expect(failures).toEqual([]);
+      // The victim's job is untouched by all of it.
+      expect((await api("GET", `/v1/signjobs/${victim.jobId}`)).body.status).toBe("pending");
+    },
+  );
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { expectProblem } from "./contract";
-import { api } from "./helpers";
+import { expectProblem } from "./support/contract";
+import { api } from "./support/api";
 
 // A file of its own: storage is per test file, so these five are the only did:jwk DIDs here.
 describe("GET /v1/dids/{method} keyset pagination", () => {

@@ -1,7 +1,7 @@
 import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
-import { KEY_TYPES, errorPaths, expectNoPrivateMaterial, expectProblem, externalJwk, type KeyType } from "./contract";
-import { api, enc } from "./helpers";
+import { KEY_TYPES, errorPaths, expectNoPrivateMaterial, expectProblem, externalJwk, type KeyType } from "./support/contract";
+import { api, enc } from "./support/api";
 
 const DID_KEY_PREFIX: Record<KeyType, string> = { Ed25519: "did:key:z6Mk", secp256k1: "did:key:zQ3s", "P-256": "did:key:zDn" };
 const KTY: Record<KeyType, string> = { Ed25519: "OKP", secp256k1: "EC", "P-256": "EC" };
@@ -151,12 +151,32 @@ describe("PUT /v1/dids/{method} validation", () => {
       "publicKeyJwk.d",
       "invalid_public_key",
     ],
-    ["a publicKeyJwk that is not an object", "key", async () => ({ keyType: "Ed25519", custody: "external", publicKeyJwk: "abc" }), "publicKeyJwk"],
+    [
+      "a publicKeyJwk that is not an object",
+      "key",
+      async () => ({ keyType: "Ed25519", custody: "external", publicKeyJwk: "abc" }),
+      "publicKeyJwk",
+    ],
     ["a publicKeyJwk for a custodial key", "key", async () => ({ keyType: "Ed25519", publicKeyJwk: await ed() }), "publicKeyJwk"],
     ["a malformed didWebId", "web", async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:Not A Host" } }), "options.didWebId"],
-    ["a didWebId of another method", "web", async () => ({ keyType: "Ed25519", options: { didWebId: "did:key:z6Mkabc" } }), "options.didWebId"],
-    ["a didWebId with a .. segment", "web", async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:..:x" } }), "options.didWebId"],
-    ["a did:web under the API's /v1 path", "web", async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:v1:x" } }), "options.didWebId"],
+    [
+      "a didWebId of another method",
+      "web",
+      async () => ({ keyType: "Ed25519", options: { didWebId: "did:key:z6Mkabc" } }),
+      "options.didWebId",
+    ],
+    [
+      "a didWebId with a .. segment",
+      "web",
+      async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:..:x" } }),
+      "options.didWebId",
+    ],
+    [
+      "a did:web under the API's /v1 path",
+      "web",
+      async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:v1:x" } }),
+      "options.didWebId",
+    ],
     ["did:web without didWebId", "web", async () => ({ keyType: "Ed25519" }), "options.didWebId"],
     ["a didWebId on did:key", "key", async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:x" } }), "options.didWebId"],
     ["keyType of the wrong type", "key", async () => ({ keyType: 25519 }), "keyType"],
@@ -166,7 +186,12 @@ describe("PUT /v1/dids/{method} validation", () => {
     ["an empty keyRef", "key", async () => ({ keyType: "Ed25519", keyRef: "" }), "keyRef"],
     ["a keyRef over 512 characters", "key", async () => ({ keyType: "Ed25519", keyRef: "k".repeat(513) }), "keyRef"],
     ["an unknown top-level field", "key", async () => ({ keyType: "Ed25519", controller: "did:example:x" }), "controller"],
-    ["an unknown option", "web", async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:o", port: 1 } }), "options.port"],
+    [
+      "an unknown option",
+      "web",
+      async () => ({ keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:o", port: 1 } }),
+      "options.port",
+    ],
     ["a body that is an array", "key", async () => [{ keyType: "Ed25519" }], "(body)"],
     ["a body that is null", "key", async () => null, "(body)"],
   ];
@@ -186,7 +211,7 @@ describe("PUT /v1/dids/{method} validation", () => {
   });
 
   it("refuses an unknown method with 400 naming method", async () => {
-    const res = await api("PUT", "/v1/dids/ion", { keyType: "Ed25519" });
+    const res = await api("PUT", "/v1/dids/peer", { keyType: "Ed25519" });
     expectProblem(res, 400, "validation_failed");
     expect(errorPaths(res).some((p) => /(^|\.)method$/.test(p))).toBe(true);
   });
@@ -231,7 +256,12 @@ describe("did:web", () => {
   });
 
   it("serves a host-only did:web at /.well-known/did.json", async () => {
-    const created = await api("PUT", "/v1/dids/web", { keyType: "secp256k1", custody: "external", publicKeyJwk: await externalJwk("secp256k1"), options: { didWebId: "did:web:ssi.test" } });
+    const created = await api("PUT", "/v1/dids/web", {
+      keyType: "secp256k1",
+      custody: "external",
+      publicKeyJwk: await externalJwk("secp256k1"),
+      options: { didWebId: "did:web:ssi.test" },
+    });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const res = await api("GET", "/.well-known/did.json", undefined, { auth: null });
     expect(res.status).toBe(200);
@@ -258,7 +288,10 @@ describe("GET /v1/dids/resolver/{did}", () => {
     const res = await api("GET", `/v1/dids/resolver/${enc(vector)}`);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.didDocument.id).toBe(vector);
-    expect(res.body.didDocument.verificationMethod[0]).toMatchObject({ id: `${vector}#z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK`, publicKeyJwk: { kty: "OKP", crv: "Ed25519" } });
+    expect(res.body.didDocument.verificationMethod[0]).toMatchObject({
+      id: `${vector}#z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK`,
+      publicKeyJwk: { kty: "OKP", crv: "Ed25519" },
+    });
 
     const jwk = await externalJwk("P-256");
     const didJwk = `did:jwk:${base64url.encode(JSON.stringify(jwk))}`;
@@ -286,7 +319,7 @@ describe("reading, deleting and revoking", () => {
   it("GET /v1/dids lists the methods", async () => {
     const res = await api("GET", "/v1/dids");
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ method: ["key", "jwk", "web"] });
+    expect(res.body).toEqual({ method: ["key", "jwk", "web", "ion"] });
   });
 
   it("GET of an unknown DID, or of a DID under the wrong method, is 404", async () => {
@@ -297,7 +330,8 @@ describe("reading, deleting and revoking", () => {
   });
 
   it("soft-deletes a DID: 204, then 404, then listed with ?deleted=true", async () => {
-    const did = (await api("PUT", "/v1/dids/web", { keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:issuers:gone" } })).body.did.id;
+    const did = (await api("PUT", "/v1/dids/web", { keyType: "Ed25519", options: { didWebId: "did:web:ssi.test:issuers:gone" } })).body.did
+      .id;
     expect((await api("GET", "/issuers/gone/did.json", undefined, { auth: null })).status).toBe(200);
     const del = await api("DELETE", `/v1/dids/web/${enc(did)}`);
     expect(del.status).toBe(204);

@@ -2,8 +2,8 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { IssuerObject } from "../durable-objects/issuer";
-import { credentialSpec } from "../src/credentials/build";
-import { api, enc, externalEd25519 } from "./helpers";
+import { api, enc } from "./support/api";
+import { externalKey } from "./support/keys";
 
 describe("SIP 9 flow", () => {
   it("custodial issuance is done at once", async () => {
@@ -27,8 +27,13 @@ describe("SIP 9 flow", () => {
   });
 
   it("external issuance waits for a signature", async () => {
-    const key = await externalEd25519();
-    const did = await api("PUT", "/v1/dids/key", { keyType: "Ed25519", custody: "external", publicKeyJwk: key.publicKeyJwk, keyRef: "pkcs11:token=t;object=k" });
+    const key = await externalKey("Ed25519");
+    const did = await api("PUT", "/v1/dids/key", {
+      keyType: "Ed25519",
+      custody: "external",
+      publicKeyJwk: key.publicKeyJwk,
+      keyRef: "pkcs11:token=t;object=k",
+    });
     expect(did.status, JSON.stringify(did.body)).toBe(201);
     const doc = did.body.did;
     const res = await api("PUT", "/v1/credentials", {
@@ -60,11 +65,15 @@ describe("custodial backlog", () => {
     // Create the jobs exactly as createJobs does, but stop before the in-process signer runs.
     const opId = await runInDurableObject(stub, async (object: IssuerObject) => {
       // Reaching past the RPC surface on purpose: this is the state a crash would leave.
-      const instance = object as unknown as { keys: { get(id: string): Promise<unknown> }; engine: { create(...a: unknown[]): unknown }; ctx: DurableObjectState };
+      const instance = object as unknown as {
+        keys: { get(id: string): Promise<unknown> };
+        engine: { create(...a: unknown[]): { operationIds: string[] } };
+        ctx: DurableObjectState;
+      };
       const key = await instance.keys.get(vm);
-      const { spec } = credentialSpec({ issuer: did.id, verificationMethodId: vm, subject: "did:example:crash", data: { n: 1 }, format: "jwt_vc" });
-      instance.engine.create(key, "http://ssi.test", [spec], instance.ctx.id.toString());
-      return spec.operationId;
+      const input = { issuer: did.id, verificationMethodId: vm, subject: "did:example:crash", data: { n: 1 }, format: "jwt_vc" };
+      const created = instance.engine.create(key, "http://ssi.test", [{ kind: "credential", input }], instance.ctx.id.toString());
+      return created.operationIds[0]!;
     });
     const pending = await api("GET", `/v1/signjobs?did=${enc(did.id)}&status=pending`);
     expect(pending.body.signJobs).toHaveLength(1);

@@ -1,10 +1,11 @@
 import { env } from "cloudflare:workers";
 import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
-import { MAX_DOCUMENT_DEPTH, findTooDeep, findTooDeepInText } from "../src/core/json-depth";
-import { errorPaths, expectProblem } from "./contract";
-import { api } from "./helpers";
-import { connected, externalIssuer } from "./signers/client";
+import { MAX_DOCUMENT_DEPTH, findTooDeep, findTooDeepInText, pathTooDeep } from "../src/core/json-depth";
+import { errorPaths, expectProblem } from "./support/contract";
+import { api } from "./support/api";
+import { connected, externalIssuer } from "./signer-socket/client";
+import { externalKey } from "./support/keys";
 
 /** `levels` objects nested in one another under the key `a`, innermost holding 1: `{"a":{"a":1}}` is 2 levels. */
 function nestedText(levels: number): string {
@@ -46,12 +47,21 @@ describe("JSON nesting limits (api.md Conventions: free-form JSON deeper than 32
     expectProblem(deepEvidence, 400, "validation_failed");
     expect(errorPaths(deepEvidence)[0]).toMatch(/^evidence\.1\.a/);
 
-    const deepContext = await api("PUT", "/v1/credentials", { ...base, data: {}, "@context": ["https://www.w3.org/2018/credentials/v1", nested(40)] });
+    const deepContext = await api("PUT", "/v1/credentials", {
+      ...base,
+      data: {},
+      "@context": ["https://www.w3.org/2018/credentials/v1", nested(40)],
+    });
     expectProblem(deepContext, 400, "validation_failed");
     expect(errorPaths(deepContext)[0]).toMatch(/^@context\.1\.a/);
 
     // The same member inside a batch is named with its place in the batch.
-    const batch = await api("PUT", "/v1/credentials/batch", { requests: [{ ...base, data: {} }, { ...base, data: nested(33) }] });
+    const batch = await api("PUT", "/v1/credentials/batch", {
+      requests: [
+        { ...base, data: {} },
+        { ...base, data: nested(33) },
+      ],
+    });
     expectProblem(batch, 400, "validation_failed");
     expect(errorPaths(batch)).toEqual([`requests.1.data${".a".repeat(32)}`]);
   });
@@ -74,7 +84,10 @@ describe("JSON nesting limits (api.md Conventions: free-form JSON deeper than 32
       ["PUT", "/v1/dids/web"],
       ["POST", "/v1/credentials"],
     ] as const) {
-      const res = await api(method, path, undefined, { raw: deep, headers: { "content-type": "application/merge-patch+json; charset=utf-8" } });
+      const res = await api(method, path, undefined, {
+        raw: deep,
+        headers: { "content-type": "application/merge-patch+json; charset=utf-8" },
+      });
       expect(res.status, `${method} ${path}`).toBeLessThan(500);
       expectProblem(res, res.status);
     }
@@ -85,10 +98,10 @@ describe("JSON nesting limits (api.md Conventions: free-form JSON deeper than 32
   });
 
   it("a deep credential JWT payload is a verification failure, not a 500", async () => {
-    const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const key = await externalKey("Ed25519");
     const header = base64url.encode(JSON.stringify({ alg: "EdDSA", typ: "JWT" }));
     const payload = base64url.encode(`{"iss":"did:example:x","vc":${nestedText(20_000)}}`);
-    const sig = base64url.encode(new Uint8Array(await crypto.subtle.sign("Ed25519", pair.privateKey, new TextEncoder().encode(`${header}.${payload}`))));
+    const sig = await key.sign(`${header}.${payload}`);
     const res = await api("PUT", "/v1/credentials/verification", { credentialJwt: `${header}.${payload}.${sig}` });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ verified: false, reason: expect.stringMatching(/nested deeper than/) });
@@ -96,14 +109,17 @@ describe("JSON nesting limits (api.md Conventions: free-form JSON deeper than 32
 
   it("a deep DID-auth token is refused as unauthorized", async () => {
     const issuer = await externalIssuer();
-    const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const key = await externalKey("Ed25519");
     const now = Math.floor(Date.now() / 1000);
     const header = base64url.encode(JSON.stringify({ alg: "EdDSA", kid: issuer.vm, typ: "JWT" }));
     const claims = `{"iss":"${issuer.did}","aud":"http://ssi.test","iat":${now},"exp":${now + 60},"jti":"${crypto.randomUUID()}","deep":${nestedText(5000)}}`;
     const payload = base64url.encode(claims);
-    const input = new TextEncoder().encode(`${header}.${payload}`);
-    const jwt = `${header}.${payload}.${base64url.encode(new Uint8Array(await crypto.subtle.sign("Ed25519", pair.privateKey, input)))}`;
-    expectProblem(await api("GET", `/v1/signjobs?did=${encodeURIComponent(issuer.did)}`, undefined, { auth: `DID ${jwt}` }), 401, "unauthorized");
+    const jwt = `${header}.${payload}.${await key.sign(`${header}.${payload}`)}`;
+    expectProblem(
+      await api("GET", `/v1/signjobs?did=${encodeURIComponent(issuer.did)}`, undefined, { auth: `DID ${jwt}` }),
+      401,
+      "unauthorized",
+    );
   });
 
   it("a deep WebSocket frame is answered with a validation error and the socket stays open", async () => {
@@ -124,6 +140,17 @@ describe("depth scanners", () => {
     expect(findTooDeepInText(`{"a":"[[[[[[\\"[[[[","b":[1,{"c":[[]]}]}`, 5)).toBeNull();
     expect(findTooDeepInText(`{"k\\"ey":{"x":[[{}]]}}`, 4)).toEqual(['k\\"ey', "x", 0, 0]);
     expect(findTooDeepInText("[".repeat(1_000_000), 64)).toHaveLength(64);
+  });
+
+  it("the depth count that runs first agrees with the path-naming scan, on any text", () => {
+    // Random text from the characters that matter (brackets, quotes, escapes, separators), valid or not.
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+    const alphabet = ["{", "}", "[", "]", '"', "\\", "a", ",", ":"];
+    for (let n = 0; n < 3000; n++) {
+      const text = Array.from({ length: next() % 40 }, () => alphabet[next() % alphabet.length]).join("");
+      for (const max of [1, 2, 3, 5]) expect(findTooDeepInText(text, max), `${text} at ${max}`).toEqual(pathTooDeep(text, max));
+    }
   });
 
   it("the value walk agrees with the text scan", () => {

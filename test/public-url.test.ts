@@ -5,11 +5,11 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { SignJWT, decodeJwt } from "jose";
+import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { ORIGIN, TOKEN, api, enc } from "./helpers";
-import { externalDid, externalKey, type ExternalKey, type Issuer } from "./signjobs/support";
+import { ORIGIN, TOKEN, api, enc } from "./support/api";
+import { didAuthJwt, externalDid, externalKey, type ExternalKey, type Issuer } from "./support/keys";
 
 const PUBLIC_URL = "https://issuer.example.com";
 
@@ -30,13 +30,8 @@ async function publicApi(method: string, path: string, body?: unknown, auth: str
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-async function didAuthFor(key: ExternalKey, issuer: Issuer, aud: string) {
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = await new SignJWT({ iss: issuer.did, aud, iat: now, exp: now + 120, jti: crypto.randomUUID() })
-    .setProtectedHeader({ alg: key.alg, kid: issuer.vmId, typ: "JWT" })
-    .sign(key.privateKey!);
-  return `DID ${jwt}`;
-}
+const didAuthFor = async (key: ExternalKey, issuer: Issuer, aud: string) =>
+  `DID ${await didAuthJwt(key, { iss: issuer.did, kid: issuer.vmId, aud })}`;
 
 describe("PUBLIC_URL", () => {
   it("is the base of status list URLs in credentials, and the service reads those lists itself", async () => {
@@ -53,7 +48,7 @@ describe("PUBLIC_URL", () => {
     expect(issued.status, JSON.stringify(issued.body)).toBe(201);
     const container = issued.body.result.response;
     const url = container.credential.credentialStatus.statusListCredential as string;
-    expect(url).toMatch(new RegExp(`^${PUBLIC_URL.replace(/\./g, "\\.")}/v1/credentials/status/[0-9a-f-]{36}$`));
+    expect(url).toMatch(new RegExp(`^${PUBLIC_URL.replace(/\./g, "\\.")}/v1/credentials/status/[0-9a-f]{64}\\.[0-9a-f-]{36}$`));
     expect(container.credential.credentialStatus.id).toBe(`${url}#${container.credential.credentialStatus.statusListIndex}`);
     expect((decodeJwt(container.credentialJwt) as any).vc.credentialStatus.statusListCredential).toBe(url);
 
@@ -63,7 +58,9 @@ describe("PUBLIC_URL", () => {
     expect(list.body.credential).toMatchObject({ id: url, credentialSubject: { id: `${url}#list` } });
 
     // Verification reads the service's own list locally: no request leaves for issuer.example.com.
-    expect((await publicApi("PUT", "/v1/credentials/verification", { credentialJwt: container.credentialJwt })).body).toEqual({ verified: true });
+    expect((await publicApi("PUT", "/v1/credentials/verification", { credentialJwt: container.credentialJwt })).body).toEqual({
+      verified: true,
+    });
     expect((await publicApi("PUT", `/v1/credentials/${container.id}/status`, { revoked: true })).status).toBe(200);
     const revoked = await publicApi("PUT", "/v1/credentials/verification", { credentialJwt: container.credentialJwt });
     expect(revoked.body.verified).toBe(false);

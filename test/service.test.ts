@@ -8,8 +8,8 @@ import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { parseKek, unwrapPrivateKey } from "../src/crypto";
-import { KEY_TYPES, expectNoPrivateMaterial, expectProblem, externalJwk, type KeyType } from "./contract";
-import { ORIGIN, TOKEN, api, enc } from "./helpers";
+import { KEY_TYPES, expectNoPrivateMaterial, expectProblem, externalJwk, type KeyType } from "./support/contract";
+import { ORIGIN, TOKEN, api, enc } from "./support/api";
 
 /** Calls the Worker's fetch handler directly with a modified environment. */
 async function fetchWith(overrides: Partial<Env>, method: string, path: string, body?: unknown) {
@@ -85,7 +85,10 @@ describe("service endpoints", () => {
     it(`GET /readiness is 503 for a KEY_ENCRYPTION_KEY that is set but malformed (${name}), and does not echo it`, async () => {
       const res = await fetchWith({ KEY_ENCRYPTION_KEY: kek }, "GET", "/readiness");
       expect(res.status).toBe(503);
-      expect(res.body).toMatchObject({ status: "not_ready", checks: { keyEncryption: { ok: false, detail: expect.stringMatching(/32 bytes/) } } });
+      expect(res.body).toMatchObject({
+        status: "not_ready",
+        checks: { keyEncryption: { ok: false, detail: expect.stringMatching(/32 bytes/) } },
+      });
       expect(JSON.stringify(res.body)).not.toContain(kek);
     });
   }
@@ -143,7 +146,7 @@ describe("service endpoints", () => {
       ["GET", `/v1/dids/resolver/${enc("did:web:localhost%3A1")}`],
       ["GET", "/v1/dids/key?pageSize=99999999999999999999"],
       ["GET", "/v1/dids/key?pageSize=2&pageSize=3"],
-      ["GET", `/v1/dids/key?pageToken=${b64("[1e400,\"x\"]")}`],
+      ["GET", `/v1/dids/key?pageToken=${b64('[1e400,"x"]')}`],
       ["GET", `/v1/dids/key?pageToken=${b64("{}")}`],
       ["DELETE", `/v1/dids/key/${enc(`did:key:${"z".repeat(3000)}`)}`],
       ["PUT", "/v1/dids/web", { keyType: "Ed25519", options: { didWebId: `did:web:${"a".repeat(600)}.com` } }],
@@ -184,7 +187,12 @@ describe("GET /docs", () => {
       expect(asset.status, src).toBe(200);
       expect(asset.headers.get("cache-control")).toMatch(/max-age=31536000/);
     }
-    const init = await api("GET", srcs.find((s) => s.includes("initializer"))!, undefined, { auth: null });
+    const init = await api(
+      "GET",
+      srcs.find((s) => s.includes("initializer"))!,
+      undefined,
+      { auth: null },
+    );
     expect(init.body).toContain("/openapi.json");
   });
 
@@ -248,7 +256,11 @@ describe("private keys", () => {
   }
 
   it("an external key stores no private material at all", async () => {
-    const created = await api("PUT", "/v1/dids/key", { keyType: "Ed25519", custody: "external", publicKeyJwk: await externalJwk("Ed25519") });
+    const created = await api("PUT", "/v1/dids/key", {
+      keyType: "Ed25519",
+      custody: "external",
+      publicKeyJwk: await externalJwk("Ed25519"),
+    });
     const row = await env.DB.prepare("SELECT encrypted_private_key FROM keys WHERE id = ?")
       .bind(created.body.did.verificationMethod[0].id)
       .first<{ encrypted_private_key: string | null }>();
@@ -268,7 +280,11 @@ describe("without KEY_ENCRYPTION_KEY", () => {
       const custodial = await fetchWith({ KEY_ENCRYPTION_KEY: kek }, "PUT", "/v1/dids/key", { keyType: "Ed25519" });
       expect(custodial.status).toBe(503);
       expect(custodial.headers.get("content-type")).toBe("application/problem+json");
-      expect(custodial.body).toMatchObject({ status: 503, code: "custody_unavailable", detail: expect.stringContaining("KEY_ENCRYPTION_KEY") });
+      expect(custodial.body).toMatchObject({
+        status: 503,
+        code: "custody_unavailable",
+        detail: expect.stringContaining("KEY_ENCRYPTION_KEY"),
+      });
 
       const external = await fetchWith({ KEY_ENCRYPTION_KEY: kek }, "PUT", "/v1/dids/key", {
         keyType: "P-256",

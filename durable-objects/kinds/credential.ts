@@ -1,45 +1,71 @@
-import { payloadOf, type JobRow } from "../jobs";
-import { BSL_V1_CONTEXT } from "./status-list";
-import type { KindContext, KindHandler, StatusPurpose } from "./types";
+import { z } from "zod";
+import { freeFormObject } from "../../src/core/json-depth";
+import { defineKind, insertRow, type D1Write, type KindJob, type StatusFlags } from "../../src/core/kinds";
+import { routedId, uuidOf } from "../../src/core/ids";
+import { CREDENTIAL_FORMATS } from "../../src/core/models";
+import { BSL_V1_CONTEXT, credentialIn, credentialJwt } from "../../src/vc/claims";
+import { credentialIndexKey, indexSnapshot } from "../../src/shards/index-writes";
 
-/** What the credential route hands the issuer object besides the claims. */
-export interface CredentialContext {
-  credentialId: string;
-  format: "jwt_vc" | "vc+jwt";
-  issuer: string;
-  subject: string;
-  schemaId: string | null;
-  verificationMethodId: string;
-  statusPurpose: StatusPurpose | null;
-  /** Filled in by prepare: the credential as signed, status entry included. */
-  credential?: Record<string, unknown>;
-  statusListId?: string | null;
-  statusIndex?: number | null;
-}
+const Json = z.record(z.string(), z.unknown());
 
-export interface CredentialContainer {
-  id: string;
-  fullyQualifiedVerificationMethodId: string;
-  credential: Record<string, unknown>;
-  credentialJwt?: string;
-  revoked: boolean;
-  suspended: boolean;
-  operationId: string;
-}
+const Did = z
+  .string()
+  .min(8)
+  .max(2048)
+  .regex(/^did:[a-z0-9]+:\S+$/, "must be a DID");
 
-/** The credential object inside the claims: `vc` for VC 1.1 JWTs, the payload itself for VC 2.0. */
-function credentialIn(format: CredentialContext["format"], payload: Record<string, unknown>): Record<string, unknown> {
-  return format === "jwt_vc" ? (payload.vc as Record<string, unknown>) : payload;
-}
+/** What a route asks for: the body of `PUT /v1/credentials` (the route adds the checks across fields). */
+export const CredentialInput = z.object({
+  issuer: Did.meta({ example: "did:key:z6Mk..." }),
+  verificationMethodId: z.string().min(1).max(2100).meta({ example: "did:key:z6Mk...#z6Mk..." }),
+  subject: z.string().min(1).max(2048).meta({ example: "did:key:z6MkSubject..." }),
+  "@context": z
+    .array(z.union([z.string().min(1), freeFormObject()]))
+    .max(32)
+    .optional(),
+  type: z.array(z.string().min(1).max(256)).max(32).optional(),
+  schemaId: z.string().min(1).max(2048).optional(),
+  data: freeFormObject(),
+  expiry: z.iso.datetime({ offset: true }).optional(),
+  revocable: z.boolean().optional(),
+  suspendable: z.boolean().optional(),
+  evidence: z.array(freeFormObject()).max(64).optional(),
+  format: z.enum(CREDENTIAL_FORMATS).default("jwt_vc"),
+});
+export type CredentialInput = z.infer<typeof CredentialInput>;
 
-type Flags = { revoked: boolean; suspended: boolean; version: number };
-const NO_STATUS: Flags = { revoked: false, suspended: false, version: 0 };
+/** What the job keeps besides its claims: where the credential goes. */
+const CredentialContext = z.object({
+  credentialId: z.string(),
+  format: z.enum(CREDENTIAL_FORMATS),
+  issuer: z.string(),
+  subject: z.string(),
+  schemaId: z.string().nullable(),
+  verificationMethodId: z.string(),
+  statusPurpose: z.enum(["revocation", "suspension"]).nullable(),
+  statusListId: z.string().nullish(),
+  statusIndex: z.number().nullish(),
+  /** Only jobs stored before the claims became the one copy kept the credential here too. */
+  credential: Json.optional(),
+});
+type CredentialContext = z.infer<typeof CredentialContext>;
 
-export function container(c: CredentialContext, operationId: string, jwt?: string, flags: Flags = NO_STATUS): CredentialContainer {
+/** The container as stored with the job and operation: the credential and its JWT come from the job. */
+const StoredContainer = z.object({
+  id: z.string(),
+  fullyQualifiedVerificationMethodId: z.string(),
+  revoked: z.boolean(),
+  suspended: z.boolean(),
+  operationId: z.string(),
+});
+
+const NO_STATUS: StatusFlags = { revoked: false, suspended: false, version: 0 };
+
+function container(c: CredentialContext, credential: Record<string, unknown>, operationId: string, jwt?: string, flags = NO_STATUS) {
   return {
     id: c.credentialId,
     fullyQualifiedVerificationMethodId: c.verificationMethodId,
-    credential: c.credential ?? {},
+    credential,
     ...(jwt ? { credentialJwt: jwt } : {}),
     revoked: flags.revoked,
     suspended: flags.suspended,
@@ -47,104 +73,155 @@ export function container(c: CredentialContext, operationId: string, jwt?: strin
   };
 }
 
+/** A row written before 0013 that changes now loses its body too: the object answers for it from here on. */
+const BODY_FREE = "credential = '', jwt = NULL";
+
 /**
- * Upsert of the whole row: it may land before or after the pending one, and only the first JWT sticks.
- * The status flags ride along for the case where a status update reached D1 before the row did.
+ * Upsert of the credential's D1 row: an index row without a body (migrations/0013): the credential
+ * JSON and its JWTs live in the issuer's object (and R2), which answers every read of them. The row
+ * may land before or after the pending one; the status flags ride along for the case where a status
+ * update reached D1 before the row did.
  */
 function credentialWrite(
   c: CredentialContext,
   operationId: string,
   createdAt: number,
-  jwt: string | null,
-  signedAt: number | null,
-  flags: Flags = NO_STATUS,
-) {
-  return {
-    sql: `INSERT INTO credentials (id, issuer, subject, schema_id, verification_method_id, operation_id, format, credential,
-            jwt, status_list_id, status_index, status_purpose, created_at, signed_at, revoked, suspended, status_version)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT(id) DO UPDATE SET jwt = excluded.jwt, signed_at = excluded.signed_at
-          WHERE credentials.jwt IS NULL AND excluded.jwt IS NOT NULL`,
-    params: [
-      c.credentialId,
-      c.issuer,
-      c.subject,
-      c.schemaId,
-      c.verificationMethodId,
-      operationId,
-      c.format,
-      JSON.stringify(c.credential ?? {}),
-      jwt,
-      c.statusListId ?? null,
-      c.statusIndex ?? null,
-      c.statusPurpose,
-      createdAt,
-      signedAt,
-      flags.revoked ? 1 : 0,
-      flags.suspended ? 1 : 0,
-      flags.version,
-    ],
+  signed: { at: number; flags: StatusFlags; vmId?: string } | null,
+): D1Write {
+  const flags = signed?.flags ?? NO_STATUS;
+  const row = {
+    id: c.credentialId,
+    issuer: c.issuer,
+    subject: c.subject,
+    schema_id: c.schemaId,
+    verification_method_id: signed?.vmId ?? c.verificationMethodId,
+    operation_id: operationId,
+    format: c.format,
+    // NOT NULL since 0001; empty says "the body is in the issuer's object", as for every row since 0013.
+    credential: "",
+    jwt: null,
+    status_list_id: c.statusListId ?? null,
+    status_index: c.statusIndex ?? null,
+    status_purpose: c.statusPurpose,
+    created_at: createdAt,
+    signed_at: signed?.at ?? null,
+    revoked: flags.revoked ? 1 : 0,
+    suspended: flags.suspended ? 1 : 0,
+    status_version: flags.version,
   };
+  const onConflict = signed?.vmId
+    ? // Re-signed by a rotation's new key: the row names the key that signed last.
+      `ON CONFLICT(id) DO UPDATE SET verification_method_id = excluded.verification_method_id, signed_at = excluded.signed_at, ${BODY_FREE} WHERE coalesce(credentials.signed_at, 0) <= excluded.signed_at`
+    : `ON CONFLICT(id) DO UPDATE SET signed_at = excluded.signed_at, ${BODY_FREE} WHERE credentials.signed_at IS NULL AND excluded.signed_at IS NOT NULL`;
+  return insertRow("credentials", row, onConflict);
 }
 
-export const credentialKind: KindHandler = {
-  prepare(ctx: KindContext, spec) {
-    const c = spec.context as unknown as CredentialContext;
-    const payload = structuredClone(spec.payload);
-    const credential = credentialIn(c.format, payload);
-    if (c.statusPurpose) {
-      const s = ctx.allocateStatus(c.statusPurpose, c.credentialId, c.format);
-      // VC 1.1 does not define the Bitstring Status List terms; VC 2.0's context does.
-      const contexts = credential["@context"];
-      if (c.format === "jwt_vc" && Array.isArray(contexts) && !contexts.includes(BSL_V1_CONTEXT)) contexts.push(BSL_V1_CONTEXT);
-      credential.credentialStatus = {
-        id: `${s.listCredential}#${s.index}`,
-        type: "BitstringStatusListEntry",
-        statusPurpose: s.purpose,
-        statusListIndex: String(s.index),
-        statusListCredential: s.listCredential,
-      };
-      c.statusListId = s.listId;
-      c.statusIndex = s.index;
-    }
-    const context: CredentialContext = { ...c, credential };
-    ctx.write(`credential:${c.credentialId}`, credentialWrite(context, spec.operationId, ctx.now, null, null));
-    // The job keeps the credential once, inside its claims; its stored context only says where.
-    const { credential: _inClaims, ...stored } = context;
-    return { header: spec.header, payload, context: { ...stored }, pendingResponse: container(context, spec.operationId) };
+/** The credential of a job: in its claims (older jobs kept a copy in the context). */
+const credentialOf = (c: CredentialContext, payload: Record<string, unknown> | null) =>
+  c.credential ?? (payload ? credentialIn(c.format, payload) : null) ?? {};
+
+export type CredentialJob = KindJob<CredentialContext>;
+
+/**
+ * A credential's container as `GET /v1/credentials/{id}` answers it, from its job in the issuer's
+ * object (archived claims read back first), or null when its claims are gone.
+ */
+export function credentialContainer(job: CredentialJob, flags: StatusFlags) {
+  if (job.payload === null && !job.context.credential) return null;
+  return container(job.context, credentialOf(job.context, job.payload), job.operationId, job.jwt ?? undefined, flags);
+}
+
+/** The issuer a credential job names (its context). */
+export const issuerOfCredential = (job: CredentialJob): string => job.context.issuer;
+
+/** A verifiable credential (`PUT /v1/credentials`), with a Bitstring Status List entry when revocable or suspendable. */
+export const credentialKind = defineKind({
+  kind: "credential",
+  input: CredentialInput,
+  context: CredentialContext,
+
+  prepare(ctx, input) {
+    // The id names this object, so reads of it are answered here at once (src/core/ids.ts).
+    const credentialId = routedId(ctx.objectId);
+    const operationId = ctx.operationId ?? `credentials/${credentialId}`;
+    const statusPurpose = input.revocable ? "revocation" : input.suspendable ? "suspension" : null;
+    const status = statusPurpose ? ctx.status.allocate(statusPurpose, credentialId, input.format) : null;
+    const contexts = [...(input["@context"] ?? [])];
+    // VC 1.1 does not define the Bitstring Status List terms; VC 2.0's context does.
+    if (status && input.format === "jwt_vc" && !contexts.includes(BSL_V1_CONTEXT)) contexts.push(BSL_V1_CONTEXT);
+    const entry = status && {
+      id: `${status.listCredential}#${status.index}`,
+      type: "BitstringStatusListEntry",
+      statusPurpose: status.purpose,
+      statusListIndex: String(status.index),
+      statusListCredential: status.listCredential,
+    };
+    const { header, payload } = credentialJwt(input.format, {
+      contexts,
+      id: `urn:uuid:${uuidOf(credentialId)}`,
+      types: input.type,
+      issuer: input.issuer,
+      subject: { ...input.data, id: input.subject },
+      issuedAt: ctx.now,
+      expiresAt: input.expiry === undefined ? undefined : Date.parse(input.expiry),
+      extra: {
+        ...(input.schemaId ? { credentialSchema: { id: input.schemaId, type: "JsonSchema" } } : {}),
+        ...(input.evidence ? { evidence: input.evidence } : {}),
+        ...(entry ? { credentialStatus: entry } : {}),
+      },
+    });
+    const context: CredentialContext = {
+      credentialId,
+      format: input.format,
+      issuer: input.issuer,
+      subject: input.subject,
+      schemaId: input.schemaId ?? null,
+      // The key that signs it: the one asked for, or its successor when that key was rotated away.
+      verificationMethodId: ctx.key.id,
+      statusPurpose,
+      statusListId: status?.listId ?? null,
+      statusIndex: status?.index ?? null,
+    };
+    const credential = credentialOf(context, payload);
+    ctx.write(`credential:${credentialId}`, credentialWrite(context, operationId, ctx.now, null));
+    ctx.write(credentialIndexKey(credentialId), indexSnapshot(context, { createdAt: ctx.now, now: ctx.now, state: "pending" }));
+    return { operationId, header, payload, context, pending: container(context, credential, operationId), artifactId: credentialId };
   },
 
-  finalise(ctx: KindContext, job: JobRow, jwt: string) {
-    const c = withCredential(job);
-    const flags = ctx.statusOf(c.credentialId);
-    ctx.write(`credential:${c.credentialId}`, credentialWrite(c, job.operation_id, job.created_at, jwt, ctx.now, flags));
-    return container(c, job.operation_id, jwt, flags);
+  finalise(ctx, job, jwt) {
+    const c = job.context;
+    const credential = credentialOf(c, job.payload);
+    // Only a credential issued with a status purpose has flags to read.
+    const flags = c.statusPurpose ? ctx.status.flags(c.credentialId) : NO_STATUS;
+    ctx.write(`credential:${c.credentialId}`, credentialWrite(c, job.operationId, job.createdAt, { at: ctx.now, flags }));
+    ctx.write(credentialIndexKey(c.credentialId), indexSnapshot(c, { createdAt: job.createdAt, now: ctx.now, state: "signed", flags }));
+    return container(c, credential, job.operationId, jwt, flags);
   },
 
-  compact(response) {
-    const { credential: _credential, credentialJwt: _jwt, ...rest } = response as CredentialContainer;
-    return rest;
+  failed(ctx, job) {
+    const c = job.context;
+    const state = { createdAt: job.createdAt, now: ctx.now, state: "failed" as const, code: job.status };
+    ctx.write(credentialIndexKey(c.credentialId), indexSnapshot(c, state));
+  },
+
+  compact: (response) => StoredContainer.parse(response),
+
+  resign: {
+    artifact: (c) => ({ id: c.credentialId, table: "credentials" }),
+    // A revoked credential stays revoked and is not signed again; a suspended one may come back.
+    live: (ctx, job) => !ctx.status.flags(job.context.credentialId).revoked,
+    // The new JWT is the re-sign job's own: the object keeps it and the ones before it (jwtHistory).
+    swap(ctx, job) {
+      const c = job.context;
+      const signed = { at: ctx.now, flags: ctx.status.flags(c.credentialId), vmId: ctx.key.id };
+      ctx.write(`credential:${c.credentialId}`, credentialWrite(c, job.operationId, job.createdAt, signed));
+      return { id: c.credentialId, verificationMethodId: ctx.key.id };
+    },
   },
 
   expand(stored, job) {
-    const r = stored as Omit<CredentialContainer, "credential"> & { credential?: Record<string, unknown> };
-    if (job.purged_at !== null) return r;
-    const c = withCredential(job);
-    const signed = job.status === "signed" && job.signature !== null;
-    return {
-      id: r.id,
-      fullyQualifiedVerificationMethodId: r.fullyQualifiedVerificationMethodId,
-      credential: c.credential ?? {},
-      ...(signed ? { credentialJwt: `${job.signing_input}.${job.signature}` } : {}),
-      revoked: r.revoked,
-      suspended: r.suspended,
-      operationId: r.operationId,
-    };
+    const r = StoredContainer.parse(stored);
+    if (job.payload === null) return r;
+    return container(job.context, credentialOf(job.context, job.payload), r.operationId, job.jwt ?? undefined, { ...r, version: 0 });
   },
-};
-
-/** The job's context with its credential, read from the claims (jobs stored before that kept a copy). */
-function withCredential(job: JobRow): CredentialContext {
-  const c = JSON.parse(job.context) as CredentialContext;
-  return c.credential ? c : { ...c, credential: credentialIn(c.format, payloadOf(job)) };
-}
+});

@@ -1,72 +1,77 @@
-import { payloadOf, type JobRow } from "../jobs";
-import type { D1Write } from "../outbox";
-import type { KindContext, KindHandler, StatusPurpose } from "./types";
+import { z } from "zod";
+import { defineKind, insertRow, type D1Write } from "../../src/core/kinds";
+import { CREDENTIAL_FORMATS } from "../../src/core/models";
+import { BSL_V1_CONTEXT, credentialIn, credentialJwt } from "../../src/vc/claims";
 
-/** Bitstring Status List terms for VC 1.1 documents; VC 2.0's own context already defines them. */
-export const BSL_V1_CONTEXT = "https://www.w3.org/ns/credentials/status/v1";
-
-/** What a status-list job carries besides its claims: which list, and which revision of its bits. */
-export interface StatusListJobContext {
-  listId: string;
-  revision: number;
-  purpose: StatusPurpose;
-  format: "jwt_vc" | "vc+jwt";
+/** One revision of one list: which list, which revision of its bits, and the bits themselves. */
+const StatusListRevision = z.object({
+  listId: z.string(),
+  revision: z.number().int(),
+  purpose: z.enum(["revocation", "suspension"]),
+  format: z.enum(CREDENTIAL_FORMATS),
   /** The list credential's URL (its `id`). */
-  url: string;
-  ttlMs: number;
-}
+  url: z.string(),
+  /** How long verifiers may cache it (the credential's `ttl`). */
+  ttlMs: z.number(),
+  /** The bits: multibase base64url of the gzipped bitstring. */
+  encodedList: z.string(),
+});
+/** The job keeps everything but the bits, which are in its claims. */
+const StatusListContext = StatusListRevision.omit({ encodedList: true });
+type StatusListContext = z.infer<typeof StatusListContext>;
 
-/** The operation's response once a list revision is signed. */
-export interface StatusListResponse {
-  id: string;
-  revision: number;
-  statusListCredential: string;
-  credentialJwt?: string;
-}
-
-/** The credential object inside the claims: `vc` for VC 1.1 JWTs, the payload itself for VC 2.0. */
-function credentialOf(c: StatusListJobContext, payload: Record<string, unknown>): Record<string, unknown> {
-  return c.format === "jwt_vc" ? (payload.vc as Record<string, unknown>) : payload;
-}
+/** The operation's response; `credentialJwt` once signed. */
+const StoredResponse = z.object({ id: z.string(), revision: z.number(), statusListCredential: z.string() });
+const response = (c: StatusListContext) => ({ id: c.listId, revision: c.revision, statusListCredential: c.url });
 
 /**
  * The published list in D1. Only a newer revision replaces an older one, so a replayed or
  * late delivery of an older signed revision never rolls the published list back.
  */
-function publishWrite(ctx: KindContext, c: StatusListJobContext, credential: Record<string, unknown>, jwt: string): D1Write {
-  return {
-    sql: `INSERT INTO status_lists (id, issuer, purpose, format, credential, jwt, ttl_ms, version, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT(id) DO UPDATE SET credential = excluded.credential, jwt = excluded.jwt, ttl_ms = excluded.ttl_ms,
-            version = excluded.version, updated_at = excluded.updated_at
-          WHERE status_lists.version < excluded.version`,
-    params: [c.listId, ctx.did, c.purpose, c.format, JSON.stringify(credential), jwt, c.ttlMs, c.revision, ctx.now],
-  };
+function publishWrite(did: string, now: number, c: StatusListContext, credential: Record<string, unknown>, jwt: string): D1Write {
+  const row = { id: c.listId, issuer: did, purpose: c.purpose, format: c.format, credential: JSON.stringify(credential), jwt };
+  const update =
+    "credential = excluded.credential, jwt = excluded.jwt, ttl_ms = excluded.ttl_ms, version = excluded.version, updated_at = excluded.updated_at";
+  const onConflict = `ON CONFLICT(id) DO UPDATE SET ${update} WHERE status_lists.version < excluded.version`;
+  return insertRow("status_lists", { ...row, ttl_ms: c.ttlMs, version: c.revision, updated_at: now }, onConflict);
 }
 
-/** A Bitstring Status List credential: one job per list revision; the claims are built by StatusLists. */
-export const statusListKind: KindHandler = {
-  prepare(_ctx, spec) {
-    const c = spec.context as unknown as StatusListJobContext;
-    const pending: StatusListResponse = { id: c.listId, revision: c.revision, statusListCredential: c.url };
-    return { header: spec.header, payload: spec.payload, context: spec.context, pendingResponse: pending };
+/** A Bitstring Status List credential: one job per revision of a list's bits (durable-objects/status-lists.ts). */
+export const statusListKind = defineKind({
+  kind: "status-list",
+  input: StatusListRevision,
+  context: StatusListContext,
+
+  prepare(ctx, { encodedList, ...context }) {
+    const subject = {
+      id: `${context.url}#list`,
+      type: "BitstringStatusList",
+      statusPurpose: context.purpose,
+      encodedList,
+      ttl: context.ttlMs,
+    };
+    const { header, payload } = credentialJwt(context.format, {
+      contexts: context.format === "jwt_vc" ? [BSL_V1_CONTEXT] : [],
+      id: context.url,
+      types: ["BitstringStatusListCredential"],
+      issuer: ctx.did,
+      subject,
+      issuedAt: ctx.now,
+    });
+    const operationId = ctx.operationId ?? `status-lists/${context.listId}.${context.revision}`;
+    return { operationId, header, payload, context, pending: response(context) };
   },
 
-  finalise(ctx: KindContext, job: JobRow, jwt: string): StatusListResponse {
-    const c = JSON.parse(job.context) as StatusListJobContext;
-    const credential = credentialOf(c, payloadOf(job));
-    ctx.write(`status-list:${c.listId}`, publishWrite(ctx, c, credential, jwt));
-    return { id: c.listId, revision: c.revision, statusListCredential: c.url, credentialJwt: jwt };
+  finalise(ctx, job, jwt) {
+    const c = job.context;
+    ctx.write(`status-list:${c.listId}`, publishWrite(ctx.did, ctx.now, c, credentialIn(c.format, job.payload ?? {}) ?? {}, jwt));
+    return { ...response(c), credentialJwt: jwt };
   },
 
-  compact(response) {
-    const { credentialJwt: _jwt, ...rest } = response as StatusListResponse;
-    return rest;
-  },
+  compact: (r) => StoredResponse.parse(r),
 
   expand(stored, job) {
-    const r = stored as StatusListResponse;
-    if (job.status !== "signed" || job.purged_at !== null || job.signature === null) return r;
-    return { ...r, credentialJwt: `${job.signing_input}.${job.signature}` };
+    const r = StoredResponse.parse(stored);
+    return job.jwt === null ? r : { ...r, credentialJwt: job.jwt };
   },
-};
+});

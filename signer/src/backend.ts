@@ -72,8 +72,7 @@ export function publicKeyBytes(jwk: JWK): Uint8Array {
 /** Public JWK from raw public key bytes; EC points may be compressed or uncompressed. */
 export function jwkFromPublicBytes(keyType: KeyType, bytes: Uint8Array): JWK {
   if (keyType === "Ed25519") {
-    if (bytes.length !== 32)
-      throw new Error(`Ed25519 public key must be 32 bytes, got ${bytes.length}`);
+    if (bytes.length !== 32) throw new Error(`Ed25519 public key must be 32 bytes, got ${bytes.length}`);
     return { kty: "OKP", crv: "Ed25519", x: base64url.encode(bytes) };
   }
   const curve = keyType === "P-256" ? p256 : secp256k1;

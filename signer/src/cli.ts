@@ -2,13 +2,8 @@ import { rmSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KEY_TYPES, type KeyType, type SigningBackend } from "./backend.js";
 import { keygenJwk, openJwkBackend } from "./backends/jwk.js";
-import {
-  keygenPkcs11,
-  openPkcs11Backend,
-  parsePkcs11Uri,
-  pkcs11Uri,
-  type Pkcs11Options,
-} from "./backends/pkcs11.js";
+import { keygenPkcs11, openPkcs11Backend, parsePkcs11Uri, pkcs11Uri, type Pkcs11Options } from "./backends/pkcs11.js";
+import { MAX_BATCH } from "./batcher.js";
 import { checkTransport, runSocket } from "./connection.js";
 import { defaultKid, MAX_TOKEN_SECONDS } from "./didauth.js";
 import { JobRunner } from "./jobs.js";
@@ -25,6 +20,7 @@ Usage:
   ssi-edge-signer run --url <service> --did <did> --backend pkcs11|jwk [backend options]
                       [--kid <vm id>] [--aud <origin>] [--policy <policy.json>]
                       [--poll] [--poll-interval <ms>] [--concurrency <n>] [--allow-insecure]
+                      [--batch-window <ms>] [--batch-max <n>] [--max-unconfirmed <n>]
 
 Backend options:
   pkcs11: --module <path> --token <label> --key-label <label> --pin-env <VAR>
@@ -46,6 +42,11 @@ run options:
   --concurrency    signatures made in parallel (pkcs11: sessions opened), default 4
   --token-ttl      DID-auth JWT lifetime in seconds, at most ${MAX_TOKEN_SECONDS} (default)
   --drain-timeout  seconds to wait for answers in flight on SIGINT/SIGTERM, default 30
+  --batch-window   ms a signature waits for others to share one batched sign frame, default 5
+                   (0: one frame per signature; a service without batched frames is detected)
+  --batch-max      signatures per batched sign frame, 1..1000, default 1000
+  --max-unconfirmed  signatures sent and not yet confirmed by the service, at most n (socket
+                   only); the next job is signed when a result arrives. Default: no bound
 
 keygen prints {publicKeyJwk, keyRef, body}; body is a ready PUT /v1/dids/key request.
 run logs one JSON line per job to stdout, counters every 30 s; diagnostics go to stderr.`;
@@ -75,6 +76,9 @@ const { values, positionals } = parseArgs({
     "drain-timeout": { type: "string" },
     "allow-insecure": { type: "boolean" },
     "pid-file": { type: "string" },
+    "batch-window": { type: "string" },
+    "batch-max": { type: "string" },
+    "max-unconfirmed": { type: "string" },
   },
 });
 
@@ -90,8 +94,7 @@ function int(name: keyof typeof values, dflt: number, min: number, max: number):
   const raw = values[name];
   if (raw === undefined) return dflt;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name} must be an integer in ${min}..${max}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}`);
   return n;
 }
 
@@ -99,8 +102,7 @@ function pkcs11Options(): Pkcs11Options {
   const ref = values["key-ref"] ? parsePkcs11Uri(values["key-ref"]) : {};
   const pinEnv = need("pin-env");
   const pin = process.env[pinEnv];
-  if (pin === undefined)
-    throw new UsageError(`environment variable ${pinEnv} (--pin-env) is not set`);
+  if (pin === undefined) throw new UsageError(`environment variable ${pinEnv} (--pin-env) is not set`);
   const token = values.token ?? ref.token;
   const keyLabel = values["key-label"] ?? ref.object;
   if (!token) throw new UsageError("--token (or --key-ref with token=) is required");
@@ -110,8 +112,7 @@ function pkcs11Options(): Pkcs11Options {
 
 async function keygen(): Promise<void> {
   const keyType = need("key-type") as KeyType;
-  if (!KEY_TYPES.includes(keyType))
-    throw new UsageError(`--key-type must be one of ${KEY_TYPES.join(", ")}`);
+  if (!KEY_TYPES.includes(keyType)) throw new UsageError(`--key-type must be one of ${KEY_TYPES.join(", ")}`);
   const backend = need("backend");
   const result =
     backend === "pkcs11"
@@ -149,10 +150,12 @@ async function run(): Promise<void> {
     ttlSeconds: int("token-ttl", MAX_TOKEN_SECONDS, 10, MAX_TOKEN_SECONDS),
   };
   if (!values.poll && typeof WebSocket === "undefined") {
-    throw new UsageError(
-      "this Node has no global WebSocket (needs Node >= 22); use --poll or a newer Node",
-    );
+    throw new UsageError("this Node has no global WebSocket (needs Node >= 22); use --poll or a newer Node");
   }
+  if (values.poll && values["max-unconfirmed"] !== undefined) {
+    throw new UsageError("--max-unconfirmed is for the socket: a poll round sends its answers together");
+  }
+  const maxUnconfirmed = values["max-unconfirmed"] === undefined ? undefined : int("max-unconfirmed", 1, 1, 100_000);
   const policy = values.policy ? await loadPolicy(values.policy) : undefined;
   const backend = await openBackend(concurrency);
   const log = new Log();
@@ -163,6 +166,7 @@ async function run(): Promise<void> {
       did,
       kid: auth.kid,
       concurrency,
+      ...(maxUnconfirmed ? { maxUnconfirmed } : {}),
       ...(keyRef ? { keyRef } : {}),
       ...(policy ? { policy } : {}),
     },
@@ -202,6 +206,7 @@ async function run(): Promise<void> {
       await runSocket(backend, runner, log, {
         ...common,
         drainTimeoutMs: int("drain-timeout", 30, 0, 3600) * 1000,
+        batch: { windowMs: int("batch-window", 5, 0, 1000), max: int("batch-max", MAX_BATCH, 1, MAX_BATCH) },
       });
   } finally {
     clearInterval(stats);

@@ -1,4 +1,5 @@
 import type { SigningBackend } from "./backend.js";
+import { Batcher, type BatcherOptions } from "./batcher.js";
 import { mintDidJwt, type DidAuth } from "./didauth.js";
 import type { JobRunner } from "./jobs.js";
 import type { Log } from "./log.js";
@@ -13,6 +14,8 @@ export interface SocketOptions {
   drainTimeoutMs?: number;
   backoffBaseMs?: number;
   backoffCapMs?: number;
+  /** Batched `sign` frames; default a 5 ms window and up to 1000 signatures per frame. */
+  batch?: BatcherOptions;
 }
 
 const TICK_MS = 1000;
@@ -37,8 +40,7 @@ export function checkTransport(url: string, allowInsecure = false): string | und
     return `--url ${url} is not a URL`;
   }
   if (u.protocol === "https:") return undefined;
-  if (u.protocol !== "http:")
-    return `--url must be https:// (or http:// to this machine), not ${u.protocol}`;
+  if (u.protocol !== "http:") return `--url must be https:// (or http:// to this machine), not ${u.protocol}`;
   if (LOOPBACK.test(u.hostname) || allowInsecure) return undefined;
   return `refusing cleartext http:// and ws:// to ${u.hostname}, which is not this machine; use https:// (or --allow-insecure)`;
 }
@@ -51,12 +53,7 @@ export function serviceUrl(base: string, path: string): URL {
  * Keeps one WebSocket to `GET /v1/signjobs/connect` alive until `signal` aborts and the drain is
  * done. Reconnects with exponential backoff and jitter, minting a new DID-auth JWT each time.
  */
-export async function runSocket(
-  backend: SigningBackend,
-  runner: JobRunner,
-  log: Log,
-  opts: SocketOptions,
-): Promise<void> {
+export async function runSocket(backend: SigningBackend, runner: JobRunner, log: Log, opts: SocketOptions): Promise<void> {
   const base = opts.backoffBaseMs ?? 500;
   const cap = opts.backoffCapMs ?? 30_000;
   const drainDeadline = () => Date.now() + (opts.drainTimeoutMs ?? 30_000);
@@ -124,9 +121,11 @@ async function connectOnce(
   let lastPing = connectedAt;
 
   const send = (msg: unknown) => {
-    if (ws.readyState === WebSocket.OPEN)
-      ws.send(typeof msg === "string" ? msg : JSON.stringify(msg));
+    if (ws.readyState === WebSocket.OPEN) ws.send(typeof msg === "string" ? msg : JSON.stringify(msg));
   };
+  const batcher = new Batcher(send, opts.batch ?? { windowMs: 5, max: 1000 }, (resent) =>
+    log.warn("batch_unsupported", { resent, detail: "the service takes one signature per frame" }),
+  );
 
   return new Promise<Outcome>((resolve) => {
     let settled = false;
@@ -134,6 +133,7 @@ async function connectOnce(
       if (settled) return;
       settled = true;
       clearInterval(tick);
+      batcher.close();
       runner.detach();
       if (code === 4401) log.warn("auth_refused", { reason });
       resolve({ ready, refresh, code, reason });
@@ -150,8 +150,7 @@ async function connectOnce(
       }
       if (ws.readyState !== WebSocket.OPEN) return;
       if (opts.signal.aborted) {
-        if ((runner.inflight === 0 && runner.pending === 0) || now > drainDeadline())
-          ws.close(1000, "signer shutting down");
+        if ((runner.inflight === 0 && runner.pending === 0) || now > drainDeadline()) ws.close(1000, "signer shutting down");
         return;
       }
       if (now - lastSeen > IDLE_LIMIT_MS) return ws.close(4000, "no traffic from service");
@@ -184,14 +183,19 @@ async function connectOnce(
         case "jobs":
           log.info("jobs", { n: f.jobs.length });
           for (const job of f.jobs) {
-            void runner.offer(job).then((answer) => answer && send(answer));
+            void runner.offer(job).then((answer) => answer && batcher.add(answer));
           }
           return;
         case "result":
           return runner.settle(f.id, f.status, f.code);
+        case "results":
+          batcher.confirmed();
+          for (const r of f.results) runner.settle(r.id, r.status, r.code);
+          return;
         case "cancelled":
           return runner.cancel(f.ids);
         case "error":
+          if (batcher.refused(f.code)) return;
           return log.warn("service_error", { code: f.code, detail: f.detail });
       }
     });

@@ -1,5 +1,6 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { base64url } from "jose";
+import { isManifestKind, manifestKindShape } from "./manifest-shapes.js";
 import { checkPolicy, type Policy } from "./policy.js";
 
 /**
@@ -82,26 +83,11 @@ const VC2_KEYS = new Set([
   "evidence",
   "credentialStatus",
 ]);
-const LIST_VC1_KEYS = new Set([
-  "@context",
-  "id",
-  "type",
-  "issuer",
-  "issuanceDate",
-  "credentialSubject",
-]);
-const LIST_VC2_KEYS = new Set([
-  "@context",
-  "id",
-  "type",
-  "issuer",
-  "validFrom",
-  "credentialSubject",
-]);
+const LIST_VC1_KEYS = new Set(["@context", "id", "type", "issuer", "issuanceDate", "credentialSubject"]);
+const LIST_VC2_KEYS = new Set(["@context", "id", "type", "issuer", "validFrom", "credentialSubject"]);
 const LIST_SUBJECT_KEYS = new Set(["id", "type", "statusPurpose", "encodedList", "ttl"]);
 
-const extra = (o: Obj, allowed: Set<string>): string | undefined =>
-  Object.keys(o).find((k) => !allowed.has(k));
+const extra = (o: Obj, allowed: Set<string>): string | undefined => Object.keys(o).find((k) => !allowed.has(k));
 
 /**
  * Decodes one base64url JSON part strictly: canonical base64url, UTF-8, a JSON object, and the
@@ -130,15 +116,12 @@ function decodePart(part: string, what: string): Obj | string {
     return `${what} is not JSON`;
   }
   if (!isObj(value)) return `${what} is not a JSON object`;
-  if (JSON.stringify(value) !== text)
-    return `${what} is not in canonical JSON form (duplicate members or extra whitespace)`;
+  if (JSON.stringify(value) !== text) return `${what} is not in canonical JSON form (duplicate members or extra whitespace)`;
   return value;
 }
 
 /** Header and payload of a JWS signing input, or why it is not one. */
-export function decodeSigningInput(
-  signingInput: string,
-): { header: Obj; payload: Obj } | { error: string } {
+export function decodeSigningInput(signingInput: string): { header: Obj; payload: Obj } | { error: string } {
   if (signingInput.length > MAX_SIGNING_INPUT)
     return {
       error: `signingInput is ${signingInput.length} bytes, more than ${MAX_SIGNING_INPUT}`,
@@ -203,8 +186,7 @@ export function deriveKind(header: Obj, payload: Obj): DerivedKind {
  */
 export function refusal(job: JobClaims, me: SignerIdentity): string | undefined {
   if (job.did !== me.did) return `job is for DID ${job.did}, this signer holds a key of ${me.did}`;
-  if (job.verificationMethodId !== me.kid)
-    return `job is for key ${job.verificationMethodId}, this signer holds ${me.kid}`;
+  if (job.verificationMethodId !== me.kid) return `job is for key ${job.verificationMethodId}, this signer holds ${me.kid}`;
   if (job.keyRef !== undefined && me.keyRef !== undefined && !sameKeyRef(job.keyRef, me.keyRef))
     return `job is for keyRef ${job.keyRef}, this signer holds ${me.keyRef}`;
   if (job.alg !== me.alg) return `signer key is ${me.alg}, job wants ${job.alg}`;
@@ -216,37 +198,35 @@ export function refusal(job: JobClaims, me: SignerIdentity): string | undefined 
     const digest = base64url.encode(sha256(new TextEncoder().encode(job.signingInput)));
     if (job.digest !== digest) return "digest is not the SHA-256 of signingInput";
   }
-  if (job.payload !== undefined && !jsonEqual(job.payload, payload))
-    return "payload differs from the payload inside signingInput";
+  if (job.payload !== undefined && !jsonEqual(job.payload, payload)) return "payload differs from the payload inside signingInput";
+
+  // A Sidetree (did:ion) operation: its JWS header is `{ alg }` alone, by the protocol.
+  // (A credential or status list labelled did-operation falls through and is named as such below.)
+  if (job.kind === "did-operation" && deriveKind(header, payload) === "other") return didOperationRefusal(header, payload, me);
 
   const unknownHeader = extra(header, HEADER_KEYS);
   if (unknownHeader !== undefined) return `signingInput header has "${unknownHeader}"`;
-  if (header.alg !== job.alg)
-    return `signingInput header alg ${String(header.alg)} is not the job's ${job.alg}`;
+  if (header.alg !== job.alg) return `signingInput header alg ${String(header.alg)} is not the job's ${job.alg}`;
   if (header.kid !== me.kid) return `signingInput header kid is not ${me.kid}`;
 
-  const auth = AUTH_CLAIMS.find((c) => Object.hasOwn(payload, c));
+  // A manifest request is addressed to wallets: its `aud` is checked to name DIDs only, below.
+  const auth = AUTH_CLAIMS.find((c) => Object.hasOwn(payload, c) && !(c === "aud" && job.kind === "manifest-request"));
   if (auth !== undefined) return `payload has "${auth}": a token that could authenticate somewhere`;
 
   const kind = deriveKind(header, payload);
   if (kind === "presentation") return "signingInput is a verifiable presentation";
   if (kind === "other") {
-    if (job.kind === "credential" || job.kind === "status-list")
-      return `labelled ${job.kind} but signingInput is not one`;
-    if (!me.policy?.kinds?.includes(job.kind))
-      return `kind "${job.kind}" not allowed by signer policy`;
-    if (header.typ !== undefined && header.typ !== "JWT")
-      return `signingInput header typ ${String(header.typ)} is not JWT`;
+    if (job.kind === "credential" || job.kind === "status-list") return `labelled ${job.kind} but signingInput is not one`;
+    if (!me.policy?.kinds?.includes(job.kind)) return `kind "${job.kind}" not allowed by signer policy`;
+    if (isManifestKind(job.kind)) return manifestKindShape(job.kind, header, payload, me.did);
+    if (header.typ !== undefined && header.typ !== "JWT") return `signingInput header typ ${String(header.typ)} is not JWT`;
     if (header.cty !== undefined) return "signingInput header has cty";
     if (payload.iss !== undefined && payload.iss !== me.did) return `iss is not ${me.did}`;
     if (payload.sub !== undefined) return `a ${job.kind} has no subject`;
     return undefined;
   }
   if (job.kind !== kind) return `labelled ${job.kind} but signingInput is a ${kind}`;
-  const shape =
-    kind === "credential"
-      ? credentialShape(header, payload, me.did)
-      : listShape(header, payload, me.did);
+  const shape = kind === "credential" ? credentialShape(header, payload, me.did) : listShape(header, payload, me.did);
   if (shape !== undefined) return shape;
   return me.policy ? checkPolicy(me.policy, kind, payload) : undefined;
 }
@@ -274,11 +254,7 @@ function sameKeyRef(a: string, b: string): boolean {
 }
 
 /** Format, header and the credential object of a credential-shaped payload, or why not. */
-function envelope(
-  header: Obj,
-  payload: Obj,
-  did: string,
-): { format: "jwt_vc" | "vc+jwt"; vc: Obj } | string {
+function envelope(header: Obj, payload: Obj, did: string): { format: "jwt_vc" | "vc+jwt"; vc: Obj } | string {
   if (header.typ === "JWT") {
     if (header.cty !== undefined) return "a jwt_vc header has no cty";
     const claim = extra(payload, JWT_VC_CLAIMS);
@@ -287,8 +263,7 @@ function envelope(
     if (payload.iss !== did) return `iss is not ${did}`;
     if (typeof payload.nbf !== "number") return "jwt_vc payload has no nbf";
     if (payload.exp !== undefined && typeof payload.exp !== "number") return "exp is not a number";
-    if (payload.jti !== undefined && payload.jti !== payload.vc.id)
-      return "jti is not the credential id";
+    if (payload.jti !== undefined && payload.jti !== payload.vc.id) return "jti is not the credential id";
     return { format: "jwt_vc", vc: payload.vc };
   }
   if (header.typ === "vc+jwt") {
@@ -301,10 +276,8 @@ function envelope(
 /** The parts every credential ssi-edge builds shares: context, types, issuer. */
 function commonShape(format: "jwt_vc" | "vc+jwt", vc: Obj, did: string): string | undefined {
   const base = format === "jwt_vc" ? VC1_CONTEXT : VC2_CONTEXT;
-  if (!Array.isArray(vc["@context"]) || vc["@context"][0] !== base)
-    return `a ${format} credential's first @context is ${base}`;
-  if (!Array.isArray(vc.type) || vc.type[0] !== "VerifiableCredential")
-    return "credential type does not start with VerifiableCredential";
+  if (!Array.isArray(vc["@context"]) || vc["@context"][0] !== base) return `a ${format} credential's first @context is ${base}`;
+  if (!Array.isArray(vc.type) || vc.type[0] !== "VerifiableCredential") return "credential type does not start with VerifiableCredential";
   if (!vc.type.every((t) => typeof t === "string")) return "credential type is not strings";
   if (vc.issuer !== did) return `credential issuer is not ${did}`;
   if (typeof vc.id !== "string") return "credential has no id";
@@ -336,16 +309,9 @@ function listShape(header: Obj, payload: Obj, did: string): string | undefined {
   if (member !== undefined) return `status list credential has "${member}"`;
   const common = commonShape(format, vc, did);
   if (common !== undefined) return common;
-  if (
-    format === "jwt_vc" &&
-    (!Array.isArray(vc["@context"]) || !vc["@context"].includes(BSL_V1_CONTEXT))
-  )
+  if (format === "jwt_vc" && (!Array.isArray(vc["@context"]) || !vc["@context"].includes(BSL_V1_CONTEXT)))
     return `a jwt_vc status list has the ${BSL_V1_CONTEXT} context`;
-  if (
-    !Array.isArray(vc.type) ||
-    vc.type.length !== 2 ||
-    vc.type[1] !== "BitstringStatusListCredential"
-  )
+  if (!Array.isArray(vc.type) || vc.type.length !== 2 || vc.type[1] !== "BitstringStatusListCredential")
     return "status list type is not [VerifiableCredential, BitstringStatusListCredential]";
   const id = vc.id as string;
   if (!/^https?:\/\/[^/]+\/\S+$/.test(id)) return "status list id is not an http(s) URL";
@@ -356,15 +322,42 @@ function listShape(header: Obj, payload: Obj, did: string): string | undefined {
   const key = extra(subject, LIST_SUBJECT_KEYS);
   if (key !== undefined) return `status list subject has "${key}"`;
   if (subject.id !== `${id}#list`) return "status list subject is not the list's own";
-  if (format === "jwt_vc" && payload.sub !== subject.id)
-    return "status list sub is not its subject";
-  if (subject.type !== "BitstringStatusList")
-    return "status list subject type is not BitstringStatusList";
+  if (format === "jwt_vc" && payload.sub !== subject.id) return "status list sub is not its subject";
+  if (subject.type !== "BitstringStatusList") return "status list subject type is not BitstringStatusList";
   if (subject.statusPurpose !== "revocation" && subject.statusPurpose !== "suspension")
     return "status list purpose is neither revocation nor suspension";
-  if (typeof subject.encodedList !== "string" || !/^u[A-Za-z0-9_-]+$/.test(subject.encodedList))
-    return "status list has no encodedList";
-  if (subject.ttl !== undefined && typeof subject.ttl !== "number")
-    return "status list ttl is not a number";
+  if (typeof subject.encodedList !== "string" || !/^u[A-Za-z0-9_-]+$/.test(subject.encodedList)) return "status list has no encodedList";
+  if (subject.ttl !== undefined && typeof subject.ttl !== "number") return "status list ttl is not a number";
+  return undefined;
+}
+
+/** The signed data of each Sidetree operation ssi-edge builds (ION SDK): exactly these members. */
+const SIDETREE_SHAPES: readonly (readonly string[])[] = [
+  ["updateKey", "deltaHash"],
+  ["recoveryKey", "recoveryCommitment", "deltaHash"],
+  ["didSuffix", "recoveryKey"],
+];
+const B64U = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * A did:ion update, recover or deactivate signed by this signer's update or recovery key. Signed
+ * only when the policy lists "did-operation" (such a signature changes the DID itself), with the
+ * header `{ alg: "ES256K" }` and nothing else, and the payload one of Sidetree's signed-data
+ * shapes carrying a secp256k1 public key. The delta it commits to is only a hash here: a signer
+ * that must see the change itself needs the delta from the operator, out of band.
+ */
+function didOperationRefusal(header: Obj, payload: Obj, me: SignerIdentity): string | undefined {
+  if (!me.policy?.kinds?.includes("did-operation")) return `kind "did-operation" not allowed by signer policy`;
+  if (me.alg !== "ES256K") return "a Sidetree operation is signed with ES256K";
+  if (Object.keys(header).length !== 1 || header.alg !== "ES256K") return "a Sidetree operation's header is { alg: ES256K } alone";
+  const members = Object.keys(payload).sort();
+  const shape = SIDETREE_SHAPES.find((s) => s.length === members.length && [...s].sort().every((m, i) => m === members[i]));
+  if (!shape) return "payload is not the signed data of a Sidetree update, recover or deactivate";
+  const key = payload.updateKey ?? payload.recoveryKey;
+  if (!isObj(key) || key.kty !== "EC" || key.crv !== "secp256k1" || Object.keys(key).sort().join() !== "crv,kty,x,y")
+    return "the operation key is not a secp256k1 public JWK";
+  for (const m of ["deltaHash", "recoveryCommitment", "didSuffix"]) {
+    if (m in payload && (typeof payload[m] !== "string" || !B64U.test(payload[m] as string))) return `${m} is not base64url`;
+  }
   return undefined;
 }

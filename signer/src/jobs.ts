@@ -29,6 +29,9 @@ type Entry =
 
 const MAX_SETTLED = 50_000;
 
+/** Thrown to a signature waiting for a window slot when the daemon starts draining. */
+class Drained extends Error {}
+
 /**
  * Turns offered jobs into answers, exactly once per job id. Delivery from the service is at least
  * once, so:
@@ -43,8 +46,14 @@ export class JobRunner {
   private running = 0;
   private readonly queue: (() => void)[] = [];
   private publicJwk: JWK | undefined;
-  /** Set while shutting down: new jobs are left for the service to re-offer to another signer. */
-  draining = false;
+  /**
+   * Jobs whose signature is being made or was sent, with no verdict from the service yet: the
+   * window `maxUnconfirmed` bounds. Bounding it bounds what a dying daemon can have signed that
+   * the service never saw, and the HSM work wasted when the service falls behind.
+   */
+  private readonly unconfirmed = new Set<string>();
+  private windowWaiters: (() => void)[] = [];
+  private isDraining = false;
 
   constructor(
     private readonly backend: SigningBackend,
@@ -55,9 +64,26 @@ export class JobRunner {
       keyRef?: string;
       policy?: Policy;
       concurrency: number;
+      /**
+       * Signatures made and not yet confirmed by the service, at most this many (unset: no bound).
+       * Only for the socket, where verdicts arrive one by one; a poll round waits for all its
+       * answers before sending any, so a window smaller than a round would never open.
+       */
+      maxUnconfirmed?: number;
     },
     private readonly log: Log,
   ) {}
+
+  /** Set while shutting down: new jobs are left for the service to re-offer to another signer. */
+  get draining(): boolean {
+    return this.isDraining;
+  }
+
+  set draining(on: boolean) {
+    this.isDraining = on;
+    // Signatures waiting for a window slot give up: their jobs stay pending upstream.
+    if (on) this.wakeWindow();
+  }
 
   /** Parses and answers one offered job; undefined means nothing to send now. */
   async offer(raw: unknown): Promise<Answer | undefined> {
@@ -99,6 +125,8 @@ export class JobRunner {
     } catch (e) {
       // Forget the job so a re-offer retries it (an HSM hiccup is usually transient).
       this.entries.delete(job.id);
+      this.release(job.id);
+      if (e instanceof Drained) return undefined;
       this.log.job("failed", {
         id: job.id,
         kind: job.kind,
@@ -118,13 +146,11 @@ export class JobRunner {
   settle(id: string, status: string, code?: string): void {
     const entry = this.entries.get(id);
     if (!entry || entry.state === "settled") return;
+    this.release(id);
     const { job, started } = entry;
     const base = { id, kind: job.kind, alg: job.alg, ms: Date.now() - started };
     if (status === "signed" || status === "rejected") {
-      const reason =
-        entry.state === "answered" && entry.answer.type === "reject"
-          ? entry.answer.reason
-          : undefined;
+      const reason = entry.state === "answered" && entry.answer.type === "reject" ? entry.answer.reason : undefined;
       this.log.job(status, { ...base, ...(code ? { code } : {}), ...(reason ? { reason } : {}) });
       this.markSettled(id);
     } else if (code === "job_already_signed" || code === "job_not_pending") {
@@ -142,6 +168,7 @@ export class JobRunner {
     for (const id of ids) {
       const entry = this.entries.get(id);
       if (entry?.state === "settled") continue;
+      this.release(id);
       if (entry)
         this.log.job("cancelled", {
           id,
@@ -160,7 +187,11 @@ export class JobRunner {
    * for results that cannot come.
    */
   detach(): void {
-    for (const e of this.entries.values()) if (e.state === "answered") e.orphaned = true;
+    for (const [id, e] of this.entries) {
+      if (e.state !== "answered") continue;
+      e.orphaned = true;
+      this.release(id);
+    }
   }
 
   /** Jobs being signed, or answered on the current connection without a result yet. */
@@ -190,7 +221,29 @@ export class JobRunner {
     }
   }
 
+  /** Waits until the window of unconfirmed signatures has room for this job, then takes a place in it. */
+  private async windowSlot(id: string): Promise<void> {
+    const max = this.opts.maxUnconfirmed;
+    while (max !== undefined && this.unconfirmed.size >= max) {
+      await new Promise<void>((r) => this.windowWaiters.push(r));
+      if (this.isDraining) throw new Drained("draining");
+    }
+    this.unconfirmed.add(id);
+  }
+
+  private release(id: string): void {
+    if (this.unconfirmed.delete(id)) this.wakeWindow();
+  }
+
+  /** Every waiter re-checks the window; they queue again in the order they waited. */
+  private wakeWindow(): void {
+    const waiters = this.windowWaiters;
+    this.windowWaiters = [];
+    for (const w of waiters) w();
+  }
+
   private async signLimited(job: SignJob): Promise<Uint8Array> {
+    await this.windowSlot(job.id);
     // A finishing sign hands its slot straight to the next waiter, so the limit is never overshot.
     if (this.running < this.opts.concurrency) this.running++;
     else await new Promise<void>((r) => this.queue.push(r));

@@ -21,18 +21,13 @@ export class Log {
     private readonly err: (line: string) => void = (l) => process.stderr.write(l + "\n"),
   ) {}
 
-  job(
-    event: JobEvent,
-    fields: { id: string; kind?: string; alg?: string; ms?: number; [k: string]: unknown },
-  ): void {
+  job(event: JobEvent, fields: { id: string; kind?: string; alg?: string; ms?: number; [k: string]: unknown }): void {
     this.counters[event]++;
     this.out(JSON.stringify({ ts: new Date().toISOString(), event, ...fields }));
   }
 
   stats(extra: Record<string, unknown>): void {
-    this.out(
-      JSON.stringify({ ts: new Date().toISOString(), event: "stats", ...this.counters, ...extra }),
-    );
+    this.out(JSON.stringify({ ts: new Date().toISOString(), event: "stats", ...this.counters, ...extra }));
   }
 
   info(event: string, fields: Record<string, unknown> = {}): void {

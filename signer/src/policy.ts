@@ -28,8 +28,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
 // An entry without an id counts as "", which no policy lists: it cannot slip past an allow-list.
-const ids = (v: unknown): string[] =>
-  list(v).map((x) => (isObj(x) && typeof x.id === "string" ? x.id : ""));
+const ids = (v: unknown): string[] => list(v).map((x) => (isObj(x) && typeof x.id === "string" ? x.id : ""));
 
 /**
  * Every subject a JWT-VC payload names: `sub` and each credential subject id (VCDM 2.0 or the
@@ -38,24 +37,17 @@ const ids = (v: unknown): string[] =>
  */
 export function subjectsOf(payload: Obj): string[] {
   const vc = isObj(payload.vc) ? payload.vc : payload;
-  return [
-    ...(payload.sub !== undefined ? [String(payload.sub)] : []),
-    ...ids(vc.credentialSubject),
-  ];
+  return [...(payload.sub !== undefined ? [String(payload.sub)] : []), ...ids(vc.credentialSubject)];
 }
 
 /** Schema ids from `vc.credentialSchema` (jwt_vc) or `credentialSchema` (vc+jwt); object or array. */
 export function schemaIdsOf(payload: Obj): string[] {
-  return [
-    ...ids(isObj(payload.vc) ? payload.vc.credentialSchema : undefined),
-    ...ids(payload.credentialSchema),
-  ];
+  return [...ids(isObj(payload.vc) ? payload.vc.credentialSchema : undefined), ...ids(payload.credentialSchema)];
 }
 
 /** Returns why a job is refused, or undefined when the policy allows it. */
 export function checkPolicy(policy: Policy, kind: string, payload: Obj): string | undefined {
-  if (policy.kinds && !policy.kinds.includes(kind))
-    return `kind "${kind}" not allowed by signer policy`;
+  if (policy.kinds && !policy.kinds.includes(kind)) return `kind "${kind}" not allowed by signer policy`;
   if (kind !== "credential") return undefined;
   if (policy.subjects) {
     const subs = subjectsOf(payload);
@@ -65,8 +57,7 @@ export function checkPolicy(policy: Policy, kind: string, payload: Obj): string 
   }
   if (policy.schemaIds) {
     const schemas = schemaIdsOf(payload);
-    if (schemas.length === 0)
-      return "credential has no credentialSchema; signer policy requires one";
+    if (schemas.length === 0) return "credential has no credentialSchema; signer policy requires one";
     const bad = schemas.find((s) => !policy.schemaIds!.includes(s));
     if (bad !== undefined) return `schema "${bad}" not allowed by signer policy`;
   }

@@ -19,12 +19,7 @@ export interface PollOptions {
  * signatures in one batch PUT, repeat. Each request carries a fresh DID-auth JWT because the
  * service refuses a `jti` it has seen.
  */
-export async function runPoll(
-  backend: SigningBackend,
-  runner: JobRunner,
-  log: Log,
-  opts: PollOptions,
-): Promise<void> {
+export async function runPoll(backend: SigningBackend, runner: JobRunner, log: Log, opts: PollOptions): Promise<void> {
   const interval = opts.intervalMs ?? 1000;
   const cap = opts.backoffCapMs ?? 30_000;
   opts.signal.addEventListener("abort", () => (runner.draining = true));
@@ -43,12 +38,7 @@ export async function runPoll(
 }
 
 /** One round; returns how many answers were sent. */
-async function pollOnce(
-  backend: SigningBackend,
-  runner: JobRunner,
-  log: Log,
-  opts: PollOptions,
-): Promise<number> {
+async function pollOnce(backend: SigningBackend, runner: JobRunner, log: Log, opts: PollOptions): Promise<number> {
   const request = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(serviceUrl(opts.url, path), {
       method,
@@ -65,16 +55,10 @@ async function pollOnce(
   };
 
   const did = encodeURIComponent(opts.auth.did);
-  const list = JobListSchema.parse(
-    await request("GET", `v1/signjobs?did=${did}&status=pending&pageSize=100`),
-  );
+  const list = JobListSchema.parse(await request("GET", `v1/signjobs?did=${did}&status=pending&pageSize=100`));
   if (list.signJobs.length > 0) log.info("jobs", { n: list.signJobs.length });
-  const answers = (await Promise.all(list.signJobs.map((j) => runner.offer(j)))).filter(
-    (a): a is Answer => a !== undefined,
-  );
-  const signatures = answers.flatMap((a) =>
-    a.type === "sign" ? [{ id: a.id, signature: a.signature }] : [],
-  );
+  const answers = (await Promise.all(list.signJobs.map((j) => runner.offer(j)))).filter((a): a is Answer => a !== undefined);
+  const signatures = answers.flatMap((a) => (a.type === "sign" ? [{ id: a.id, signature: a.signature }] : []));
   if (signatures.length > 0) {
     const r = BatchResultSchema.parse(await request("PUT", "v1/signjobs", { signatures }));
     for (const x of r.results) runner.settle(x.id, x.status, x.code);

@@ -32,15 +32,17 @@ export const ServerFrameSchema = z.discriminatedUnion("type", [
     status: z.string(),
     code: z.string().optional(),
   }),
+  z.object({
+    type: z.literal("results"),
+    results: z.array(z.object({ id: z.string(), status: z.string(), code: z.string().optional() })),
+  }),
   z.object({ type: z.literal("cancelled"), ids: z.array(z.string()) }),
   z.object({ type: z.literal("error"), code: z.string(), detail: z.string().optional() }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
 
 /** What the signer answers a job with, over the socket or HTTP. */
-export type Answer =
-  | { type: "sign"; id: string; signature: string }
-  | { type: "reject"; id: string; reason: string };
+export type Answer = { type: "sign"; id: string; signature: string } | { type: "reject"; id: string; reason: string };
 
 /** `PUT /v1/signjobs` batch response. */
 export const BatchResultSchema = z.object({
@@ -54,9 +56,7 @@ export const JobListSchema = z.object({
 });
 
 /** Parses one text frame; `pong` is the server's answer to our keep-alive `ping`, not JSON. */
-export function parseFrame(
-  raw: string,
-): { ok: true; frame: ServerFrame | "pong" } | { ok: false; error: string } {
+export function parseFrame(raw: string): { ok: true; frame: ServerFrame | "pong" } | { ok: false; error: string } {
   if (raw === "pong") return { ok: true, frame: "pong" };
   let json: unknown;
   try {

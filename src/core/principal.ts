@@ -10,21 +10,11 @@ import { base64url } from "jose";
  */
 export type Principal = { kind: "operator"; tokenId: string } | { kind: "did"; did: string; verificationMethodId: string };
 
-/**
- * Headers of ours on the Worker → object hop. The Worker deletes every header with this prefix
- * from a client's request before forwarding it, and the object trusts none of them on its own:
- * the admission header is only a one-time ticket the object itself issued over RPC.
- */
-export const INTERNAL_HEADER_PREFIX = "x-ssi-edge-";
-export const ADMISSION_HEADER = `${INTERNAL_HEADER_PREFIX}admission`;
-
-/** Copies a client's headers without any of ours, so nothing a client sends can pose as the Worker. */
-export function withoutInternalHeaders(headers: Headers): Headers {
-  const out = new Headers();
-  headers.forEach((value, name) => {
-    if (!name.toLowerCase().startsWith(INTERNAL_HEADER_PREFIX)) out.set(name, value);
-  });
-  return out;
+/** An `Authorization` value (header or the socket's first message): `Bearer <token>` or `DID <jwt>`, or null. */
+export function parseAuthorization(value: string): { scheme: "bearer" | "did"; credentials: string } | null {
+  const m = /^(bearer|did)\s+(\S+)$/i.exec(value.trim());
+  if (!m) return null;
+  return { scheme: m[1]!.toLowerCase() === "bearer" ? "bearer" : "did", credentials: m[2]! };
 }
 
 const enc = new TextEncoder();
@@ -36,7 +26,10 @@ export async function fingerprint(value: string): Promise<string> {
 }
 
 function configuredTokens(env: { API_TOKENS?: string }): string[] {
-  return (env.API_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t.length > 0);
+  return (env.API_TOKENS ?? "")
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0);
 }
 
 /**

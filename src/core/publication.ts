@@ -1,3 +1,6 @@
+import { z } from "zod";
+import { CREDENTIAL_FORMATS } from "./models";
+
 /**
  * How a status list's publication is retried, shared by the issuer object (which schedules the
  * retries) and the HTTP layer (which documents and shows them).
@@ -10,20 +13,26 @@
 export const PUBLISH_RETRY_BASE_MS = 30_000;
 export const PUBLISH_MAX_ATTEMPTS = 8;
 
-export type PublicationState = "published" | "pending" | "retrying" | "failed" | "stopped";
-
-/** Where a list's publication stands. */
-export interface Publication {
-  /**
-   * `published`: its newest revision is signed. `pending`: a sign job for it is waiting.
-   * `retrying`: the newest job ended unsigned and another is offered at `nextAttemptAt`.
-   * `failed`: `attempts` jobs in a row ended unsigned; none is offered until its bits change.
-   * `stopped`: the issuer cannot sign (its DID was deleted or its keys revoked).
-   */
-  state: PublicationState;
-  /** Sign jobs offered for the list's current bits. */
-  attempts: number;
-  nextAttemptAt?: string;
-  /** Why the newest job ended unsigned. */
-  lastError?: string;
-}
+/** Where a status list's publication stands (GET /v1/credentials/status/{listId}/publication). */
+export const ListPublication = z.object({
+  id: z.string(),
+  purpose: z.enum(["revocation", "suspension"]),
+  format: z.enum(CREDENTIAL_FORMATS),
+  statusListCredential: z.string(),
+  revision: z.number().int().describe("The revision of the list's bits; published once its sign job is signed."),
+  publication: z.object({
+    state: z
+      .enum(["published", "pending", "retrying", "failed", "stopped"])
+      .describe(
+        "published: the newest revision is signed. pending: its sign job waits for a signer. retrying: the newest job ended " +
+          "unsigned (rejected, expired, cancelled) and another is offered at nextAttemptAt (30 s, then 60 s, 120 s, ...). " +
+          `failed: ${PUBLISH_MAX_ATTEMPTS} jobs in a row ended unsigned; none is offered until a status change restarts publication. ` +
+          "stopped: the issuer can no longer sign (DID deleted, keys revoked).",
+      ),
+    attempts: z.number().int().describe("Sign jobs offered for the list's current bits"),
+    nextAttemptAt: z.string().optional(),
+    lastError: z.string().optional().describe("Why the newest job ended unsigned"),
+  }),
+});
+export type ListPublication = z.infer<typeof ListPublication>;
+export type Publication = ListPublication["publication"];

@@ -8,29 +8,39 @@ import {
   commonErrors,
   createErrors,
   createRouter,
-  decodeTimeKey,
-  encodePageToken,
+  signedCreateResponses,
+  keysetPage,
   jsonBody,
   jsonResponse,
 } from "../http/router";
-import { unwrap } from "../http/rpc";
-import { issue } from "./issue";
+import { createArtifact, createArtifacts, type ArtifactOrder } from "../http/artifacts";
+import { checkCredentialSubjects } from "../schemas/credential-subjects";
+import { verifyCredentialJwt } from "../vc/verify";
 import {
   BatchCreateRequest,
   BatchCreateResponse,
   CreateCredentialRequest,
-  CredentialContainerSchema,
   CredentialIdParam,
+  CredentialWithHistorySchema,
   CredentialListResponse,
   CredentialOperation,
   VerifyRequest,
   VerifyResponse,
+  type CreateCredential,
 } from "./schemas";
-import { containerOf, getCredential, listCredentials } from "./store";
-import { verifyCredentialJwt } from "./verify";
+import { indexDeletion } from "../shards/index-writes";
+import { BOOKMARK_HEADER, containersOf, indexPage } from "./cross-issuer";
+import { IndexShards } from "../shards/shards";
+import { findCredential, listIssuerCredentials } from "./store";
 
 export const credentials = createRouter();
 
+/** A credential request as the generic create takes it: the credential kind signs it with the issuer's key. */
+const order = (input: CreateCredential): ArtifactOrder => ({
+  issuer: input.issuer,
+  verificationMethodId: input.verificationMethodId,
+  artifact: { kind: "credential", input },
+});
 
 credentials.openapi(
   createRoute({
@@ -38,17 +48,18 @@ credentials.openapi(
     path: "/",
     tags: ["Credentials"],
     summary: "Issue a credential: 201 done for custodial issuers, 202 pending (with a sign job) for external ones",
+    description:
+      "With `schemaId`, the credentialSubject (`data` plus `id: subject`) is validated against that schema first: " +
+      "400 `schema_validation_failed` with every failing path in `errors` (`credentialSubject.<path>`), and nothing is created.",
     request: { headers: IdempotencyHeaders, ...jsonBody(CreateCredentialRequest) },
-    responses: {
-      201: jsonResponse(CredentialOperation, "Signed at once (custodial)"),
-      202: jsonResponse(CredentialOperation, "Waiting for an external signer"),
-      ...commonErrors,
-      ...createErrors,
-    },
+    responses: signedCreateResponses(CredentialOperation),
   }),
   async (c) => {
-    const issued = await issue(c.env, serviceOrigin(c), [c.req.valid("json")], await idempotencyClaim(c));
-    return c.json(issued.operations[0]!, issued.allCustodial ? 201 : 202);
+    const body = c.req.valid("json");
+    // Before any job exists: a credentialSubject that misses its schema is a 400 naming each failing path.
+    await checkCredentialSubjects(c.env, serviceOrigin(c), [body], () => "");
+    const created = await createArtifact(c.env, serviceOrigin(c), order(body), await idempotencyClaim(c));
+    return c.json(created.operation, created.status);
   },
 );
 
@@ -74,7 +85,10 @@ credentials.openapi(
     },
   }),
   async (c) => {
-    const issued = await issue(c.env, serviceOrigin(c), c.req.valid("json").requests, await idempotencyClaim(c));
+    const { requests } = c.req.valid("json");
+    // Every item against its schema, each schema read once for the whole batch; any failure creates nothing.
+    await checkCredentialSubjects(c.env, serviceOrigin(c), requests, (i) => `requests.${i}.`);
+    const issued = await createArtifacts(c.env, serviceOrigin(c), requests.map(order), await idempotencyClaim(c));
     if (issued.errors.length > 0) return c.json({ operations: issued.operations, errors: issued.errors }, 200);
     return c.json({ operations: issued.operations }, issued.allCustodial ? 201 : 202);
   },
@@ -89,7 +103,10 @@ credentials.openapi(
     request: jsonBody(VerifyRequest),
     responses: { 200: jsonResponse(VerifyResponse, "The verdict"), ...commonErrors },
   }),
-  async (c) => c.json(await verifyCredentialJwt(c.env, c.req.valid("json").credentialJwt, serviceOrigin(c)), 200),
+  async (c) => {
+    const verdict = await verifyCredentialJwt(c.env, c.req.valid("json").credentialJwt, serviceOrigin(c));
+    return c.json(verdict.ok ? { verified: true } : { verified: false, reason: verdict.detail }, 200);
+  },
 );
 
 credentials.openapi(
@@ -97,14 +114,14 @@ credentials.openapi(
     method: "get",
     path: "/{id}",
     tags: ["Credentials"],
-    summary: "Get a credential container",
+    summary: "Get a credential container: its newest JWT, and every JWT it had (key rotation re-signs)",
     request: { params: CredentialIdParam },
-    responses: { 200: jsonResponse(CredentialContainerSchema, "The credential"), ...commonErrors },
+    responses: { 200: jsonResponse(CredentialWithHistorySchema, "The credential"), ...commonErrors },
   }),
   async (c) => {
-    const row = await getCredential(c.env.DB, c.req.valid("param").id);
-    if (!row) throw notFound("credential");
-    return c.json(containerOf(row), 200);
+    const found = await findCredential(c.env, c.req.valid("param").id);
+    if (!found) throw notFound("credential");
+    return c.json({ ...found.container, ...(found.jwtHistory.length > 0 ? { jwtHistory: found.jwtHistory } : {}) }, 200);
   },
 );
 
@@ -114,28 +131,49 @@ credentials.openapi(
     path: "/",
     tags: ["Credentials"],
     summary: "List credentials by issuer, subject or schema, oldest first",
+    description:
+      "Unless `issuer` is the only filter, the list reads the cross-issuer credential index (it may lag a create by up to a second) and " +
+      "answers with an `index-bookmark` header: send it back as the `index-bookmark` request header and the next " +
+      "list reads at least what this one saw (D1 sessions; a value that is not ours is ignored).",
     request: {
+      headers: z.object({ [BOOKMARK_HEADER]: z.string().optional() }),
       query: PageQuery.extend({
         issuer: z.string().max(2048).optional(),
         subject: z.string().max(2048).optional(),
         schema: z.string().max(2048).optional(),
       }),
     },
-    responses: { 200: jsonResponse(CredentialListResponse, "A page of credentials"), ...commonErrors },
+    responses: {
+      200: {
+        ...jsonResponse(CredentialListResponse, "A page of credentials"),
+        headers: {
+          [BOOKMARK_HEADER]: {
+            description: "Unless `issuer` is the only filter: the index's D1 session bookmarks, opaque",
+            schema: { type: "string" },
+          },
+        },
+      },
+      ...commonErrors,
+    },
   }),
   async (c) => {
     const q = c.req.valid("query");
-    const after = decodeTimeKey(q.pageToken);
-    const rows = await listCredentials(c.env.DB, q, after, q.pageSize + 1);
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
-    return c.json(
-      {
-        credentials: page.map(containerOf),
-        ...(rows.length > q.pageSize && last ? { nextPageToken: encodePageToken([last.created_at, last.id]) } : {}),
-      },
-      200,
-    );
+    if (q.issuer !== undefined && q.subject === undefined && q.schema === undefined) {
+      // Scoped to one issuer: its object answers, so a credential just created is listed (api.md "Consistency").
+      const issuer = q.issuer;
+      const page = await keysetPage(q, ({ after, limit }) => listIssuerCredentials(c.env, issuer, after, limit));
+      return c.json({ credentials: page.items.map((i) => i.container), ...page.next }, 200);
+    }
+    // By subject or schema (an issuer too, or not), or unfiltered: the body-free index, merged over
+    // its shards, then the page's bodies from each issuer's object.
+    let bookmark = "";
+    const page = await keysetPage(q, async ({ after, limit }) => {
+      const got = await indexPage(c.env, q, after, limit, c.req.valid("header")[BOOKMARK_HEADER]);
+      bookmark = got.bookmark;
+      return got.rows;
+    });
+    c.header(BOOKMARK_HEADER, bookmark);
+    return c.json({ credentials: await containersOf(c.env, page.items), ...page.next }, 200);
   },
 );
 
@@ -149,13 +187,22 @@ credentials.openapi(
     responses: { 204: { description: "Deleted" }, ...commonErrors },
   }),
   async (c) => {
-    const row = await getCredential(c.env.DB, c.req.valid("param").id);
-    if (!row) throw notFound("credential");
-    if (!row.jwt) {
-      const cancelled = await issuerByName(c.env, row.issuer).cancelOperation(row.operation_id);
-      if (!cancelled.ok && cancelled.code !== "operation_done" && cancelled.code !== "not_found") unwrap(cancelled);
-    }
-    await c.env.DB.prepare("UPDATE credentials SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").bind(Date.now(), row.id).run();
+    const found = await findCredential(c.env, c.req.valid("param").id);
+    if (!found) throw notFound("credential");
+    // The object cancels a pending one's operation, forgets it for its reads, and tells D1 through its outbox.
+    await issuerByName(c.env, found.issuer).deleteCredential(found.id);
+    const now = Date.now();
+    // D1's row and the index too, now (idempotent with the object's own outbox write; deletion outranks any snapshot).
+    await c.env.DB.prepare("UPDATE credentials SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").bind(now, found.id).run();
+    const deletion = indexDeletion(found.id, now);
+    await Promise.all(
+      (await new IndexShards(c.env).writeTargets(found.issuer)).map((db) =>
+        db
+          .prepare(deletion.sql)
+          .bind(...deletion.params)
+          .run(),
+      ),
+    );
     return c.body(null, 204);
   },
 );

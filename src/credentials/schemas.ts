@@ -1,25 +1,8 @@
 import { z } from "@hono/zod-openapi";
-import { freeFormObject } from "../core/json-depth";
-import { OperationSchema } from "../signjobs/model";
+import { CredentialInput } from "../../durable-objects/kinds/credential";
+import { OperationSchema } from "../http/models";
 
-const Did = z.string().min(8).max(2048).regex(/^did:[a-z0-9]+:\S+$/, "must be a DID");
-
-export const CreateCredentialRequest = z
-  .object({
-    issuer: Did.openapi({ example: "did:key:z6Mk..." }),
-    verificationMethodId: z.string().min(1).max(2100).openapi({ example: "did:key:z6Mk...#z6Mk..." }),
-    subject: z.string().min(1).max(2048).openapi({ example: "did:key:z6MkSubject..." }),
-    "@context": z.array(z.union([z.string().min(1), freeFormObject()])).max(32).optional(),
-    type: z.array(z.string().min(1).max(256)).max(32).optional(),
-    schemaId: z.string().min(1).max(2048).optional(),
-    data: freeFormObject(),
-    expiry: z.iso.datetime({ offset: true }).optional(),
-    revocable: z.boolean().optional(),
-    suspendable: z.boolean().optional(),
-    evidence: z.array(freeFormObject()).max(64).optional(),
-    format: z.enum(["jwt_vc", "vc+jwt"]).default("jwt_vc"),
-  })
-  .strict()
+export const CreateCredentialRequest = CredentialInput.strict()
   .superRefine((r, ctx) => {
     if (r.revocable && r.suspendable) {
       ctx.addIssue({ code: "custom", path: ["suspendable"], message: "revocable and suspendable cannot both be set" });
@@ -46,6 +29,27 @@ export const CredentialContainerSchema = z
   })
   .openapi("CredentialContainer");
 export type Container = z.infer<typeof CredentialContainerSchema>;
+
+/** One JWT a credential has had: key rotation re-signs a credential without changing its id or status entry. */
+export const CredentialJwtSchema = z
+  .object({
+    jwt: z.string(),
+    verificationMethodId: z.string().openapi({ description: "The key that signed this JWT" }),
+    signedAt: z.string().optional(),
+  })
+  .openapi("CredentialJwt");
+
+/** `GET /v1/credentials/{id}`: the container (its `credentialJwt` is the newest) and every JWT it has had. */
+export const CredentialWithHistorySchema = CredentialContainerSchema.extend({
+  jwtHistory: z
+    .array(CredentialJwtSchema)
+    .optional()
+    .openapi({
+      description:
+        "Every JWT of this credential, newest first (the first is `credentialJwt`). A key rotation re-signs a credential with " +
+        "the DID's new key and keeps its id and status entry; the JWTs before stay valid until their key leaves the DID document.",
+    }),
+}).openapi("CredentialWithHistory");
 
 export const CredentialOperation = OperationSchema;
 
@@ -79,10 +83,17 @@ export const CredentialListResponse = z
   .object({ credentials: z.array(CredentialContainerSchema), nextPageToken: z.string().optional() })
   .openapi("CredentialList");
 
-export const VerifyRequest = z.object({ credentialJwt: z.string().min(1).max(1_000_000) }).strict().openapi("VerifyCredentialRequest");
+export const VerifyRequest = z
+  .object({ credentialJwt: z.string().min(1).max(1_000_000) })
+  .strict()
+  .openapi("VerifyCredentialRequest");
 export const VerifyResponse = z.object({ verified: z.boolean(), reason: z.string().optional() }).openapi("VerifyCredentialResponse");
 
 /** A credential id in a path. */
 export const CredentialIdParam = z.object({
-  id: z.string().min(1).max(128).openapi({ param: { name: "id", in: "path" }, example: "3f2c9a1e-0c1b-4f57-9a7e-1c2d3e4f5a6b" }),
+  id: z
+    .string()
+    .min(1)
+    .max(128)
+    .openapi({ param: { name: "id", in: "path" }, example: "3f2c9a1e-0c1b-4f57-9a7e-1c2d3e4f5a6b" }),
 });

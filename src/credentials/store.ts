@@ -1,4 +1,13 @@
-import { Where } from "../db/where";
+/**
+ * Reads of credentials. The issuer's object is the one store of credential bodies, JWTs and JWT
+ * history (D1's `credentials` rows are body-free since migrations/0013): a read by id asks the
+ * object its id names; lists page an index (the object's for one issuer, D1's credential index
+ * across issuers) and fetch the page's bodies from each issuer's object, one call per issuer.
+ * Rows written before 0013 keep their bodies in D1, which answers for them when no object does.
+ */
+import { objectOfId } from "../core/ids";
+import { issuerByHex, issuerByName } from "../issuer-client";
+import type { CredentialRead } from "../../durable-objects/issuer";
 import type { Container } from "./schemas";
 
 export interface CredentialRow {
@@ -9,6 +18,7 @@ export interface CredentialRow {
   verification_method_id: string;
   operation_id: string;
   format: string;
+  /** '' since 0013 (the body is the object's); the JSON in rows written before. */
   credential: string;
   jwt: string | null;
   status_list_id: string | null;
@@ -33,25 +43,128 @@ export function containerOf(row: CredentialRow): Container {
   };
 }
 
-export async function getCredential(db: D1Database, id: string): Promise<CredentialRow | null> {
-  return db.prepare("SELECT * FROM credentials WHERE id = ? AND deleted_at IS NULL").bind(id).first<CredentialRow>();
+/** Live rows written before 0013 that still hold their body, by id. */
+export async function legacyRows(db: D1Database, ids: string[]): Promise<Map<string, CredentialRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = (
+    await db
+      .prepare("SELECT * FROM credentials WHERE id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL AND credential <> ''")
+      .bind(JSON.stringify(ids))
+      .all<CredentialRow>()
+  ).results;
+  return new Map(rows.map((r) => [r.id, r]));
 }
 
-export type CredentialFilter = { issuer?: string; subject?: string; schema?: string };
+type JwtRow = { jwt: string; verification_method_id: string; signed_at: number | null };
+type JwtHistory = { jwt: string; verificationMethodId: string; signedAt?: string }[];
 
-/** Keyset pages over one index: (filter column, created_at, id). */
-export async function listCredentials(
-  db: D1Database,
-  filter: CredentialFilter,
+/** A pre-0013 row's JWTs, newest first: its own, then those a key rotation replaced before 0013 (credential_jwts). */
+async function legacyJwtHistory(db: D1Database, row: CredentialRow): Promise<JwtHistory> {
+  if (!row.jwt) return [];
+  const earlier = (
+    await db
+      .prepare(
+        "SELECT jwt, verification_method_id, signed_at FROM credential_jwts WHERE credential_id = ? ORDER BY replaced_at DESC, signed_at DESC",
+      )
+      .bind(row.id)
+      .all<JwtRow>()
+  ).results;
+  const current: JwtRow = { jwt: row.jwt, verification_method_id: row.verification_method_id, signed_at: row.signed_at };
+  return [current, ...earlier.filter((e) => e.jwt !== row.jwt)].map((e) => ({
+    jwt: e.jwt,
+    verificationMethodId: e.verification_method_id,
+    ...(e.signed_at !== null ? { signedAt: new Date(e.signed_at).toISOString() } : {}),
+  }));
+}
+
+/** A credential as the routes use it: whose it is, its operation, and its container. */
+export interface FoundCredential {
+  id: string;
+  issuer: string;
+  operationId: string;
+  signed: boolean;
+  container: Container;
+  /** Every JWT it had, newest first (key rotation re-signs); empty before it is signed. */
+  jwtHistory: JwtHistory;
+}
+
+const fromRead = (read: CredentialRead & { container: Container }): FoundCredential => ({
+  id: read.id,
+  issuer: read.issuer,
+  operationId: read.operationId,
+  signed: read.signed,
+  container: read.container,
+  jwtHistory: read.jwtHistory,
+});
+
+/**
+ * A live credential by id. An id that names its issuer's object (src/core/ids.ts) is answered by
+ * that object, so a credential is found the moment its create answered (api.md "Consistency").
+ * An older id is looked up in D1 for its issuer, whose object then answers; D1's own copy of the
+ * body answers only when no object holds it (written before 0013, claims dropped before archiving).
+ */
+export async function findCredential(env: Env, id: string): Promise<FoundCredential | null> {
+  const stub = issuerByHex(env, objectOfId(id));
+  let read: CredentialRead | null = null;
+  if (stub) {
+    read = await stub.getCredential(id);
+    if (!read) return null;
+  } else {
+    const row = await env.DB.prepare("SELECT issuer FROM credentials WHERE id = ? AND deleted_at IS NULL")
+      .bind(id)
+      .first<{ issuer: string }>();
+    if (!row) return null;
+    read = await issuerByName(env, row.issuer).getCredential(id);
+  }
+  if (read?.container) return fromRead({ ...read, container: read.container });
+  const legacy = (await legacyRows(env.DB, [id])).get(id);
+  if (!legacy) return null;
+  return {
+    id: legacy.id,
+    issuer: legacy.issuer,
+    operationId: legacy.operation_id,
+    signed: legacy.jwt !== null,
+    container: containerOf(legacy),
+    jwtHistory: await legacyJwtHistory(env.DB, legacy),
+  };
+}
+
+/**
+ * The containers of `ids`, by id: one call to each issuer's object, all in parallel, then D1 for
+ * what no object holds (rows from before 0013). Deleted and unknown ids are absent.
+ */
+export async function containersByIssuer(env: Env, refs: { id: string; issuer: string }[]): Promise<Map<string, Container>> {
+  const byIssuer = new Map<string, string[]>();
+  for (const r of refs) byIssuer.set(r.issuer, [...(byIssuer.get(r.issuer) ?? []), r.id]);
+  const out = new Map<string, Container>();
+  await Promise.all(
+    [...byIssuer].map(async ([issuer, ids]) => {
+      for (const read of await issuerByName(env, issuer).getCredentials(ids)) if (read.container) out.set(read.id, read.container);
+    }),
+  );
+  const missing = refs.filter((r) => !out.has(r.id)).map((r) => r.id);
+  for (const [id, row] of await legacyRows(env.DB, missing)) out.set(id, containerOf(row));
+  return out;
+}
+
+/**
+ * One page of an issuer's credentials, answered by its object in the order and with the page
+ * keys D1 uses; the few whose bodies only D1 still holds (from before 0013) are read there.
+ */
+export async function listIssuerCredentials(
+  env: Env,
+  issuer: string,
   after: [number, string] | null,
   limit: number,
-): Promise<CredentialRow[]> {
-  const where = new Where()
-    .always("deleted_at IS NULL")
-    .when(filter.issuer, "issuer = ?")
-    .when(filter.subject, "subject = ?")
-    .when(filter.schema, "schema_id = ?")
-    .when(after?.[0], "(created_at, id) > (?, ?)", ...(after ?? []));
-  const sql = `SELECT * FROM credentials ${where} ORDER BY created_at, id LIMIT ?`;
-  return (await db.prepare(sql).bind(...where.params, limit).all<CredentialRow>()).results;
+): Promise<{ container: Container; created_at: number; id: string }[]> {
+  const reads: CredentialRead[] = await issuerByName(env, issuer).listCredentials(after, limit);
+  const legacy = await legacyRows(
+    env.DB,
+    reads.filter((r) => r.container === null).map((r) => r.id),
+  );
+  return reads.flatMap((r) => {
+    const row = legacy.get(r.id);
+    const container = r.container ?? (row ? containerOf(row) : undefined);
+    return container ? [{ container, created_at: r.createdAt, id: r.id }] : [];
+  });
 }

@@ -14,9 +14,7 @@ const MULTICODEC: Record<KeyType, number> = {
 /** did:key carries compressed points, so each code implies one exact key length. */
 const KEY_LENGTH: Record<KeyType, number> = { Ed25519: 32, secp256k1: 33, "P-256": 33 };
 
-const KEY_TYPE_BY_CODE = new Map<number, KeyType>(
-  Object.entries(MULTICODEC).map(([keyType, code]) => [code, keyType as KeyType]),
-);
+const KEY_TYPE_BY_CODE = new Map<number, KeyType>(Object.entries(MULTICODEC).map(([keyType, code]) => [code, keyType as KeyType]));
 
 const DID_KEY_PREFIX = "did:key:";
 const DID_JWK_PREFIX = "did:jwk:";
@@ -38,9 +36,7 @@ export function didKeyFromJwk(jwk: PublicJwk): string {
  * verification method id is `did + "#" + fragment`. Null for other methods, unsupported
  * multicodecs, wrong key lengths and points that are not on the curve.
  */
-export function parseDidKey(
-  did: string,
-): { keyType: KeyType; jwk: PublicJwk; fragment: string } | null {
+export function parseDidKey(did: string): { keyType: KeyType; jwk: PublicJwk; fragment: string } | null {
   if (!did.startsWith(DID_KEY_PREFIX)) return null;
   const multibase = did.slice(DID_KEY_PREFIX.length);
   // base58btc's alphabet excludes '#', '/', '?' and ':', so this also rejects DID URLs.
@@ -66,10 +62,7 @@ export function parseDidKey(
  * RFC 7638 / did:jwk example ordering, so a key always yields the same DID.
  */
 export function didJwkFromJwk(jwk: PublicJwk): string {
-  const ordered =
-    jwk.y === undefined
-      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x }
-      : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+  const ordered = jwk.y === undefined ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
   return DID_JWK_PREFIX + encodeBase64url(JSON.stringify(ordered));
 }
 

@@ -1,18 +1,7 @@
 export * from "./types";
 export { decodeBase64urlStrict } from "./encoding";
-export {
-  generateKeyPair,
-  jwkFromPublicKeyBytes,
-  keyTypeOfJwk,
-  publicKeyBytes,
-  validatePublicJwk,
-} from "./keys";
+export { generateKeyPair, jwkFromPublicKeyBytes, keyTypeOfJwk, publicKeyBytes, validatePublicJwk } from "./keys";
 export { didJwkFromJwk, didKeyFromJwk, parseDidJwk, parseDidKey } from "./did-key";
 export { kekState, parseKek, unwrapPrivateKey, wrapPrivateKey, type KekState } from "./wrap";
-export {
-  decodeSignature,
-  splitCompactJws,
-  verifySignature,
-  type SignatureFormat,
-} from "./signature";
+export { decodeSignature, splitCompactJws, verifySignature, type SignatureFormat } from "./signature";
 export { importSigner, type SignFn } from "./signer";

@@ -2,7 +2,8 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { decodeBase64urlStrict, encodeBase64url } from "./encoding";
-import type { CryptoResult, KeyType, PublicJwk } from "./types";
+import { fail, type Failure, type Result } from "../core/errors";
+import type { KeyType, PublicJwk } from "./types";
 
 type EcKeyType = Exclude<KeyType, "Ed25519">;
 
@@ -14,9 +15,7 @@ const isEc = (keyType: KeyType): keyType is EcKeyType => keyType !== "Ed25519";
 /** Coordinate length in bytes: every supported curve uses 32-byte field elements. */
 const COORD_BYTES = 32;
 
-function fail(path: string, message: string): CryptoResult<never> {
-  return { ok: false, code: "invalid_public_key", path, message };
-}
+const invalid = (path: string, message: string): Failure => fail("invalid_public_key", message, { path });
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -28,8 +27,7 @@ function decodeCoord(jwk: Record<string, unknown>, name: "x" | "y"): Uint8Array 
   if (typeof value !== "string") return `${name} must be a base64url string`;
   const bytes = decodeBase64urlStrict(value);
   if (!bytes) return `${name} is not valid unpadded base64url`;
-  if (bytes.length !== COORD_BYTES)
-    return `${name} must encode ${COORD_BYTES} bytes, got ${bytes.length}`;
+  if (bytes.length !== COORD_BYTES) return `${name} must encode ${COORD_BYTES} bytes, got ${bytes.length}`;
   return bytes;
 }
 
@@ -48,43 +46,37 @@ function uncompressed(x: Uint8Array, y: Uint8Array): Uint8Array {
  * `kid` or `use` are dropped. Errors have code `invalid_public_key` and a path under
  * `pathPrefix` (default `publicKeyJwk`), e.g. `publicKeyJwk.crv`.
  */
-export function validatePublicJwk(
-  keyType: KeyType,
-  jwk: unknown,
-  pathPrefix = "publicKeyJwk",
-): CryptoResult<PublicJwk> {
+export function validatePublicJwk(keyType: KeyType, jwk: unknown, pathPrefix = "publicKeyJwk"): Result<PublicJwk> {
   const at = (member: string) => `${pathPrefix}.${member}`;
-  if (!isRecord(jwk)) return fail(pathPrefix, "must be a JWK object");
+  if (!isRecord(jwk)) return invalid(pathPrefix, "must be a JWK object");
   if ("d" in jwk) {
-    return fail(at("d"), "private key material (d) is refused: send only the public key");
+    return invalid(at("d"), "private key material (d) is refused: send only the public key");
   }
   const kty = isEc(keyType) ? "EC" : "OKP";
-  if (jwk.kty !== kty) return fail(at("kty"), `kty must be "${kty}" for keyType ${keyType}`);
-  if (jwk.crv !== keyType)
-    return fail(at("crv"), `crv must be "${keyType}" for keyType ${keyType}`);
+  if (jwk.kty !== kty) return invalid(at("kty"), `kty must be "${kty}" for keyType ${keyType}`);
+  if (jwk.crv !== keyType) return invalid(at("crv"), `crv must be "${keyType}" for keyType ${keyType}`);
 
   const x = decodeCoord(jwk, "x");
-  if (typeof x === "string") return fail(at("x"), x);
+  if (typeof x === "string") return invalid(at("x"), x);
 
   if (!isEc(keyType)) {
-    if ("y" in jwk) return fail(at("y"), "an OKP key has no y member");
+    if ("y" in jwk) return invalid(at("y"), "an OKP key has no y member");
     try {
       // Small-order points would let anyone produce signatures that verify for many messages.
-      if (ed25519.Point.fromBytes(x).isSmallOrder())
-        return fail(at("x"), "x is a small-order point");
+      if (ed25519.Point.fromBytes(x).isSmallOrder()) return invalid(at("x"), "x is a small-order point");
     } catch {
-      return fail(at("x"), "x is not a valid Ed25519 point");
+      return invalid(at("x"), "x is not a valid Ed25519 point");
     }
     return { ok: true, value: { kty: "OKP", crv: "Ed25519", x: encodeBase64url(x) } };
   }
 
   const y = decodeCoord(jwk, "y");
-  if (typeof y === "string") return fail(at("y"), y);
+  if (typeof y === "string") return invalid(at("y"), y);
   try {
     // fromBytes checks the point satisfies the curve equation and is not the identity.
     EC_CURVES[keyType].Point.fromBytes(uncompressed(x, y));
   } catch {
-    return fail(pathPrefix, `(x, y) is not a point on ${keyType}`);
+    return invalid(pathPrefix, `(x, y) is not a point on ${keyType}`);
   }
   return {
     ok: true,
@@ -93,9 +85,7 @@ export function validatePublicJwk(
 }
 
 /** Generates a custodial key pair. `privateKey` is 32 raw bytes (Ed25519 seed, or EC scalar d). */
-export async function generateKeyPair(
-  keyType: KeyType,
-): Promise<{ publicJwk: PublicJwk; privateKey: Uint8Array }> {
+export async function generateKeyPair(keyType: KeyType): Promise<{ publicJwk: PublicJwk; privateKey: Uint8Array }> {
   // noble's randomSecretKey draws from crypto.getRandomValues and, for EC, reduces into [1, n).
   if (!isEc(keyType)) {
     const privateKey = ed25519.utils.randomSecretKey();

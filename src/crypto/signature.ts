@@ -2,7 +2,8 @@ import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { decodeBase64urlStrict, parseJsonBytes } from "./encoding";
 import { keyTypeOfJwk, publicKeyBytes } from "./keys";
-import { ALG_BY_KEY_TYPE, type Alg, type CryptoResult, type PublicJwk } from "./types";
+import { fail, type Failure, type Result } from "../core/errors";
+import { ALG_BY_KEY_TYPE, type Alg, type PublicJwk } from "./types";
 
 /** How a signer encodes a signature: JOSE raw (r||s, or the 64-byte EdDSA value) or ASN.1 DER. */
 export type SignatureFormat = "jose" | "der";
@@ -12,9 +13,7 @@ const JOSE_SIGNATURE_BYTES = 64;
 
 const ECDSA_CURVE = { ES256K: secp256k1, ES256: p256 } as const;
 
-function fail(message: string): CryptoResult<never> {
-  return { ok: false, code: "invalid_signature", message };
-}
+const invalid = (message: string): Failure => fail("invalid_signature", message);
 
 /**
  * Decodes an untrusted signature string into JOSE raw form (64 bytes). Rejects non-canonical
@@ -23,18 +22,13 @@ function fail(message: string): CryptoResult<never> {
  * normalised to low-S, since secp256k1 verifiers in the wild (bitcoin-style, did-jwt) insist on it.
  * Errors have code `invalid_signature`.
  */
-export function decodeSignature(
-  alg: Alg,
-  signature: string,
-  format: SignatureFormat,
-): CryptoResult<Uint8Array> {
+export function decodeSignature(alg: Alg, signature: string, format: SignatureFormat): Result<Uint8Array> {
   const bytes = decodeBase64urlStrict(signature);
-  if (!bytes || bytes.length === 0) return fail("signature must be non-empty unpadded base64url");
+  if (!bytes || bytes.length === 0) return invalid("signature must be non-empty unpadded base64url");
 
   if (alg === "EdDSA") {
-    if (format === "der") return fail("DER encoding applies only to ECDSA signatures, not EdDSA");
-    if (bytes.length !== JOSE_SIGNATURE_BYTES)
-      return fail(`EdDSA signature must be 64 bytes, got ${bytes.length}`);
+    if (format === "der") return invalid("DER encoding applies only to ECDSA signatures, not EdDSA");
+    if (bytes.length !== JOSE_SIGNATURE_BYTES) return invalid(`EdDSA signature must be 64 bytes, got ${bytes.length}`);
     return { ok: true, value: bytes };
   }
 
@@ -42,14 +36,12 @@ export function decodeSignature(
   let sig: ReturnType<typeof curve.Signature.fromBytes>;
   if (format === "jose") {
     if (bytes.length !== JOSE_SIGNATURE_BYTES) {
-      return fail(
-        `${alg} signature in jose format must be 64 bytes (r||s), got ${bytes.length}; DER needs format "der"`,
-      );
+      return invalid(`${alg} signature in jose format must be 64 bytes (r||s), got ${bytes.length}; DER needs format "der"`);
     }
     try {
       sig = curve.Signature.fromBytes(bytes, "compact");
     } catch {
-      return fail("signature r and s must be in [1, n-1]");
+      return invalid("signature r and s must be in [1, n-1]");
     }
   } else {
     // noble's DER parser is strict (minimal lengths, no redundant or negative INTEGERs, no
@@ -57,7 +49,7 @@ export function decodeSignature(
     try {
       sig = curve.Signature.fromBytes(bytes, "der");
     } catch {
-      return fail("signature is not a valid minimal DER ECDSA signature with r and s in [1, n-1]");
+      return invalid("signature is not a valid minimal DER ECDSA signature with r and s in [1, n-1]");
     }
   }
 
@@ -83,9 +75,7 @@ function importVerifyKey(alg: "EdDSA" | "ES256", jwk: PublicJwk): Promise<Crypto
   }
   const algorithm = alg === "EdDSA" ? { name: "Ed25519" } : { name: "ECDSA", namedCurve: "P-256" };
   const publicJwk: JsonWebKey =
-    jwk.y === undefined
-      ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x }
-      : { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+    jwk.y === undefined ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x } : { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
   const imported = crypto.subtle.importKey("jwk", publicJwk, algorithm, false, ["verify"]);
   keyCache.set(cacheKey, imported);
   imported.catch(() => keyCache.delete(cacheKey));
@@ -101,12 +91,7 @@ function importVerifyKey(alg: "EdDSA" | "ES256", jwk: PublicJwk): Promise<Crypto
  * any bad input: wrong length, alg not matching the key type, invalid key. ES256K accepts high-S
  * here (as jose does); {@link decodeSignature} is where untrusted signatures are normalised.
  */
-export async function verifySignature(
-  alg: Alg,
-  jwk: PublicJwk,
-  data: Uint8Array,
-  signature: Uint8Array,
-): Promise<boolean> {
+export async function verifySignature(alg: Alg, jwk: PublicJwk, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
   try {
     if (ALG_BY_KEY_TYPE[keyTypeOfJwk(jwk)] !== alg) return false;
     if (signature.length !== JOSE_SIGNATURE_BYTES) return false;
@@ -127,31 +112,22 @@ export async function verifySignature(
  * extensions, and RFC 7515 §4.1.11 says to reject what we do not understand). Returns the
  * signing input and the decoded signature (jose form, low-S for ES256K). Does not verify.
  */
-export function splitCompactJws(
-  alg: Alg,
-  jws: string,
-): CryptoResult<{ signingInput: string; signature: Uint8Array }> {
-  if (typeof jws !== "string") return fail("JWS must be a string");
+export function splitCompactJws(alg: Alg, jws: string): Result<{ signingInput: string; signature: Uint8Array }> {
+  if (typeof jws !== "string") return invalid("JWS must be a string");
   const parts = jws.split(".");
   const [headerText, payloadText, signatureText] = parts;
-  if (
-    parts.length !== 3 ||
-    headerText === undefined ||
-    payloadText === undefined ||
-    signatureText === undefined
-  ) {
-    return fail("JWS must be in compact form: header.payload.signature");
+  if (parts.length !== 3 || headerText === undefined || payloadText === undefined || signatureText === undefined) {
+    return invalid("JWS must be in compact form: header.payload.signature");
   }
   const headerBytes = decodeBase64urlStrict(headerText);
   const header = headerBytes ? parseJsonBytes(headerBytes) : undefined;
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
-    return fail("JWS header must be base64url of a JSON object");
+    return invalid("JWS header must be base64url of a JSON object");
   }
   const fields = header as Record<string, unknown>;
-  if (fields.alg !== alg) return fail(`JWS header alg must be "${alg}"`);
-  if ("crit" in fields) return fail("JWS header crit extensions are not supported");
-  if (decodeBase64urlStrict(payloadText) === null)
-    return fail("JWS payload is not valid base64url");
+  if (fields.alg !== alg) return invalid(`JWS header alg must be "${alg}"`);
+  if ("crit" in fields) return invalid("JWS header crit extensions are not supported");
+  if (decodeBase64urlStrict(payloadText) === null) return invalid("JWS payload is not valid base64url");
   const signature = decodeSignature(alg, signatureText, "jose");
   if (!signature.ok) return signature;
   return {

@@ -14,19 +14,11 @@ export type SignFn = (data: Uint8Array) => Promise<Uint8Array>;
  * Throws if the private key does not belong to `publicJwk`: signing with a mismatched pair
  * would emit credentials no one can verify.
  */
-export async function importSigner(
-  keyType: KeyType,
-  privateKey: Uint8Array,
-  publicJwk: PublicJwk,
-): Promise<SignFn> {
+export async function importSigner(keyType: KeyType, privateKey: Uint8Array, publicJwk: PublicJwk): Promise<SignFn> {
   if (privateKey.length !== 32) throw new TypeError("private key must be 32 bytes");
-  if (keyTypeOfJwk(publicJwk) !== keyType)
-    throw new TypeError(`public JWK is not a ${keyType} key`);
+  if (keyTypeOfJwk(publicJwk) !== keyType) throw new TypeError(`public JWK is not a ${keyType} key`);
 
-  const derived =
-    keyType === "Ed25519"
-      ? ed25519.getPublicKey(privateKey)
-      : EC_CURVES[keyType].getPublicKey(privateKey, true);
+  const derived = keyType === "Ed25519" ? ed25519.getPublicKey(privateKey) : EC_CURVES[keyType].getPublicKey(privateKey, true);
   if (!bytesEqual(derived, publicKeyBytes(publicJwk))) {
     throw new Error("private key does not match the public JWK");
   }
@@ -38,13 +30,9 @@ export async function importSigner(
 
   const d = encodeBase64url(privateKey);
   if (keyType === "Ed25519") {
-    const key = await crypto.subtle.importKey(
-      "jwk",
-      { kty: "OKP", crv: "Ed25519", x: publicJwk.x, d },
-      { name: "Ed25519" },
-      false,
-      ["sign"],
-    );
+    const key = await crypto.subtle.importKey("jwk", { kty: "OKP", crv: "Ed25519", x: publicJwk.x, d }, { name: "Ed25519" }, false, [
+      "sign",
+    ]);
     return async (data) => new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, key, data));
   }
 
@@ -57,6 +45,5 @@ export async function importSigner(
     ["sign"],
   );
   // WebCrypto ECDSA output is already IEEE P1363 r||s, which is the JOSE form.
-  return async (data) =>
-    new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key, data));
+  return async (data) => new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key, data));
 }

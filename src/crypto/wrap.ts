@@ -37,36 +37,23 @@ function importKek(kek: Uint8Array, usage: "encrypt" | "decrypt"): Promise<Crypt
  * unwrap. Output: `v1.<b64url iv>.<b64url ciphertext+tag>`; the version leaves room to rotate
  * the scheme.
  */
-export async function wrapPrivateKey(
-  kek: Uint8Array,
-  keyId: string,
-  privateKey: Uint8Array,
-): Promise<string> {
+export async function wrapPrivateKey(kek: Uint8Array, keyId: string, privateKey: Uint8Array): Promise<string> {
   const key = await importKek(kek, "encrypt");
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const additionalData = new TextEncoder().encode(keyId);
-  const sealed = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData },
-    key,
-    privateKey,
-  );
+  const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData }, key, privateKey);
   return `${VERSION}.${encodeBase64url(iv)}.${encodeBase64url(new Uint8Array(sealed))}`;
 }
 
 /** Reverses {@link wrapPrivateKey}. Throws on a malformed value, tampering, wrong KEK or wrong keyId. */
-export async function unwrapPrivateKey(
-  kek: Uint8Array,
-  keyId: string,
-  wrapped: string,
-): Promise<Uint8Array> {
+export async function unwrapPrivateKey(kek: Uint8Array, keyId: string, wrapped: string): Promise<Uint8Array> {
   const [version, ivText, sealedText, ...rest] = wrapped.split(".");
   if (version !== VERSION || ivText === undefined || sealedText === undefined || rest.length > 0) {
     throw new Error("unwrapPrivateKey: unsupported wrapped key format");
   }
   const iv = decodeBase64urlStrict(ivText);
   const sealed = decodeBase64urlStrict(sealedText);
-  if (!iv || iv.length !== IV_BYTES || !sealed)
-    throw new Error("unwrapPrivateKey: malformed wrapped key");
+  if (!iv || iv.length !== IV_BYTES || !sealed) throw new Error("unwrapPrivateKey: malformed wrapped key");
   const key = await importKek(kek, "decrypt");
   const additionalData = new TextEncoder().encode(keyId);
   try {
@@ -74,8 +61,6 @@ export async function unwrapPrivateKey(
     return new Uint8Array(plain);
   } catch {
     // WebCrypto's OperationError says nothing useful; name the likely causes instead.
-    throw new Error(
-      "unwrapPrivateKey: authentication failed (wrong KEK, wrong keyId or tampered data)",
-    );
+    throw new Error("unwrapPrivateKey: authentication failed (wrong KEK, wrong keyId or tampered data)");
   }
 }

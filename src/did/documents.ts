@@ -1,7 +1,7 @@
 import { didJwkFromJwk, didKeyFromJwk, parseDidJwk, parseDidKey } from "../crypto";
 import type { PublicJwk } from "../crypto/types";
 
-export const DID_METHODS = ["key", "jwk", "web"] as const;
+export const DID_METHODS = ["key", "jwk", "web", "ion"] as const;
 export type DidMethod = (typeof DID_METHODS)[number];
 
 export interface DidDocument {
@@ -32,7 +32,8 @@ export function documentFor(did: string, fragment: string, jwk: PublicJwk): DidD
 }
 
 // did:web: host (a port is written %3A), then optional path segments separated by colons.
-const DID_WEB = /^did:web:((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:%3A\d{1,5})?)((?::[A-Za-z0-9._~-]+)*)$/;
+const DID_WEB =
+  /^did:web:((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:%3A\d{1,5})?)((?::[A-Za-z0-9._~-]+)*)$/;
 
 export interface DidWebLocation {
   host: string; // as in the URL, port included
@@ -70,6 +71,9 @@ export function createDocument(method: DidMethod, jwk: PublicJwk, didWebId?: str
       if (!didWebId) throw new Error("did:web needs options.didWebId");
       return { did: didWebId, document: documentFor(didWebId, "key-1", jwk) };
     }
+    case "ion":
+      // A did:ion is a Sidetree create operation with update and recovery keys: src/did/ion-create.ts.
+      throw new Error("did:ion documents are built by createIonDid");
   }
 }
 

@@ -1,3 +1,5 @@
+import { resolveIon } from "./ion/resolver";
+import { managedIonState } from "./ion-create";
 import { z } from "zod";
 import { parseJsonWithin } from "../core/json-depth";
 import { describeOutboundFailure, fetchOutbound, isOwnHost } from "../net/outbound";
@@ -26,7 +28,11 @@ const ForeignDocument = z
   .object({
     id: z.string(),
     verificationMethod: z
-      .array(z.object({ id: z.string(), type: z.string(), controller: z.string(), publicKeyJwk: z.record(z.string(), z.unknown()) }).passthrough())
+      .array(
+        z
+          .object({ id: z.string(), type: z.string(), controller: z.string(), publicKeyJwk: z.record(z.string(), z.unknown()) })
+          .passthrough(),
+      )
       .max(64),
   })
   .passthrough();
@@ -43,6 +49,13 @@ export async function resolveDid(env: Env, did: string, ownOrigin?: string): Pro
     const doc = resolveLocally(did);
     if (!doc) return failed("invalidDid", "the DID does not encode a supported public key");
     return found(doc, managed?.deleted_at ? { deactivated: true } : {});
+  }
+  if (did.startsWith("did:ion:")) {
+    const ion = await resolveIon(did, {
+      ...(env.ION_NODE_URL ? { nodeUrl: env.ION_NODE_URL } : {}),
+      managed: (suffix) => managedIonState(env.DB, suffix),
+    });
+    return ion as Resolution;
   }
   if (did.startsWith("did:web:")) {
     const loc = didWebLocation(did);

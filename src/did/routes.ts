@@ -4,9 +4,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { generateKeyPair, parseKek, validatePublicJwk, wrapPrivateKey } from "../crypto";
 import { ALG_BY_KEY_TYPE, type PublicJwk } from "../crypto/types";
 import { ProblemError, badRequest, notFound } from "../http/errors";
-import { PageQuery, commonErrors, createRouter, decodeTimeKey, encodePageToken, jsonBody, jsonResponse } from "../http/router";
-import type { IssuerKey } from "../keys/model";
+import { PageQuery, commonErrors, createRouter, keysetPage, jsonBody, jsonResponse } from "../http/router";
+import type { IssuerKey } from "../core/models";
 import { createDocument, didWebLocation, type DidDocument } from "./documents";
+import { createIonDid } from "./ion-create";
+import { AddKeyRequest, AddKeyResponse, addKey } from "./keys-add";
+import { RotateKeyRequest, rotateKey } from "./rotate";
+import { RecoverRequest, deactivateIon, recoverIon } from "./ion-recovery";
+import { OperationSchema } from "../http/models";
 import { resolveDid } from "./resolver";
 import { CreateDidRequest, DidListResponse, DidMethodSchema, DidParam, DidResponse, ResolutionResponse } from "./schemas";
 import { IdempotencyHeaders, idempotencyClaim } from "../http/idempotency";
@@ -31,7 +36,7 @@ dids.openapi(
     summary: "The DID methods this service can create",
     responses: { 200: jsonResponse(z.object({ method: z.array(z.string()) }), "Supported methods"), ...commonErrors },
   }),
-  (c) => c.json({ method: ["key", "jwk", "web"] }, 200),
+  (c) => c.json({ method: ["key", "jwk", "web", "ion"] }, 200),
 );
 
 dids.openapi(
@@ -75,6 +80,33 @@ dids.openapi(
       const earlier = await findAnswer(c.env.DB, idempotent, Date.now());
       if (earlier) return c.json(earlierAnswer(earlier), 201);
     }
+    const ionOnly = (["updateKeyJwk", "updateKeyRef", "recoveryKeyJwk", "recoveryKeyRef"] as const).find((f) => body[f] !== undefined);
+    if (method !== "ion" && ionOnly) throw badRequest(ionOnly, "only did:ion has update and recovery keys");
+    if (method === "ion") {
+      if (body.options?.didWebId !== undefined) throw badRequest("options.didWebId", "only did:web takes a didWebId");
+      const created = await createIonDid(c.env, body, async (did, document, key, extra, longFormDid) => {
+        const answer = { status: 201, body: { did: document, longFormDid } };
+        const inserted = await insertDid(
+          c.env.DB,
+          "ion",
+          did,
+          document,
+          key,
+          null,
+          idempotent ? { claim: idempotent, answer } : undefined,
+          extra,
+        );
+        if (inserted === "claimed")
+          throw new ProblemError(409, "conflict", "a concurrent request with the same Idempotency-Key created this DID");
+        if (inserted !== "created") throw new ProblemError(409, "conflict", `${did} already exists`);
+        try {
+          await issuerByName(c.env, did).registerKey(key);
+        } catch (err) {
+          console.warn(JSON.stringify({ level: "warn", event: "did.register_key_failed", did, error: String(err) }));
+        }
+      });
+      return c.json(created as unknown as z.infer<typeof DidResponse>, 201);
+    }
     const web = method === "web" ? didWebLocation(body.options?.didWebId ?? "") : null;
     if (method === "web" && !web) {
       throw badRequest("options.didWebId", "did:web needs options.didWebId like did:web:example.com or did:web:example.com:path:to");
@@ -94,8 +126,8 @@ dids.openapi(
       if (body.publicKeyJwk === undefined) throw badRequest("publicKeyJwk", "required when custody is external");
       const checked = validatePublicJwk(body.keyType, body.publicKeyJwk);
       if (!checked.ok) {
-        throw new ProblemError(400, "invalid_public_key", checked.message, [
-          { path: checked.path ?? "publicKeyJwk", message: checked.message },
+        throw new ProblemError(400, "invalid_public_key", checked.detail, [
+          { path: checked.path ?? "publicKeyJwk", message: checked.detail },
         ]);
       }
       publicJwk = checked.value;
@@ -163,17 +195,12 @@ dids.openapi(
   async (c) => {
     const { method } = c.req.valid("param");
     const q = c.req.valid("query");
-    const after = decodeTimeKey(q.pageToken);
-    const rows = await listDids(c.env.DB, method, q.deleted === "true", after, q.pageSize + 1);
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
-    return c.json(
-      {
-        dids: page.map((r) => JSON.parse(r.document) as DidDocument),
-        ...(rows.length > q.pageSize && last ? { nextPageToken: encodePageToken([last.created_at, last.did]) } : {}),
-      },
-      200,
+    const page = await keysetPage(
+      q,
+      ({ after, limit }) => listDids(c.env.DB, method, q.deleted === "true", after, limit),
+      (row) => row.did,
     );
+    return c.json({ dids: page.items.map((r) => JSON.parse(r.document) as DidDocument), ...page.next }, 200);
   },
 );
 
@@ -211,5 +238,103 @@ dids.openapi(
     await issuerByName(c.env, did).deactivate(did);
     await markDidDeleted(c.env.DB, did, Date.now());
     return c.body(null, 204);
+  },
+);
+
+dids.openapi(
+  createRoute({
+    method: "put",
+    path: "/{method}/{did}/keys",
+    tags: ["DIDs"],
+    summary: "Add a key to a did:web or did:ion (did:key and did:jwk cannot change: 409 did_immutable)",
+    request: { params: z.object({ method: DidMethodSchema, did: DidParam }), headers: IdempotencyHeaders, ...jsonBody(AddKeyRequest) },
+    responses: {
+      201: jsonResponse(AddKeyResponse, "Added: the DID document with the key"),
+      202: jsonResponse(AddKeyResponse, "did:ion: the update is being signed or anchored (operation)"),
+      ...commonErrors,
+      ...createErrors,
+    },
+  }),
+  async (c) => {
+    const { method, did } = c.req.valid("param");
+    const result = await addKey(c.env, serviceOrigin(c), method, did, c.req.valid("json"), await idempotencyClaim(c));
+    return c.json(result.body, result.status);
+  },
+);
+
+dids.openapi(
+  createRoute({
+    method: "put",
+    path: "/{method}/{did}/rotate",
+    tags: ["DIDs"],
+    summary: "Rotate to a key: it signs new artifacts at once, and every live artifact of the old key is re-signed by it",
+    description:
+      "Answers the pending Operation `dids/rotations/{id}`. Every live artifact the old key signed (credentials not revoked, " +
+      "suspended ones included; schemas; manifests; presentation and manifest requests; credential responses) gets a sign job " +
+      "of its own kind with the new key, created in batches and pushed to signers like any job (custodial keys sign at once); " +
+      "the status lists are re-signed by the new key. The old key stays in the document, and its JWTs keep verifying, until " +
+      "every re-sign job is signed: then the operation is done and the old key leaves the did:web document. A re-sign job that " +
+      "is rejected or expires fails the operation with `notResigned`, and the old key stays. New credentials naming the old key " +
+      "are signed by the new one. 409 `rotation_in_progress` while one runs; did:key and did:jwk cannot rotate (409 `did_immutable`). " +
+      "The operation's `signJobs` lists its re-sign jobs in creation order, at most 1,000 (answered by the issuer's object); " +
+      "`response.resignJobs` counts them, and " +
+      "`GET /v1/signjobs?did=&operationId=` pages through all of them. did:ion: the old key leaves the ION document through a " +
+      "Sidetree update signed by the update key, anchored when the rotation is done (`result.response.documentOperation`); a DID " +
+      "whose update key is external must send `nextUpdateKeyJwk` (400 without it) and its update key signs a `did-operation` job.",
+    request: { params: z.object({ method: DidMethodSchema, did: DidParam }), ...jsonBody(RotateKeyRequest) },
+    responses: { 202: jsonResponse(OperationSchema, "The rotation, pending"), ...commonErrors },
+  }),
+  async (c) => {
+    const { method, did } = c.req.valid("param");
+    return c.json(await rotateKey(c.env, serviceOrigin(c), method, did, c.req.valid("json"), await idempotencyClaim(c)), 202);
+  },
+);
+
+const ionOperationResponses = {
+  201: jsonResponse(OperationSchema, "Signed by a custodial recovery key and accepted by the ION node"),
+  202: jsonResponse(OperationSchema, "Being signed (a did-operation sign job of the external recovery key) or anchored"),
+  ...commonErrors,
+};
+
+dids.openapi(
+  createRoute({
+    method: "put",
+    path: "/{method}/{did}/recover",
+    tags: ["DIDs"],
+    summary: "did:ion: a Sidetree recover, signed by the recovery key: renews the update and recovery keys, keeps the document",
+    description:
+      "Answers the anchoring Operation `dids/ion/{suffix}/recover/{id}`, done when the ION node accepted it. A custodial " +
+      "recovery key signs at once (the service makes the next recovery and update keys); an external one signs a " +
+      "`did-operation` sign job (`#ion-recovery[-n]`), and the request must carry `nextRecoveryKeyJwk` and `nextUpdateKeyJwk` " +
+      "(secp256k1 public JWKs, with optional refs; 400 without them). did:ion only (400 for other methods); 409 " +
+      "`did_operation_pending` while another change of the DID is not anchored, 409 `did_deactivated` once deactivated.",
+    request: { params: z.object({ method: DidMethodSchema, did: DidParam }), headers: IdempotencyHeaders, ...jsonBody(RecoverRequest) },
+    responses: ionOperationResponses,
+  }),
+  async (c) => {
+    const { method, did } = c.req.valid("param");
+    const result = await recoverIon(c.env, serviceOrigin(c), method, did, c.req.valid("json"), await idempotencyClaim(c));
+    return c.json(result.operation, result.status);
+  },
+);
+
+dids.openapi(
+  createRoute({
+    method: "put",
+    path: "/{method}/{did}/deactivate",
+    tags: ["DIDs"],
+    summary: "did:ion: a Sidetree deactivate, signed by the recovery key; final",
+    description:
+      "Answers the anchoring Operation `dids/ion/{suffix}/deactivate`, done when the ION node accepted it (a custodial " +
+      "recovery key signs at once; an external one signs a `did-operation` sign job). From then on the DID resolves as " +
+      "deactivated, its pending sign jobs are cancelled, and everything it would sign is 409 `did_deactivated`. No body. " +
+      "did:ion only (400 for other methods; `DELETE /v1/dids/{method}/{did}` removes a DID from the service).",
+    request: { params: z.object({ method: DidMethodSchema, did: DidParam }), headers: IdempotencyHeaders },
+    responses: ionOperationResponses,
+  }),
+  async (c) => {
+    const { method, did } = c.req.valid("param");
+    const result = await deactivateIon(c.env, serviceOrigin(c), method, did, await idempotencyClaim(c));
+    return c.json(result.operation, result.status);
   },
 );

@@ -11,8 +11,24 @@ export const CreateDidRequest = z
     custody: z.enum(["custodial", "external"]).default("custodial"),
     publicKeyJwk: freeFormObject()
       .optional()
-      .openapi({ description: "external custody: the public key (never a private `d`)", example: { kty: "OKP", crv: "Ed25519", x: "..." } }),
-    keyRef: z.string().min(1).max(512).optional().openapi({ description: "opaque; handed to signers in every sign job", example: "pkcs11:token=issuer;object=vc-signing" }),
+      .openapi({
+        description: "external custody: the public key (never a private `d`)",
+        example: { kty: "OKP", crv: "Ed25519", x: "..." },
+      }),
+    keyRef: z
+      .string()
+      .min(1)
+      .max(512)
+      .optional()
+      .openapi({ description: "opaque; handed to signers in every sign job", example: "pkcs11:token=issuer;object=vc-signing" }),
+    updateKeyJwk: freeFormObject()
+      .optional()
+      .openapi({ description: "did:ion, external custody: the secp256k1 public key of the Sidetree update key" }),
+    updateKeyRef: z.string().min(1).max(512).optional().openapi({ description: "did:ion: the update key's keyRef" }),
+    recoveryKeyJwk: freeFormObject()
+      .optional()
+      .openapi({ description: "did:ion, external custody: the secp256k1 public key of the Sidetree recovery key" }),
+    recoveryKeyRef: z.string().min(1).max(512).optional().openapi({ description: "did:ion: the recovery key's keyRef" }),
     options: z
       .object({ didWebId: z.string().optional().openapi({ example: "did:web:example.com:issuers:acme" }) })
       .strict()
@@ -36,7 +52,16 @@ export const DidDocumentSchema = z
   .passthrough()
   .openapi("DidDocument");
 
-export const DidResponse = z.object({ did: DidDocumentSchema }).openapi("DidResponse");
+export const DidResponse = z
+  .object({
+    did: DidDocumentSchema,
+    longFormDid: z.string().optional().openapi({ description: "did:ion: the long-form DID, resolvable before and without anchoring" }),
+    operation: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({ description: "did:ion with ION_NODE_URL: the anchoring Operation dids/ion/{suffix}" }),
+  })
+  .openapi("DidResponse");
 export const DidListResponse = z
   .object({ dids: z.array(DidDocumentSchema), nextPageToken: z.string().optional() })
   .openapi("DidListResponse");

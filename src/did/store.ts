@@ -14,14 +14,11 @@ export function withoutVerificationMethod(doc: DidDocument, vmId: string): DidDo
   }
   return out;
 }
-import type { IssuerKey } from "../keys/model";
+import type { IssuerKey } from "../core/models";
 import type { IdempotencyClaim } from "../core/idempotency";
 
 /** A create's first answer, kept under its Idempotency-Key. */
-export interface StoredAnswer {
-  status: number;
-  body: unknown;
-}
+export type StoredAnswer = { status: number; body: unknown };
 
 /** The first answer to a claim's key: the same request gets it again, another request a refusal. */
 export type Earlier = { kind: "replay"; answer: StoredAnswer } | { kind: "reused" };
@@ -59,6 +56,7 @@ export async function insertDid(
   key: IssuerKey,
   web: DidWebLocation | null,
   idempotency?: { claim: IdempotencyClaim; answer: StoredAnswer },
+  extra: D1PreparedStatement[] = [],
 ): Promise<"created" | "exists" | "claimed"> {
   const existing = await db.prepare("SELECT 1 FROM dids WHERE did = ?").bind(did).first();
   if (existing) return "exists";
@@ -76,7 +74,17 @@ export async function insertDid(
           `INSERT INTO keys (id, did, key_type, custody, key_ref, public_jwk, encrypted_private_key, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .bind(key.id, did, key.keyType, key.custody, key.keyRef ?? null, JSON.stringify(key.publicJwk), key.encryptedPrivateKey ?? null, key.createdAt),
+        .bind(
+          key.id,
+          did,
+          key.keyType,
+          key.custody,
+          key.keyRef ?? null,
+          JSON.stringify(key.publicJwk),
+          key.encryptedPrivateKey ?? null,
+          key.createdAt,
+        ),
+      ...extra,
       ...(idempotency ? idempotencyWrites(db, idempotency.claim, idempotency.answer, key.createdAt) : []),
     ]);
   } catch (err) {
@@ -115,10 +123,7 @@ export async function markDidDeleted(db: D1Database, did: string, now: number): 
 }
 
 export async function getDidByWebLocation(db: D1Database, host: string, path: string): Promise<DidRow | null> {
-  return db
-    .prepare("SELECT * FROM dids WHERE web_host = ? AND web_path = ? AND deleted_at IS NULL")
-    .bind(host, path)
-    .first<DidRow>();
+  return db.prepare("SELECT * FROM dids WHERE web_host = ? AND web_path = ? AND deleted_at IS NULL").bind(host, path).first<DidRow>();
 }
 
 /**
@@ -145,7 +150,7 @@ export async function revokeKeyRecord(db: D1Database, did: string, vmId: string,
 }
 
 /** Expired records go as new ones come (D1 has no alarm): the caller's own stale key, and a few others. */
-function idempotencyWrites(db: D1Database, claim: IdempotencyClaim, answer: StoredAnswer, now: number): D1PreparedStatement[] {
+export function idempotencyWrites(db: D1Database, claim: IdempotencyClaim, answer: StoredAnswer, now: number): D1PreparedStatement[] {
   return [
     db.prepare("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at <= ?").bind(claim.scope, claim.key, now),
     db

@@ -1,8 +1,7 @@
 import { issuerByName } from "../issuer-client";
 import type { Context, MiddlewareHandler } from "hono";
-import { parseJsonWithin } from "../core/json-depth";
-import { operatorTokenId } from "../core/principal";
-import { decodeBase64urlStrict } from "../crypto/encoding";
+import { jwtPart } from "../core/json-depth";
+import { operatorTokenId, parseAuthorization } from "../core/principal";
 import { ProblemError } from "./errors";
 import type { AppEnv, Principal } from "./router";
 
@@ -13,16 +12,6 @@ export function serviceOrigin(c: Context<AppEnv>): string {
 
 const unauthorized = (detail: string) => new ProblemError(401, "unauthorized", detail, undefined, undefined);
 
-/** One part of a JWT without verifying it (only to route it): null unless a JSON object of bounded depth. */
-function jwtPart(jwt: string, index: 0 | 1): Record<string, unknown> | null {
-  const bytes = decodeBase64urlStrict(jwt.split(".")[index] ?? "");
-  if (!bytes) return null;
-  const parsed = parseJsonWithin(new TextDecoder().decode(bytes));
-  return parsed.ok && parsed.value && typeof parsed.value === "object" && !Array.isArray(parsed.value)
-    ? (parsed.value as Record<string, unknown>)
-    : null;
-}
-
 /**
  * Every DID-auth refusal reads the same to the client, so no answer tells whether a DID or key
  * exists, is deleted or revoked, or which check failed; the precise reason goes to the log.
@@ -30,7 +19,9 @@ function jwtPart(jwt: string, index: 0 | 1): Record<string, unknown> | null {
 export const DID_AUTH_REFUSED = "DID-auth token refused";
 
 function refuseDidAuth(iss: unknown, reason: string): never {
-  console.warn(JSON.stringify({ level: "warn", event: "auth.did_refused", iss: typeof iss === "string" ? iss.slice(0, 256) : null, reason }));
+  console.warn(
+    JSON.stringify({ level: "warn", event: "auth.did_refused", iss: typeof iss === "string" ? iss.slice(0, 256) : null, reason }),
+  );
   throw unauthorized(DID_AUTH_REFUSED);
 }
 
@@ -41,14 +32,17 @@ function refuseDidAuth(iss: unknown, reason: string): never {
  */
 async function didAuthGate(db: D1Database, did: string, kid: string): Promise<string | null> {
   const row = await db
-    .prepare("SELECT d.deleted_at AS deleted_at, k.did AS key_did, k.revoked AS revoked FROM dids d LEFT JOIN keys k ON k.id = ?2 WHERE d.did = ?1")
+    .prepare(
+      "SELECT d.deleted_at AS deleted_at, k.did AS key_did, k.revoked AS revoked, k.retired_at AS retired_at FROM dids d LEFT JOIN keys k ON k.id = ?2 WHERE d.did = ?1",
+    )
     .bind(did, kid)
-    .first<{ deleted_at: number | null; key_did: string | null; revoked: number | null }>();
+    .first<{ deleted_at: number | null; key_did: string | null; revoked: number | null; retired_at: number | null }>();
   if (!row) return "unknown DID";
   if (row.deleted_at !== null) return "DID deleted";
   if (row.key_did === null) return "kid names no key";
   if (row.key_did !== did) return "kid names a key of another DID";
   if (row.revoked) return "kid names a revoked key";
+  if (row.retired_at !== null) return "kid names a key a rotation retired";
   return null;
 }
 
@@ -60,30 +54,33 @@ export async function isManagedDid(db: D1Database, did: string): Promise<boolean
 
 /** Resolves an Authorization value to a principal, or throws 401. */
 export async function resolvePrincipal(env: Env, authorization: string, audience: string): Promise<Principal> {
-  const [scheme, credentials, ...rest] = authorization.trim().split(/\s+/);
-  if (!scheme || !credentials || rest.length > 0) throw unauthorized("Authorization must be 'Bearer <token>' or 'DID <jwt>'");
-  if (scheme.toLowerCase() === "bearer") {
+  const parsed = parseAuthorization(authorization);
+  if (!parsed) {
+    const parts = authorization.trim().split(/\s+/);
+    throw unauthorized(
+      parts.length === 2 ? `unsupported authorization scheme ${parts[0]}` : "Authorization must be 'Bearer <token>' or 'DID <jwt>'",
+    );
+  }
+  const { scheme, credentials } = parsed;
+  if (scheme === "bearer") {
     const tokenId = await operatorTokenId(env, credentials);
     if (tokenId === null) throw unauthorized("unknown bearer token");
     return { kind: "operator", tokenId };
   }
-  if (scheme.toLowerCase() === "did") {
-    const header = jwtPart(credentials, 0);
-    const claims = jwtPart(credentials, 1);
-    if (!header || !claims) return refuseDidAuth(undefined, "not a JWT");
-    const { iss } = claims;
-    const { kid } = header;
-    if (typeof iss !== "string" || !/^did:[a-z0-9]+:\S+$/.test(iss) || iss.length > 2048) return refuseDidAuth(iss, "iss is not a DID");
-    if (typeof kid !== "string" || !kid.startsWith(`${iss}#`) || kid.length > 4096) {
-      return refuseDidAuth(iss, "kid is not a verification method of the issuing DID");
-    }
-    const gate = await didAuthGate(env.DB, iss, kid);
-    if (gate !== null) return refuseDidAuth(iss, gate);
-    const result = await issuerByName(env, iss).authenticate(iss, credentials, audience);
-    if (!result.ok) return refuseDidAuth(iss, result.detail);
-    return { kind: "did", did: iss, verificationMethodId: result.value.verificationMethodId };
+  // DID-auth: routed by its claims, verified by the DID's own object.
+  const [header, claims] = credentials.split(".").map(jwtPart);
+  if (!header || !claims || header === "too_deep" || claims === "too_deep") return refuseDidAuth(undefined, "not a JWT");
+  const { iss } = claims;
+  const { kid } = header;
+  if (typeof iss !== "string" || !/^did:[a-z0-9]+:\S+$/.test(iss) || iss.length > 2048) return refuseDidAuth(iss, "iss is not a DID");
+  if (typeof kid !== "string" || !kid.startsWith(`${iss}#`) || kid.length > 4096) {
+    return refuseDidAuth(iss, "kid is not a verification method of the issuing DID");
   }
-  throw unauthorized(`unsupported authorization scheme ${scheme}`);
+  const gate = await didAuthGate(env.DB, iss, kid);
+  if (gate !== null) return refuseDidAuth(iss, gate);
+  const result = await issuerByName(env, iss).authenticate(iss, credentials, audience);
+  if (!result.ok) return refuseDidAuth(iss, result.detail);
+  return { kind: "did", did: iss, verificationMethodId: result.value.verificationMethodId };
 }
 
 /** The one route that may authenticate after the upgrade, with the socket's first message. */

@@ -3,42 +3,9 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
 
-import { RETRY_AFTER_SECONDS, type ProblemCode } from "../core/errors";
+import { RETRY_AFTER_SECONDS, TITLES, problemBody, problemResponse, type FieldError, type ProblemCode } from "../core/errors";
 
-export type { ProblemCode };
-
-export interface FieldError {
-  path: string;
-  message: string;
-}
-
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: ProblemCode;
-  errors?: FieldError[];
-  requestId?: string;
-  [extra: string]: unknown;
-}
-
-const TITLES: Partial<Record<number, string>> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  406: "Not Acceptable",
-  409: "Conflict",
-  413: "Content Too Large",
-  415: "Unsupported Media Type",
-  422: "Unprocessable Content",
-  429: "Too Many Requests",
-  500: "Internal Server Error",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-};
+export { problemBody, problemResponse, type ProblemCode };
 
 /** A failure the client caused or must know about; becomes a problem+json response. */
 export class ProblemError extends Error {
@@ -61,30 +28,6 @@ export const notFound = (what: string) => new ProblemError(404, "not_found", `${
 export const badRequest = (path: string, message: string) =>
   new ProblemError(400, "validation_failed", `${path}: ${message}`, [{ path, message }]);
 
-export function problemBody(
-  status: number,
-  code: ProblemCode,
-  detail: string,
-  errors?: FieldError[],
-  extra?: Record<string, unknown>,
-): Problem {
-  return {
-    type: `https://ssi-edge.dev/problems/${code}`,
-    title: TITLES[status] ?? "Error",
-    status,
-    detail,
-    code,
-    ...(errors && errors.length > 0 ? { errors } : {}),
-    ...extra,
-  };
-}
-
-export function problemResponse(problem: Problem, headers?: HeadersInit): Response {
-  const h = new Headers(headers);
-  h.set("content-type", "application/problem+json");
-  return new Response(JSON.stringify(problem), { status: problem.status, headers: h });
-}
-
 /** Every zod issue becomes one `{ path, message }`, so a client sees all failing fields at once. */
 export function zodFieldErrors(error: ZodError, prefix?: string): FieldError[] {
   const pathOf = (segments: readonly PropertyKey[]) =>
@@ -106,73 +49,41 @@ export function validationProblem(error: ZodError, prefix?: string): ProblemErro
 /** The one error handler, mounted at the root. */
 export function handleError(err: Error, c: Context): Response {
   const requestId = c.get("requestId" as never) as string | undefined;
+  const reply = (status: number, code: ProblemCode, detail: string, errors?: FieldError[], headers?: HeadersInit) =>
+    problemResponse(problemBody(status, code, detail, errors, { requestId }), headers);
   if (err instanceof ProblemError) {
-    return problemResponse(
-      problemBody(err.status, err.code, err.message, err.errors, { ...err.extra, requestId }),
-      err.retryAfter !== undefined ? { "retry-after": String(err.retryAfter) } : undefined,
-    );
+    const retry = err.retryAfter !== undefined ? { "retry-after": String(err.retryAfter) } : undefined;
+    return problemResponse(problemBody(err.status, err.code, err.message, err.errors, { ...err.extra, requestId }), retry);
   }
   if (err instanceof ZodError) {
     const p = validationProblem(err);
-    return problemResponse(problemBody(400, p.code, p.message, p.errors, { requestId }));
+    return reply(400, p.code, p.message, p.errors);
   }
   if (err instanceof HTTPException) {
-    if (err.status === 413) {
-      return problemResponse(
-        problemBody(413, "payload_too_large", "request body exceeds 1 MiB", undefined, { requestId }),
-      );
-    }
+    if (err.status === 413) return reply(413, "payload_too_large", "request body exceeds 1 MiB");
     // Hono's validator throws a bare 400 when a JSON body does not parse.
     if (err.status === 400 && /json/i.test(err.message)) {
-      return problemResponse(
-        problemBody(400, "malformed_json", "the request body is not valid JSON", [{ path: "(body)", message: "not valid JSON" }], {
-          requestId,
-        }),
-      );
+      return reply(400, "malformed_json", "the request body is not valid JSON", [{ path: "(body)", message: "not valid JSON" }]);
     }
-    const code: ProblemCode =
-      err.status === 401
-        ? "unauthorized"
-        : err.status === 404
-          ? "not_found"
-          : err.status === 415
-            ? "unsupported_media_type"
-            : "validation_failed";
-    return problemResponse(
-      problemBody(err.status, code, err.message || TITLES[err.status] || "error", undefined, { requestId }),
-      err.getResponse().headers,
-    );
+    const codes: Partial<Record<number, ProblemCode>> = { 401: "unauthorized", 404: "not_found", 415: "unsupported_media_type" };
+    const detail = err.message || TITLES[err.status] || "error";
+    return reply(err.status, codes[err.status] ?? "validation_failed", detail, undefined, err.getResponse().headers);
   }
   // decodeURIComponent on a client's path: bad percent-encoding is the client's error, not ours.
   if (err instanceof URIError) {
-    return problemResponse(
-      problemBody(400, "validation_failed", "the URL has malformed percent-encoding", [{ path: "(url)", message: err.message }], {
-        requestId,
-      }),
-    );
+    return reply(400, "validation_failed", "the URL has malformed percent-encoding", [{ path: "(url)", message: err.message }]);
   }
   // A Durable Object that was reset (a crash, a deploy) or is overloaded under a call: temporary,
   // and the client is told when to retry rather than handed a 500.
   const objectFailure = err as { durableObjectReset?: unknown; overloaded?: unknown; retryable?: unknown };
   if (objectFailure.overloaded === true || objectFailure.durableObjectReset === true || objectFailure.retryable === true) {
-    const overloaded = objectFailure.overloaded === true;
     console.warn(JSON.stringify({ level: "warn", requestId, event: "object.unavailable", message: err.message }));
-    return problemResponse(
-      problemBody(
-        503,
-        overloaded ? "overloaded" : "issuer_unavailable",
-        overloaded ? "the issuer is busy; retry shortly" : "the issuer was restarted while answering; retry (creates: with the same Idempotency-Key)",
-        undefined,
-        { requestId },
-      ),
-      { "retry-after": String(RETRY_AFTER_SECONDS) },
-    );
+    const retry = { "retry-after": String(RETRY_AFTER_SECONDS) };
+    if (objectFailure.overloaded === true) return reply(503, "overloaded", "the issuer is busy; retry shortly", undefined, retry);
+    const detail = "the issuer was restarted while answering; retry (creates: with the same Idempotency-Key)";
+    return reply(503, "issuer_unavailable", detail, undefined, retry);
   }
   // A bug or an outage: log everything, tell the client nothing internal.
   console.error(JSON.stringify({ level: "error", requestId, message: err.message, stack: err.stack }));
-  return problemResponse(
-    problemBody(500, "internal_error", `unexpected error; quote request id ${requestId ?? "unknown"}`, undefined, {
-      requestId,
-    }),
-  );
+  return reply(500, "internal_error", `unexpected error; quote request id ${requestId ?? "unknown"}`);
 }

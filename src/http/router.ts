@@ -45,7 +45,7 @@ export const ProblemSchema = z
   })
   .openapi("Problem");
 
-const problem = (description: string) =>
+export const problem = (description: string) =>
   ({ description, content: { "application/problem+json": { schema: ProblemSchema } } }) as const;
 
 /** The error responses most routes share, for the OpenAPI document. */
@@ -65,6 +65,19 @@ export const createErrors = {
 
 export { problem as problemResponseSpec };
 
+/**
+ * The answers of a create that signs what it makes (api.md "Operations"): 201 with the operation done
+ * when every key is custodial, 202 with it pending while an external signer has the job.
+ */
+export function signedCreateResponses<T extends z.ZodType>(operation: T) {
+  return {
+    201: jsonResponse(operation, "Signed at once (custodial)"),
+    202: jsonResponse(operation, "Waiting for an external signer"),
+    ...commonErrors,
+    ...createErrors,
+  } as const;
+}
+
 /** Keyset page tokens: opaque to clients, an encoded sort key to us. */
 export const PageQuery = z.object({
   pageSize: z.coerce.number().int().min(1).max(1000).default(100).openapi({ example: 100 }),
@@ -73,6 +86,34 @@ export const PageQuery = z.object({
 
 export function encodePageToken(key: readonly (string | number)[]): string {
   return base64url.encode(JSON.stringify(key));
+}
+
+/** A query's page: where it resumes (the decoded `pageToken`) and how many rows to read, one past `pageSize`. */
+export type PageRequest = { after: [number, string] | null; limit: number };
+
+/**
+ * One keyset page of a time-ordered listing: `read` gets the decoded `(created_at, id)` to resume after and a limit one
+ * past `pageSize`; the extra row only says another page follows, and `nextPageToken` resumes after the page's last row.
+ * `idOf` names the row's tie-breaking key when it is not `id` (a DID row's `did`).
+ */
+export async function keysetPage<R extends { created_at: number; id: string }>(
+  query: { pageSize: number; pageToken?: string | undefined },
+  read: (page: PageRequest) => Promise<R[]>,
+): Promise<{ items: R[]; next: { nextPageToken?: string } }>;
+export async function keysetPage<R extends { created_at: number }>(
+  query: { pageSize: number; pageToken?: string | undefined },
+  read: (page: PageRequest) => Promise<R[]>,
+  idOf: (row: R) => string,
+): Promise<{ items: R[]; next: { nextPageToken?: string } }>;
+export async function keysetPage<R extends { created_at: number; id?: string }>(
+  query: { pageSize: number; pageToken?: string | undefined },
+  read: (page: PageRequest) => Promise<R[]>,
+  idOf: (row: R) => string = (row) => row.id as string,
+): Promise<{ items: R[]; next: { nextPageToken?: string } }> {
+  const rows = await read({ after: decodeTimeKey(query.pageToken), limit: query.pageSize + 1 });
+  const items = rows.slice(0, query.pageSize);
+  const last = items[items.length - 1];
+  return { items, next: rows.length > query.pageSize && last ? { nextPageToken: encodePageToken([last.created_at, idOf(last)]) } : {} };
 }
 
 export function decodePageToken(token: string | undefined, arity: number): (string | number)[] | null {
@@ -86,10 +127,7 @@ export function decodePageToken(token: string | undefined, arity: number): (stri
   } catch {
     // fall through to the validation error
   }
-  throw validationProblem(
-    new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]),
-    "query",
-  );
+  throw validationProblem(new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]), "query");
 }
 
 /** The (created_at, id) a time-ordered listing resumes after; a token that is not one of ours is a 400, not an empty page. */
@@ -98,8 +136,5 @@ export function decodeTimeKey(token: string | undefined): [number, string] | nul
   if (key === null) return null;
   const [at, id] = key;
   if (typeof at === "number" && Number.isSafeInteger(at) && typeof id === "string") return [at, id];
-  throw validationProblem(
-    new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]),
-    "query",
-  );
+  throw validationProblem(new z.ZodError([{ code: "custom", path: ["pageToken"], message: "invalid page token", input: token }]), "query");
 }

@@ -1,7 +1,6 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { Result } from "../../durable-objects/engine";
-import { RETRY_AFTER_SECONDS } from "../core/errors";
-import { ProblemError, type ProblemCode } from "./errors";
+import { RETRY_AFTER_SECONDS, type Failure, type ProblemCode, type Result } from "../core/errors";
+import { ProblemError } from "./errors";
 
 const STATUS: Partial<Record<ProblemCode, ContentfulStatusCode>> = {
   not_found: 404,
@@ -14,7 +13,12 @@ const STATUS: Partial<Record<ProblemCode, ContentfulStatusCode>> = {
   conflict: 409,
   key_revoked: 409,
   no_signing_key: 409,
+  did_immutable: 409,
+  did_operation_pending: 409,
+  rotation_in_progress: 409,
   did_deactivated: 409,
+  already_submitted: 409,
+  request_answered: 409,
   custody_unavailable: 503,
   status_not_enabled: 409,
   revocation_permanent: 409,
@@ -28,7 +32,8 @@ const STATUS: Partial<Record<ProblemCode, ContentfulStatusCode>> = {
 /** Refusals that are only for now: the answer says when to try again. */
 const TEMPORARY = new Set<ProblemCode>(["overloaded", "idempotency_key_in_progress", "issuer_unavailable"]);
 
-export function statusOf(code: ProblemCode): ContentfulStatusCode {
+/** The HTTP status of an error code. */
+export function httpStatusOf(code: ProblemCode): ContentfulStatusCode {
   return STATUS[code] ?? 400;
 }
 
@@ -39,8 +44,14 @@ export function unwrap<T>(result: Result<T>): T {
 }
 
 /** The problem an issuer object's refusal becomes, with `Retry-After` when it is temporary. */
-export function problemOf(result: Extract<Result<unknown>, { ok: false }>): ProblemError {
-  const err = new ProblemError(statusOf(result.code), result.code, result.detail, undefined, result.job ? { job: result.job } : undefined);
+export function problemOf(result: Failure): ProblemError {
+  const err = new ProblemError(
+    httpStatusOf(result.code),
+    result.code,
+    result.detail,
+    undefined,
+    result.job ? { job: result.job } : undefined,
+  );
   if (TEMPORARY.has(result.code)) err.retryAfter = RETRY_AFTER_SECONDS;
   return err;
 }

@@ -1,21 +1,5 @@
-import type { Alg, KeyType, PublicJwk } from "../crypto/types";
-
-export type Custody = "custodial" | "external";
-
-/** A verification method's key as the service stores it. Private material only ever encrypted. */
-export interface IssuerKey {
-  id: string; // the verification method id
-  did: string;
-  keyType: KeyType;
-  alg: Alg;
-  custody: Custody;
-  keyRef?: string;
-  publicJwk: PublicJwk;
-  encryptedPrivateKey?: string;
-  createdAt: number;
-  revoked: boolean;
-  revokedAt?: number;
-}
+import type { Custody, IssuerKey, KeyType, PublicJwk } from "../core/models";
+import { ALG_BY_KEY_TYPE } from "../crypto/types";
 
 export interface KeyRow {
   id: string;
@@ -30,15 +14,13 @@ export interface KeyRow {
   revoked_at: number | null;
 }
 
-const ALG: Record<KeyType, Alg> = { Ed25519: "EdDSA", secp256k1: "ES256K", "P-256": "ES256" };
-
 export function keyFromRow(row: KeyRow): IssuerKey {
   const keyType = row.key_type as KeyType;
   return {
     id: row.id,
     did: row.did,
     keyType,
-    alg: ALG[keyType],
+    alg: ALG_BY_KEY_TYPE[keyType],
     custody: row.custody as Custody,
     ...(row.key_ref !== null ? { keyRef: row.key_ref } : {}),
     publicJwk: JSON.parse(row.public_jwk) as PublicJwk,

@@ -4,7 +4,8 @@ import { KeyResponse } from "../did/schemas";
 import { notFound } from "../http/errors";
 import { commonErrors, createRouter, jsonResponse } from "../http/router";
 import { revokeKeyRecord } from "../did/store";
-import { loadKey, type IssuerKey } from "./model";
+import type { IssuerKey } from "../core/models";
+import { loadKey } from "./model";
 
 export const keys = createRouter();
 
@@ -51,7 +52,8 @@ keys.openapi(
     method: "delete",
     path: "/{id}",
     tags: ["Keys"],
-    summary: "Revoke a key: it signs nothing more, its pending sign jobs are cancelled, and it leaves its did:web document. The record is kept.",
+    summary:
+      "Revoke a key: it signs nothing more, its pending sign jobs are cancelled, and it leaves its did:web document. The record is kept.",
     request: { params: z.object({ id: KeyIdParam }) },
     responses: { 204: { description: "Revoked" }, ...commonErrors },
   }),

@@ -138,7 +138,7 @@ export function clearOutboundCache(): void {
 }
 
 /** Reads at most `max` bytes of a body, counting what arrives rather than trusting Content-Length. */
-async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array | null> {
+export async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array | null> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

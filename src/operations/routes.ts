@@ -1,34 +1,17 @@
 import { Where } from "../db/where";
-import { issuerByName } from "../issuer-client";
+import { objectOfOperation } from "../core/ids";
+import { issuerByHex, issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
 import { notFound } from "../http/errors";
-import { PageQuery, commonErrors, createRouter, decodeTimeKey, encodePageToken, jsonResponse } from "../http/router";
+import { PageQuery, commonErrors, createRouter, keysetPage, jsonResponse } from "../http/router";
 import { unwrap } from "../http/rpc";
-import { OperationSchema, type Operation } from "../signjobs/model";
+import { OperationSchema } from "../http/models";
+import { operationOfRow, operationsOf, type OperationRow } from "./bodies";
 import { validationProblem } from "../http/errors";
+import { fail } from "../core/errors";
+import { cancelSubmission, SUBMISSIONS_PARENT } from "../presentations/store";
 
 export const operations = createRouter();
-
-
-interface OperationRow {
-  id: string;
-  parent: string;
-  issuer: string;
-  done: number;
-  result: string | null;
-  sign_jobs: string;
-  created_at: number;
-  updated_at: number;
-}
-
-const operationOf = (row: OperationRow): Operation => ({
-  id: row.id,
-  done: row.done === 1,
-  ...(row.result ? { result: JSON.parse(row.result) as Operation["result"] } : {}),
-  signJobs: JSON.parse(row.sign_jobs) as string[],
-  createdAt: new Date(row.created_at).toISOString(),
-  updatedAt: new Date(row.updated_at).toISOString(),
-});
 
 const getRow = (db: D1Database, id: string) => db.prepare("SELECT * FROM operations WHERE id = ?").bind(id).first<OperationRow>();
 
@@ -51,8 +34,19 @@ operations.openAPIRegistry.registerPath({
 });
 operations.put("/cancel/:id{.+}", async (c) => {
   const id = idFromPath(c.req.param("id"));
+  const stub = issuerByHex(c.env, objectOfOperation(id));
+  if (stub) {
+    const cancelled = await stub.cancelOperation(id);
+    if (cancelled.ok || cancelled.code !== "not_found") return c.json(unwrap(cancelled), 200);
+  }
   const row = await getRow(c.env.DB, id);
   if (!row) throw notFound(`operation ${id}`);
+  // A submission's operation has no issuer object behind it (its `issuer` is the holder): D1 ends it.
+  if (row.parent === SUBMISSIONS_PARENT) {
+    if (!(await cancelSubmission(c.env.DB, id.slice(SUBMISSIONS_PARENT.length + 1), Date.now())))
+      unwrap(fail("operation_done", "the operation is already done"));
+    return c.json(operationOfRow((await getRow(c.env.DB, id))!), 200);
+  }
   return c.json(unwrap(await issuerByName(c.env, row.issuer).cancelOperation(id)), 200);
 });
 
@@ -75,22 +69,20 @@ operations.openapi(
   }),
   async (c) => {
     const q = c.req.valid("query");
-    const after = decodeTimeKey(q.pageToken);
-    const where = new Where()
-      .when(q.parent?.replace(/\/+$/, ""), "parent = ?")
-      .when(q.done === undefined ? undefined : q.done === "true" ? 1 : 0, "done = ?")
-      .when(after?.[0], "(created_at, id) > (?, ?)", ...(after ?? []));
-    const sql = `SELECT * FROM operations ${where} ORDER BY created_at, id LIMIT ?`;
-    const rows = (await c.env.DB.prepare(sql).bind(...where.params, q.pageSize + 1).all<OperationRow>()).results;
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
-    return c.json(
-      {
-        operations: page.map(operationOf),
-        ...(rows.length > q.pageSize && last ? { nextPageToken: encodePageToken([last.created_at, last.id]) } : {}),
-      },
-      200,
-    );
+    // D1's body-free rows page and filter; the page's operations come whole from their objects.
+    const page = await keysetPage(q, async ({ after, limit }) => {
+      const where = new Where()
+        .when(q.parent?.replace(/\/+$/, ""), "parent = ?")
+        .when(q.done === undefined ? undefined : q.done === "true" ? 1 : 0, "done = ?")
+        .when(after?.[0], "(created_at, id) > (?, ?)", ...(after ?? []));
+      const sql = `SELECT * FROM operations ${where} ORDER BY created_at, id LIMIT ?`;
+      return (
+        await c.env.DB.prepare(sql)
+          .bind(...where.params, limit)
+          .all<OperationRow>()
+      ).results;
+    });
+    return c.json({ operations: await operationsOf(c.env, page.items), ...page.next }, 200);
   },
 );
 
@@ -104,7 +96,14 @@ operations.openAPIRegistry.registerPath({
 });
 operations.get("/:id{.+}", async (c) => {
   const id = idFromPath(c.req.param("id"));
+  // An id that names its issuer's object is answered there, so an operation is found (and up to
+  // date) the moment its create or signature answered (api.md "Consistency").
+  const stub = issuerByHex(c.env, objectOfOperation(id));
+  if (stub) {
+    const op = await stub.getOperation(id);
+    if (op) return c.json(op, 200);
+  }
   const row = await getRow(c.env.DB, id);
   if (!row) throw notFound(`operation ${id}`);
-  return c.json(operationOf(row), 200);
+  return c.json((await operationsOf(c.env, [row]))[0]!, 200);
 });

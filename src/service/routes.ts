@@ -18,7 +18,10 @@ service.openapi(
 const KEK_CHECK: Record<KekState, { ok: boolean; detail?: string }> = {
   ok: { ok: true },
   unset: { ok: true, detail: "KEY_ENCRYPTION_KEY not set: custodial DIDs are refused, external DIDs work" },
-  malformed: { ok: false, detail: "KEY_ENCRYPTION_KEY is set but is not base64url of 32 bytes: custodial keys can be neither made nor used" },
+  malformed: {
+    ok: false,
+    detail: "KEY_ENCRYPTION_KEY is set but is not base64url of 32 bytes: custodial keys can be neither made nor used",
+  },
   unusable: { ok: false, detail: "KEY_ENCRYPTION_KEY cannot be imported as an AES-256-GCM key" },
 };
 
@@ -29,13 +32,11 @@ const Readiness = z
       d1: z.object({ ok: z.boolean(), detail: z.string().optional() }),
       keyEncryption: z.object({ ok: z.boolean(), detail: z.string().optional() }),
       apiTokens: z.object({ ok: z.boolean(), detail: z.string().optional() }),
-      deadLetters: z
-        .object({ ok: z.boolean(), count: z.number().int().optional() })
-        .openapi({
-          description:
-            "D1 writes issuer objects gave up on (refused 10 times) and reported, counted up to 1000: ok is false when there are any. " +
-            "They do not make the service not ready; each stays in its issuer object's outbox_dead table.",
-        }),
+      deadLetters: z.object({ ok: z.boolean(), count: z.number().int().optional() }).openapi({
+        description:
+          "D1 writes issuer objects gave up on (refused 10 times) and reported, counted up to 1000: ok is false when there are any. " +
+          "They do not make the service not ready; each stays in its issuer object's outbox_dead table.",
+      }),
     }),
   })
   .openapi("Readiness");

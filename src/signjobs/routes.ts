@@ -1,19 +1,26 @@
 import { issuerById, issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { ADMISSION_HEADER, withoutInternalHeaders, type Principal } from "../core/principal";
+import { fail } from "../core/errors";
+import { JOB_STATUSES, requireOneSignature, submissionFields, submissionOf, type SignJob, type Submission } from "../core/models";
+import type { Principal } from "../core/principal";
+import { ADMISSION_HEADER, JOB_ID, signOutcome, withoutInternalHeaders, type SignOutcome } from "../core/protocol";
 import { isManagedDid, serviceOrigin } from "../http/auth";
 import { ProblemError, notFound, validationProblem } from "../http/errors";
-import { PageQuery, commonErrors, createRouter, decodePageToken, encodePageToken, jsonBody, jsonResponse, type AppEnv } from "../http/router";
+import {
+  PageQuery,
+  commonErrors,
+  createRouter,
+  decodePageToken,
+  encodePageToken,
+  jsonBody,
+  jsonResponse,
+  type AppEnv,
+} from "../http/router";
 import { unwrap } from "../http/rpc";
-import { JOB_STATUSES, SignJobSchema, requireOneSignature, submissionFields, type SignJob, type Submission } from "./model";
+import { SignJobSchema } from "../http/models";
 
 export const signjobs = createRouter();
-
-/** A job id names its issuer object: `<object id hex>.<random>`, so no lookup is needed to route it. */
-const JOB_ID = /^([0-9a-f]{64})\.([A-Za-z0-9_-]{16})$/;
-
-export const JobIdSchema = z.string().regex(JOB_ID, "not a sign job id");
 
 /** The issuer object of a job, or a 404 when the caller may not see it (another DID's job looks absent). */
 function jobObject(c: Context<AppEnv>, jobId: string) {
@@ -30,7 +37,11 @@ function jobObject(c: Context<AppEnv>, jobId: string) {
   }
 }
 
-const Did = z.string().min(8).max(2048).regex(/^did:[a-z0-9]+:\S+$/, "must be a DID");
+const Did = z
+  .string()
+  .min(8)
+  .max(2048)
+  .regex(/^did:[a-z0-9]+:\S+$/, "must be a DID");
 
 /** The seq a listing resumes after; a token that is not one of ours is a 400, not an empty page. */
 function afterSeq(token: string | undefined): number {
@@ -47,7 +58,14 @@ signjobs.openapi(
     path: "/",
     tags: ["Sign jobs"],
     summary: "List a DID's sign jobs, oldest first",
-    request: { query: PageQuery.extend({ did: Did, status: z.enum(JOB_STATUSES).optional() }) },
+    request: {
+      query: PageQuery.extend({
+        did: Did,
+        status: z.enum(JOB_STATUSES).optional(),
+        // One operation's jobs only: how a key rotation's re-sign jobs are paged (its operation names the first 1,000).
+        operationId: z.string().min(1).max(512).optional().openapi({ example: "dids/rotations/3f2c0c1e-0000-4000-8000-000000000000" }),
+      }),
+    },
     responses: {
       200: jsonResponse(z.object({ signJobs: z.array(SignJobSchema), nextPageToken: z.string().optional() }), "A page"),
       ...commonErrors,
@@ -59,11 +77,8 @@ signjobs.openapi(
     if (principal.kind === "did" && principal.did !== q.did) {
       throw new ProblemError(403, "forbidden", "a signer may only list its own DID's sign jobs");
     }
-    const page = await issuerByName(c.env, q.did).listJobs(q.status, afterSeq(q.pageToken), q.pageSize);
-    return c.json(
-      { signJobs: page.jobs, ...(page.next !== undefined ? { nextPageToken: encodePageToken([page.next]) } : {}) },
-      200,
-    );
+    const page = await issuerByName(c.env, q.did).listJobs(q.status, afterSeq(q.pageToken), q.pageSize, q.operationId);
+    return c.json({ signJobs: page.jobs, ...(page.next !== undefined ? { nextPageToken: encodePageToken([page.next]) } : {}) }, 200);
   },
 );
 
@@ -107,7 +122,9 @@ signjobs.openapi(
 
 const SubmitOne = z.object(submissionFields).strict();
 
-const SubmitItem = SubmitOne.extend({ id: z.string().min(1).max(200) }).strict().superRefine(requireOneSignature);
+const SubmitItem = SubmitOne.extend({ id: z.string().min(1).max(200) })
+  .strict()
+  .superRefine(requireOneSignature);
 
 const SubmitRequest = z
   .union([SubmitItem, z.object({ signatures: z.array(SubmitItem).min(1).max(1000) }).strict()])
@@ -118,12 +135,6 @@ const BatchResult = z.object({
   status: z.union([z.enum(JOB_STATUSES), z.literal("unknown")]),
   code: z.string().optional(),
   detail: z.string().optional(),
-});
-
-const submission = (s: z.infer<typeof SubmitOne>): Submission => ({
-  ...(s.signature !== undefined ? { signature: s.signature } : {}),
-  ...(s.jws !== undefined ? { jws: s.jws } : {}),
-  ...(s.signatureFormat !== undefined ? { signatureFormat: s.signatureFormat } : {}),
 });
 
 signjobs.openapi(
@@ -144,40 +155,44 @@ signjobs.openapi(
     const body = c.req.valid("json");
     const origin = serviceOrigin(c);
     if (!("signatures" in body)) {
-      return c.json(unwrap(await jobObject(c, body.id).submit(body.id, submission(body), origin)), 200);
+      return c.json(unwrap(await jobObject(c, body.id).submit(body.id, submissionOf(body), origin)), 200);
     }
     // One call per issuer object, in the order the items came.
-    const results: z.infer<typeof BatchResult>[] = new Array(body.signatures.length);
+    const results: SignOutcome[] = new Array(body.signatures.length);
     const groups = new Map<string, { stub: ReturnType<typeof jobObject>; items: { i: number; id: string; submission: Submission }[] }>();
     body.signatures.forEach((item, i) => {
       let stub: ReturnType<typeof jobObject>;
       try {
         stub = jobObject(c, item.id);
       } catch {
-        results[i] = { id: item.id, status: "unknown", code: "not_found", detail: "sign job not found" };
+        results[i] = signOutcome(item.id, fail("not_found", "sign job not found"));
         return;
       }
       const key = item.id.slice(0, 64);
       let group = groups.get(key);
       if (!group) groups.set(key, (group = { stub, items: [] }));
-      group.items.push({ i, id: item.id, submission: submission(item) });
+      group.items.push({ i, id: item.id, submission: submissionOf(item) });
     });
     await Promise.all(
       [...groups.values()].map(async (g) => {
-        const answers = await g.stub.submitMany(g.items.map(({ id, submission }) => ({ id, submission })), origin);
-        answers.forEach((a, j) => {
-          const item = g.items[j]!;
-          results[item.i] = a.ok
-            ? { id: item.id, status: a.status }
-            : { id: item.id, status: a.status ?? "unknown", code: a.code, detail: a.detail };
-        });
+        const answers = await g.stub.submitMany(
+          g.items.map(({ id, submission }) => ({ id, submission })),
+          origin,
+        );
+        answers.forEach((a, j) => (results[g.items[j]!.i] = a));
       }),
     );
     return c.json({ results }, 200);
   },
 );
 
-const JobParam = z.object({ id: z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" } }) });
+const JobParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(200)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 
 signjobs.openapi(
   createRoute({
@@ -205,7 +220,7 @@ signjobs.openapi(
   }),
   async (c) => {
     const id = c.req.valid("param").id;
-    return c.json(unwrap(await jobObject(c, id).submit(id, submission(c.req.valid("json")), serviceOrigin(c))), 200);
+    return c.json(unwrap(await jobObject(c, id).submit(id, submissionOf(c.req.valid("json")), serviceOrigin(c))), 200);
   },
 );
 

@@ -39,9 +39,7 @@ export class Bitstring {
       throw new RangeError(`bitstring length must be a positive multiple of 8, got ${lengthBits}`);
     }
     if (bytes !== undefined && bytes.length * 8 !== lengthBits) {
-      throw new RangeError(
-        `expected ${lengthBits / 8} bytes for ${lengthBits} bits, got ${bytes.length}`,
-      );
+      throw new RangeError(`expected ${lengthBits / 8} bytes for ${lengthBits} bits, got ${bytes.length}`);
     }
     this.#length = lengthBits;
     this.#bytes = bytes ? bytes.slice() : new Uint8Array(lengthBits / 8);
@@ -102,10 +100,7 @@ export async function encodeList(bits: Bitstring): Promise<string> {
 export async function decodeList(encodedList: string): Promise<Bitstring> {
   const text = encodedList.startsWith("u") ? encodedList.slice(1) : encodedList;
   if (!/^[A-Za-z0-9_-]+$/.test(text)) {
-    throw new StatusListError(
-      "invalid_encoding",
-      "encodedList is not multibase base64url ('u' prefix)",
-    );
+    throw new StatusListError("invalid_encoding", "encodedList is not multibase base64url ('u' prefix)");
   }
   let gz: Uint8Array;
   try {
@@ -117,8 +112,7 @@ export async function decodeList(encodedList: string): Promise<Bitstring> {
     throw new StatusListError("invalid_gzip", "encodedList does not hold GZIP data");
   }
   const bytes = await gunzip(gz);
-  if (bytes.length === 0)
-    throw new StatusListError("invalid_gzip", "encodedList inflates to an empty bitstring");
+  if (bytes.length === 0) throw new StatusListError("invalid_gzip", "encodedList inflates to an empty bitstring");
   return new Bitstring(bytes.length * 8, bytes);
 }
 
@@ -132,10 +126,7 @@ async function gunzip(gz: Uint8Array): Promise<Uint8Array> {
       if (done) break;
       total += value.length;
       if (total > MAX_DECODED_BYTES) {
-        throw new StatusListError(
-          "list_too_large",
-          `encodedList inflates past ${MAX_DECODED_BYTES} bytes`,
-        );
+        throw new StatusListError("list_too_large", `encodedList inflates past ${MAX_DECODED_BYTES} bytes`);
       }
       chunks.push(value);
     }

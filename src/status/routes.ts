@@ -3,21 +3,25 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { serviceOrigin } from "../http/auth";
 import { ProblemError, notFound } from "../http/errors";
 import { commonErrors, createRouter, jsonBody, jsonResponse, problemResponseSpec } from "../http/router";
-import { statusOf, unwrap } from "../http/rpc";
+import { httpStatusOf, unwrap } from "../http/rpc";
 import { issuerByName } from "../issuer-client";
-import { OperationSchema, type Operation } from "../signjobs/model";
-import { getCredential } from "../credentials/store";
-import { PUBLISH_MAX_ATTEMPTS } from "../core/publication";
+import type { Operation } from "../core/models";
+import { OperationSchema } from "../http/models";
+import { findCredential } from "../credentials/store";
+import { ListPublication } from "../core/publication";
+import { issuersOf, listOwner, publishedList } from "./store";
 
 /** Public: published status list credentials. */
 export const statusPublic = createRouter();
 /** Operator: credential status changes. */
 export const statusRoutes = createRouter();
 
-type PublishedRow = { id: string; credential: string; jwt: string; ttl_ms: number; version: number };
-
 const ListIdParam = z.object({
-  listId: z.string().min(1).max(128).openapi({ param: { name: "listId", in: "path" } }),
+  listId: z
+    .string()
+    .min(1)
+    .max(128)
+    .openapi({ param: { name: "listId", in: "path" } }),
 });
 
 const PublishedList = z
@@ -50,12 +54,14 @@ statusPublic.openapi(
   }),
   async (c) => {
     const { listId } = c.req.valid("param");
-    const row = await c.env.DB.prepare("SELECT id, credential, jwt, ttl_ms, version FROM status_lists WHERE id = ?")
-      .bind(listId)
-      .first<PublishedRow>();
+    const row = await publishedList(c.env, listId);
     if (!row) throw notFound("status list");
     const accept = (c.req.header("accept") ?? "").toLowerCase();
-    const jwtType = accept.includes("application/vc+jwt") ? "application/vc+jwt" : accept.includes("application/jwt") ? "application/jwt" : null;
+    const jwtType = accept.includes("application/vc+jwt")
+      ? "application/vc+jwt"
+      : accept.includes("application/jwt")
+        ? "application/jwt"
+        : null;
     const etag = `"${row.id}.${row.version}.${jwtType ? "jwt" : "json"}"`;
     const headers = {
       "cache-control": `public, max-age=${Math.floor(row.ttl_ms / 1000)}`,
@@ -80,7 +86,8 @@ const StatusUpdate = z
 
 const StatusUpdateResponse = StatusFlags.extend({
   operation: OperationSchema.optional().openapi({
-    description: "The status-list sign job's operation: done for custodial issuers, pending for external ones. Absent when nothing changed.",
+    description:
+      "The status-list sign job's operation: done for custodial issuers, pending for external ones. Absent when nothing changed.",
   }),
 }).openapi("CredentialStatusUpdateResponse");
 
@@ -99,7 +106,10 @@ const BatchStatusResult = z
     id: z.string(),
     revoked: z.boolean(),
     suspended: z.boolean(),
-    code: z.string().optional().openapi({ description: "Why this request was refused: not_found, status_not_enabled, revocation_permanent, no_signing_key, did_deactivated, custody_unavailable" }),
+    code: z.string().optional().openapi({
+      description:
+        "Why this request was refused: not_found, status_not_enabled, revocation_permanent, no_signing_key, did_deactivated, custody_unavailable",
+    }),
     detail: z.string().optional(),
     operationId: z.string().optional(),
   })
@@ -119,7 +129,7 @@ statusRoutes.openapi(
     responses: { 200: jsonResponse(StatusFlags, "The flags"), ...commonErrors },
   }),
   async (c) => {
-    const row = await getCredential(c.env.DB, c.req.valid("param").id);
+    const row = await findCredential(c.env, c.req.valid("param").id);
     if (!row) throw notFound("credential");
     return c.json(await issuerByName(c.env, row.issuer).getStatus(row.issuer, row.id), 200);
   },
@@ -145,12 +155,12 @@ statusRoutes.openapi(
     },
   }),
   async (c) => {
-    const row = await getCredential(c.env.DB, c.req.valid("param").id);
+    const row = await findCredential(c.env, c.req.valid("param").id);
     if (!row) throw notFound("credential");
     const body = c.req.valid("json");
     const changed = unwrap(await issuerByName(c.env, row.issuer).setStatus(row.issuer, serviceOrigin(c), [{ ...body, id: row.id }]));
     const result = changed.results[0]!;
-    if (result.code) throw new ProblemError(statusOf(result.code), result.code, result.detail ?? result.code);
+    if (result.code) throw new ProblemError(httpStatusOf(result.code), result.code, result.detail ?? result.code);
     const operation = changed.operations.find((op) => op.id === result.operationId);
     return c.json({ revoked: result.revoked, suspended: result.suspended, ...(operation ? { operation } : {}) }, 200);
   },
@@ -172,7 +182,7 @@ statusRoutes.openapi(
   }),
   async (c) => {
     const { requests } = c.req.valid("json");
-    const issuers = await issuersOf(c.env.DB, [...new Set(requests.map((r) => r.id))]);
+    const issuers = await issuersOf(c.env, [...new Set(requests.map((r) => r.id))]);
     const groups = new Map<string, number[]>();
     requests.forEach((r, i) => {
       const issuer = issuers.get(r.id);
@@ -204,27 +214,7 @@ statusRoutes.openapi(
   },
 );
 
-const Publication = z
-  .object({
-    id: z.string(),
-    purpose: z.enum(["revocation", "suspension"]),
-    format: z.enum(["jwt_vc", "vc+jwt"]),
-    statusListCredential: z.string(),
-    revision: z.number().int().openapi({ description: "The revision of the list's bits; published once its sign job is signed." }),
-    publication: z.object({
-      state: z.enum(["published", "pending", "retrying", "failed", "stopped"]).openapi({
-        description:
-          "published: the newest revision is signed. pending: its sign job waits for a signer. retrying: the newest job ended " +
-          "unsigned (rejected, expired, cancelled) and another is offered at nextAttemptAt (30 s, then 60 s, 120 s, ...). " +
-          `failed: ${PUBLISH_MAX_ATTEMPTS} jobs in a row ended unsigned; none is offered until a status change restarts publication. ` +
-          "stopped: the issuer can no longer sign (DID deleted, keys revoked).",
-      }),
-      attempts: z.number().int().openapi({ description: "Sign jobs offered for the list's current bits" }),
-      nextAttemptAt: z.string().optional(),
-      lastError: z.string().optional().openapi({ description: "Why the newest job ended unsigned" }),
-    }),
-  })
-  .openapi("StatusListPublication");
+const Publication = ListPublication.openapi("StatusListPublication");
 
 statusRoutes.openapi(
   createRoute({
@@ -237,26 +227,8 @@ statusRoutes.openapi(
   }),
   async (c) => {
     const { listId } = c.req.valid("param");
-    const owner = await c.env.DB.prepare(
-      "SELECT issuer FROM status_lists WHERE id = ?1 UNION ALL SELECT issuer FROM credentials WHERE status_list_id = ?1 LIMIT 1",
-    )
-      .bind(listId)
-      .first<{ issuer: string }>();
+    const owner = await listOwner(c.env, listId);
     if (!owner) throw notFound("status list");
-    return c.json(unwrap(await issuerByName(c.env, owner.issuer).statusListPublication(owner.issuer, listId)), 200);
+    return c.json(unwrap(await issuerByName(c.env, owner).statusListPublication(owner, listId)), 200);
   },
 );
-
-/** credential id → issuer, for the live credentials among `ids` (D1 binds at most 100 parameters). */
-async function issuersOf(db: D1Database, ids: string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < ids.length; i += 100) {
-    const chunk = ids.slice(i, i + 100);
-    const rows = await db
-      .prepare(`SELECT id, issuer FROM credentials WHERE deleted_at IS NULL AND id IN (${chunk.map(() => "?").join(",")})`)
-      .bind(...chunk)
-      .all<{ id: string; issuer: string }>();
-    for (const r of rows.results) out.set(r.id, r.issuer);
-  }
-  return out;
-}

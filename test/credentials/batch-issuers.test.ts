@@ -6,9 +6,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { IssuerObject } from "../../durable-objects/issuer";
-import { api, enc } from "../helpers";
+import { api, enc } from "../support/api";
 import { crashOnDelivery, installOutboxD1 } from "../support/faults";
-import { credentialRequest, custodialDid, externalDid, externalKey, objectQuery, stubOf, type Issuer } from "../signjobs/support";
+import { credentialRequest, custodialDid, externalDid, externalKey, objectQuery, stubOf, type Issuer } from "../support/keys";
 
 const credentialRows = async (issuer: string) =>
   (await env.DB.prepare("SELECT count(*) AS n FROM credentials WHERE issuer = ?").bind(issuer).first<{ n: number }>())!.n;
@@ -83,8 +83,8 @@ describe("a failure after the point of no return is answered per item", () => {
     const bId = env.ISSUER.idFromName(b.did);
     // The revocation races the batch: it lands in B's object after B passed the check and before
     // B creates its jobs (the real revocation, at the one moment the race can hit).
-    const original = IssuerObject.prototype.createJobs;
-    IssuerObject.prototype.createJobs = async function (this: IssuerObject, input) {
+    const original = IssuerObject.prototype.createArtifacts;
+    IssuerObject.prototype.createArtifacts = async function (this: IssuerObject, input) {
       const self = this as unknown as { ctx: DurableObjectState };
       if (self.ctx.id.equals(bId)) {
         await env.DB.prepare("UPDATE keys SET revoked = 1, revoked_at = ? WHERE id = ?").bind(Date.now(), b.vmId).run();
@@ -96,7 +96,7 @@ describe("a failure after the point of no return is answered per item", () => {
     try {
       res = await api("PUT", "/v1/credentials/batch", { requests: mixed(a, b) }, { headers: { "idempotency-key": "late-1" } });
     } finally {
-      IssuerObject.prototype.createJobs = original;
+      IssuerObject.prototype.createArtifacts = original;
     }
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const ops = res.body.operations as any[];

@@ -5,13 +5,14 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, enc } from "../helpers";
-import { credentialRequest, custodialDid, externalDid, externalKey, type Issuer } from "../signjobs/support";
+import { api, enc } from "../support/api";
+import { credentialRequest, custodialDid, delivered, externalDid, externalKey, type Issuer } from "../support/keys";
 
 const requests = (issuer: Issuer, n: number) =>
   Array.from({ length: n }, (_, i) => credentialRequest(issuer, { subject: `did:example:holder-${i}`, data: { n: i } }));
 
 async function d1Count(table: "credentials" | "operations", issuer: string, extra = "") {
+  await delivered(issuer);
   const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE issuer = ? ${extra}`).bind(issuer).first<{ n: number }>();
   return row!.n;
 }
@@ -26,7 +27,7 @@ describe("batch issuance", () => {
     expect(ops.every((o) => o.done && o.result.response.credentialJwt)).toBe(true);
     expect(ops.map((o) => o.result.response.credential.credentialSubject.n)).toEqual([...Array(1000).keys()]);
     expect(new Set(ops.map((o) => o.id)).size).toBe(1000);
-    expect(await d1Count("credentials", issuer.did, "AND jwt IS NOT NULL")).toBe(1000);
+    expect(await d1Count("credentials", issuer.did, "AND signed_at IS NOT NULL")).toBe(1000);
     expect(await d1Count("operations", issuer.did, "AND done = 1")).toBe(1000);
     const sample = await api("PUT", "/v1/credentials/verification", { credentialJwt: ops[537].result.response.credentialJwt });
     expect(sample.body).toEqual({ verified: true });
@@ -40,7 +41,7 @@ describe("batch issuance", () => {
     const ops = res.body.operations as any[];
     expect(ops).toHaveLength(1000);
     expect(ops.every((o) => !o.done && o.signJobs.length === 1)).toBe(true);
-    expect(await d1Count("credentials", issuer.did, "AND jwt IS NULL")).toBe(1000);
+    expect(await d1Count("credentials", issuer.did, "AND signed_at IS NULL")).toBe(1000);
     expect(await d1Count("operations", issuer.did, "AND done = 0")).toBe(1000);
 
     const listed: any[] = [];
@@ -64,7 +65,7 @@ describe("batch issuance", () => {
     const signed = await api("PUT", "/v1/signjobs", { signatures });
     expect(signed.status).toBe(200);
     expect(signed.body.results.every((r: any) => r.status === "signed" && !r.code)).toBe(true);
-    expect(await d1Count("credentials", issuer.did, "AND jwt IS NOT NULL")).toBe(1000);
+    expect(await d1Count("credentials", issuer.did, "AND signed_at IS NOT NULL")).toBe(1000);
     expect(await d1Count("operations", issuer.did, "AND done = 1")).toBe(1000);
   });
 

@@ -6,8 +6,8 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { verifyCredential } from "did-jwt-vc";
 import { compactVerify, decodeJwt, importJWK } from "jose";
 import { describe, expect, it } from "vitest";
-import { api, enc } from "../helpers";
-import { b64, credentialRequest, custodialDid, KEY_TYPES, ALG, type Issuer } from "../signjobs/support";
+import { api, enc } from "../support/api";
+import { b64, credentialRequest, custodialDid, KEY_TYPES, ALG, type Issuer } from "../support/keys";
 
 const resolver = {
   resolve: async (did: string) => {
@@ -34,7 +34,12 @@ describe.each(KEY_TYPES)("custodial %s issuer", (keyType) => {
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.done).toBe(true);
     const container = res.body.result.response;
-    expect(container).toMatchObject({ fullyQualifiedVerificationMethodId: issuer.vmId, revoked: false, suspended: false, operationId: res.body.id });
+    expect(container).toMatchObject({
+      fullyQualifiedVerificationMethodId: issuer.vmId,
+      revoked: false,
+      suspended: false,
+      operationId: res.body.id,
+    });
     const jwt = container.credentialJwt as string;
     expect(await verifyWithPublicKey(issuer, jwt, ALG[keyType])).toBe(true);
     const verified = await verifyCredential(jwt, resolver);
@@ -47,7 +52,11 @@ describe.each(KEY_TYPES)("custodial %s issuer", (keyType) => {
 
     const got = await api("GET", `/v1/credentials/${container.id}`);
     expect(got.status).toBe(200);
-    expect(got.body).toEqual(container);
+    // The container, and every JWT it has had (one until a key rotation re-signs it).
+    expect(got.body).toEqual({
+      ...container,
+      jwtHistory: [{ jwt, verificationMethodId: issuer.vmId, signedAt: expect.any(String) }],
+    });
     expect((await api("GET", `/v1/operations/${res.body.id}`)).body).toMatchObject({ id: res.body.id, done: true });
     expect((await api("PUT", "/v1/credentials/verification", { credentialJwt: jwt })).body).toEqual({ verified: true });
   });

@@ -6,17 +6,9 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api } from "../helpers";
-import { crashOnDelivery, gatedD1, installOutboxD1 } from "../support/faults";
-import {
-  credentialRequest,
-  custodialDid,
-  externalDid,
-  externalKey,
-  objectQuery,
-  pendingJobs,
-  stubOf,
-} from "../signjobs/support";
+import { api } from "../support/api";
+import { crashOnDelivery, gatedD1, installKeyD1, installOutboxD1 } from "../support/faults";
+import { credentialRequest, custodialDid, externalDid, externalKey, objectQuery, pendingJobs, stubOf } from "../support/keys";
 
 const withKey = (key: string, headers: Record<string, string> = {}) => ({
   headers: { "idempotency-key": key, ...headers },
@@ -27,15 +19,9 @@ async function d1Count(sql: string, ...params: unknown[]) {
     .bind(...params)
     .first<{ n: number }>())!.n;
 }
-const credentialRows = (issuer: string) =>
-  d1Count("SELECT count(*) AS n FROM credentials WHERE issuer = ?", issuer);
+const credentialRows = (issuer: string) => d1Count("SELECT count(*) AS n FROM credentials WHERE issuer = ?", issuer);
 const jobRows = async (did: string) =>
-  (
-    await objectQuery<{ n: number }>(
-      did,
-      "SELECT count(*) AS n FROM jobs WHERE kind = 'credential'",
-    )
-  )[0]!.n;
+  (await objectQuery<{ n: number }>(did, "SELECT count(*) AS n FROM jobs WHERE kind = 'credential'"))[0]!.n;
 
 describe("Idempotency-Key on credential creates", () => {
   it("an external issuer: the retry answers 202 with the same operation, and creates nothing", async () => {
@@ -76,22 +62,12 @@ describe("Idempotency-Key on credential creates", () => {
   it("the same key with another body is 422 idempotency_key_reused and creates nothing", async () => {
     const issuer = await externalDid(await externalKey("Ed25519"));
     await api("PUT", "/v1/credentials", credentialRequest(issuer), withKey("k-reuse"));
-    const other = await api(
-      "PUT",
-      "/v1/credentials",
-      credentialRequest(issuer, { subject: "did:example:bob" }),
-      withKey("k-reuse"),
-    );
+    const other = await api("PUT", "/v1/credentials", credentialRequest(issuer, { subject: "did:example:bob" }), withKey("k-reuse"));
     expect(other.status).toBe(422);
     expect(other.headers.get("content-type")).toBe("application/problem+json");
     expect(other.body.code).toBe("idempotency_key_reused");
     // Another route is another request too.
-    const batch = await api(
-      "PUT",
-      "/v1/credentials/batch",
-      { requests: [credentialRequest(issuer)] },
-      withKey("k-reuse"),
-    );
+    const batch = await api("PUT", "/v1/credentials/batch", { requests: [credentialRequest(issuer)] }, withKey("k-reuse"));
     expect(batch.status).toBe(422);
     expect(await jobRows(issuer.did)).toBe(1);
   });
@@ -111,16 +87,12 @@ describe("Idempotency-Key on credential creates", () => {
 
   it("a batch retried with its key returns the same operations in order and creates nothing more", async () => {
     const issuer = await externalDid(await externalKey("Ed25519"));
-    const requests = Array.from({ length: 50 }, (_, i) =>
-      credentialRequest(issuer, { data: { i } }),
-    );
+    const requests = Array.from({ length: 50 }, (_, i) => credentialRequest(issuer, { data: { i } }));
     const first = await api("PUT", "/v1/credentials/batch", { requests }, withKey("k-batch"));
     expect(first.status).toBe(202);
     const again = await api("PUT", "/v1/credentials/batch", { requests }, withKey("k-batch"));
     expect(again.status).toBe(202);
-    expect(again.body.operations.map((o: any) => o.id)).toEqual(
-      first.body.operations.map((o: any) => o.id),
-    );
+    expect(again.body.operations.map((o: any) => o.id)).toEqual(first.body.operations.map((o: any) => o.id));
     expect(await credentialRows(issuer.did)).toBe(50);
   });
 
@@ -132,23 +104,10 @@ describe("Idempotency-Key on credential creates", () => {
       expect(res.body.code).toBe("validation_failed");
       expect(res.body.errors.map((e: any) => e.path)).toContain("header.idempotency-key");
     }
-    expect(
-      (await api("PUT", "/v1/credentials", credentialRequest(issuer), withKey("x".repeat(255))))
-        .status,
-    ).toBe(202);
+    expect((await api("PUT", "/v1/credentials", credentialRequest(issuer), withKey("x".repeat(255)))).status).toBe(202);
     // The draft's structured-field form is the same key as the bare one.
-    const quoted = await api(
-      "PUT",
-      "/v1/credentials",
-      credentialRequest(issuer),
-      withKey('"x-quoted"'),
-    );
-    const bare = await api(
-      "PUT",
-      "/v1/credentials",
-      credentialRequest(issuer),
-      withKey("x-quoted"),
-    );
+    const quoted = await api("PUT", "/v1/credentials", credentialRequest(issuer), withKey('"x-quoted"'));
+    const bare = await api("PUT", "/v1/credentials", credentialRequest(issuer), withKey("x-quoted"));
     expect(bare.body.id).toBe(quoted.body.id);
     expect(await jobRows(issuer.did)).toBe(2);
   });
@@ -157,10 +116,10 @@ describe("Idempotency-Key on credential creates", () => {
     const issuer = await externalDid(await externalKey("Ed25519"));
     const stub = stubOf(issuer.did);
     const gate = gatedD1();
-    await installOutboxD1(stub, gate.wrap);
+    await installKeyD1(stub, gate.wrap);
     const body = credentialRequest(issuer);
     const first = api("PUT", "/v1/credentials", body, withKey("k-busy"));
-    await gate.reached; // the first has committed and is delivering to D1
+    await gate.reached; // the first has taken its key and is loading the signing key from D1
     const duplicate = await api("PUT", "/v1/credentials", body, withKey("k-busy"));
     expect(duplicate.status).toBe(409);
     expect(duplicate.body.code).toBe("idempotency_key_in_progress");
@@ -189,9 +148,7 @@ describe("Idempotency-Key on credential creates", () => {
     expect(await jobRows(issuer.did)).toBe(1);
     expect((await pendingJobs(issuer.did)).map((j) => j.operationId)).toEqual([retry.body.id]);
     // What the crash held back reaches D1 with the next delivery: exactly the one credential.
-    await runInDurableObject(stubOf(issuer.did), (_i, state) =>
-      state.storage.setAlarm(Date.now() + 60_000),
-    );
+    await runInDurableObject(stubOf(issuer.did), (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
     await runDurableObjectAlarm(stubOf(issuer.did));
     expect(await credentialRows(issuer.did)).toBe(1);
   });
@@ -213,9 +170,7 @@ describe("Idempotency-Key on credential creates", () => {
     const first = await api("PUT", "/v1/credentials", body, withKey("k-expire"));
     const stub = stubOf(issuer.did);
     const armed = await runInDurableObject(stub, async (_i, state) => {
-      const row = state.storage.sql
-        .exec<{ expires_at: number; created_at: number }>("SELECT * FROM idempotency")
-        .one();
+      const row = state.storage.sql.exec<{ expires_at: number; created_at: number }>("SELECT * FROM idempotency").one();
       // Kept 24 hours; then aged past that here rather than waited for.
       state.storage.sql.exec("UPDATE idempotency SET expires_at = ?", Date.now() - 1);
       return row.expires_at - row.created_at;
@@ -237,9 +192,7 @@ describe("Idempotency-Key on DID creates", () => {
     const again = await api("PUT", "/v1/dids/key", { keyType: "Ed25519" }, withKey("d-1"));
     expect(again.status).toBe(201);
     expect(again.body).toEqual(first.body);
-    expect(await d1Count("SELECT count(*) AS n FROM dids WHERE did = ?", first.body.did.id)).toBe(
-      1,
-    );
+    expect(await d1Count("SELECT count(*) AS n FROM dids WHERE did = ?", first.body.did.id)).toBe(1);
     const other = await api("PUT", "/v1/dids/key", { keyType: "P-256" }, withKey("d-1"));
     expect(other.status).toBe(422);
     expect(other.body.code).toBe("idempotency_key_reused");
@@ -247,11 +200,7 @@ describe("Idempotency-Key on DID creates", () => {
 
   it("concurrent duplicates all get the one DID that was created", async () => {
     const before = await d1Count("SELECT count(*) AS n FROM dids");
-    const answers = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        api("PUT", "/v1/dids/jwk", { keyType: "P-256" }, withKey("d-race")),
-      ),
-    );
+    const answers = await Promise.all(Array.from({ length: 5 }, () => api("PUT", "/v1/dids/jwk", { keyType: "P-256" }, withKey("d-race"))));
     expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201]);
     expect(new Set(answers.map((a) => a.body.did.id)).size).toBe(1);
     expect(await d1Count("SELECT count(*) AS n FROM dids")).toBe(before + 1);
@@ -265,10 +214,6 @@ describe("Idempotency-Key on DID creates", () => {
     expect(again.status).toBe(201);
     expect(again.body).toEqual(first.body);
     expect((await api("PUT", "/v1/dids/key", body)).status).toBe(409);
-    expect(
-      await env.DB.prepare("SELECT count(*) AS n FROM idempotency_keys WHERE key = 'd-ext'").first(
-        "n",
-      ),
-    ).toBe(1);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM idempotency_keys WHERE key = 'd-ext'").first("n")).toBe(1);
   });
 });

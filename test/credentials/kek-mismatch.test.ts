@@ -7,8 +7,8 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { parseKek, unwrapPrivateKey, wrapPrivateKey } from "../../src/crypto";
-import { api, enc } from "../helpers";
-import { custodialDid, objectQuery, stubOf, type Issuer } from "../signjobs/support";
+import { api, enc } from "../support/api";
+import { custodialDid, objectQuery, stubOf, type Issuer } from "../support/keys";
 
 /** Re-wraps the issuer's private key under another KEK, in D1 and in the issuer object, as a KEK change would leave it. */
 async function wrapUnderAnotherKek(issuer: Issuer) {
@@ -28,7 +28,8 @@ const counts = async (issuer: Issuer) => ({
   entries: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM status_entries"))[0]!.n,
   setBits: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM status_entries WHERE bit = 1"))[0]!.n,
   outbox: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM outbox"))[0]!.n,
-  d1Credentials: (await env.DB.prepare("SELECT count(*) AS n FROM credentials WHERE issuer = ?").bind(issuer.did).first<{ n: number }>())!.n,
+  d1Credentials: (await env.DB.prepare("SELECT count(*) AS n FROM credentials WHERE issuer = ?").bind(issuer.did).first<{ n: number }>())!
+    .n,
   d1Operations: (await env.DB.prepare("SELECT count(*) AS n FROM operations WHERE issuer = ?").bind(issuer.did).first<{ n: number }>())!.n,
 });
 
@@ -57,7 +58,13 @@ describe("a custodial key that the configured KEK no longer decrypts", () => {
 
   it("refuses a status change with 503 custody_unavailable and leaves the bit and the list as they were", async () => {
     const issuer = await custodialDid("P-256");
-    const issued = await api("PUT", "/v1/credentials", { issuer: issuer.did, verificationMethodId: issuer.vmId, subject: "did:example:m", data: {}, revocable: true });
+    const issued = await api("PUT", "/v1/credentials", {
+      issuer: issuer.did,
+      verificationMethodId: issuer.vmId,
+      subject: "did:example:m",
+      data: {},
+      revocable: true,
+    });
     expect(issued.status, JSON.stringify(issued.body)).toBe(201);
     const id = issued.body.result.response.id as string;
     await wrapUnderAnotherKek(issuer);
@@ -76,7 +83,13 @@ describe("a custodial key that the configured KEK no longer decrypts", () => {
 
   it("the alarm still delivers the outbox and re-arms when a list waiting to be re-signed has a key it cannot unlock", async () => {
     const issuer = await custodialDid("Ed25519");
-    const issued = await api("PUT", "/v1/credentials", { issuer: issuer.did, verificationMethodId: issuer.vmId, subject: "did:example:n", data: {}, revocable: true });
+    const issued = await api("PUT", "/v1/credentials", {
+      issuer: issuer.did,
+      verificationMethodId: issuer.vmId,
+      subject: "did:example:n",
+      data: {},
+      revocable: true,
+    });
     expect(issued.status, JSON.stringify(issued.body)).toBe(201);
     await wrapUnderAnotherKek(issuer);
     // A list whose bits are newer than its last job (as a stop between a change and its job leaves

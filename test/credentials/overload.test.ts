@@ -7,16 +7,16 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { Load, MAX_ITEMS_IN_FLIGHT, MAX_REQUESTS_IN_FLIGHT } from "../../durable-objects/load";
-import { api } from "../helpers";
-import { gatedD1, installOutboxD1 } from "../support/faults";
-import { credentialRequest, externalDid, externalKey, objectQuery, stubOf } from "../signjobs/support";
+import { api } from "../support/api";
+import { gatedD1, installKeyD1 } from "../support/faults";
+import { credentialRequest, externalDid, externalKey, objectQuery, stubOf } from "../support/keys";
 
 describe("overload", () => {
   it("a burst past the object's bound: the excess gets 503 overloaded with Retry-After, every request answers, nothing half-made", async () => {
     const issuer = await externalDid(await externalKey("Ed25519"));
     const gate = gatedD1();
-    await installOutboxD1(stubOf(issuer.did), gate.wrap);
-    // The first create holds the object's delivery to D1, so every create it takes stays in flight.
+    await installKeyD1(stubOf(issuer.did), gate.wrap);
+    // The first create waits for its signing key from D1, and so does every create the object takes after it.
     const first = api("PUT", "/v1/credentials", credentialRequest(issuer, { data: { n: -1 } }));
     await gate.reached;
     const burst = 80;

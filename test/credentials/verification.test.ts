@@ -4,8 +4,8 @@
  * Bad input is a verdict with a reason, never an error.
  */
 import { describe, expect, it } from "vitest";
-import { api, enc } from "../helpers";
-import { b64, credentialRequest, custodialDid, externalDid, externalKey, type ExternalKey, type Issuer } from "../signjobs/support";
+import { api, enc } from "../support/api";
+import { b64, credentialRequest, custodialDid, externalDid, externalKey, type ExternalKey, type Issuer } from "../support/keys";
 
 const verify = (credentialJwt: string) => api("PUT", "/v1/credentials/verification", { credentialJwt });
 
@@ -88,8 +88,14 @@ describe("credential verification", () => {
     const past = new Date(Date.now() - 7200_000).toISOString();
     const future = new Date(Date.now() + 7200_000).toISOString();
     expect((await verify(await make({ validFrom: past, validUntil: future }))).body).toEqual({ verified: true });
-    expect((await verify(await make({ validFrom: past, validUntil: past }))).body).toMatchObject({ verified: false, reason: expect.stringMatching(/expired/) });
-    expect((await verify(await make({ validFrom: future }))).body).toMatchObject({ verified: false, reason: expect.stringMatching(/not valid yet/) });
+    expect((await verify(await make({ validFrom: past, validUntil: past }))).body).toMatchObject({
+      verified: false,
+      reason: expect.stringMatching(/expired/),
+    });
+    expect((await verify(await make({ validFrom: future }))).body).toMatchObject({
+      verified: false,
+      reason: expect.stringMatching(/not valid yet/),
+    });
   });
 
   it("a revoked key's credentials no longer verify", async () => {
@@ -115,13 +121,21 @@ describe("credential verification", () => {
   it("junk is a verdict, not an error", async () => {
     const key = await externalKey("Ed25519");
     const issuer = await externalDid(key);
-    for (const junk of ["x", "a.b.c", "a.b.c.d", await craft(key, issuer, {}, { alg: "none" }), await craft(key, issuer, {}, { kid: "did:example:other#k" })]) {
+    for (const junk of [
+      "x",
+      "a.b.c",
+      "a.b.c.d",
+      await craft(key, issuer, {}, { alg: "none" }),
+      await craft(key, issuer, {}, { kid: "did:example:other#k" }),
+    ]) {
       const res = await verify(junk);
       expect(res.status, junk).toBe(200);
       expect(res.body.verified).toBe(false);
       expect(typeof res.body.reason).toBe("string");
     }
-    expect((await verify(await craft(key, issuer, { iss: "did:example:nobody", vc: { issuer: "did:example:nobody" } }))).body.verified).toBe(false);
+    expect(
+      (await verify(await craft(key, issuer, { iss: "did:example:nobody", vc: { issuer: "did:example:nobody" } }))).body.verified,
+    ).toBe(false);
     expect((await api("PUT", "/v1/credentials/verification", {})).status).toBe(400);
   });
 });

@@ -66,8 +66,7 @@ describe("did:key W3C CCG vectors", () => {
 
   for (const v of vectors) {
     describe(`${v.keyType} ${v.did}`, () => {
-      const jwk =
-        v.key.publicKeyJwk ?? jwkFromPublicKeyBytes(v.keyType, b58(v.key.publicKeyBase58!));
+      const jwk = v.key.publicKeyJwk ?? jwkFromPublicKeyBytes(v.keyType, b58(v.key.publicKeyBase58!));
 
       it("derives the DID from the public key", () => {
         expect(didKeyFromJwk(jwk)).toBe(v.did);
@@ -78,8 +77,7 @@ describe("did:key W3C CCG vectors", () => {
         expect(parsed).not.toBeNull();
         expect(parsed!.keyType).toBe(v.keyType);
         if (v.key.publicKeyJwk) expect(parsed!.jwk).toEqual(v.key.publicKeyJwk);
-        if (v.key.publicKeyBase58)
-          expect(publicKeyBytes(parsed!.jwk)).toEqual(b58(v.key.publicKeyBase58));
+        if (v.key.publicKeyBase58) expect(publicKeyBytes(parsed!.jwk)).toEqual(b58(v.key.publicKeyBase58));
         expect(`${v.did}#${parsed!.fragment}`).toBe(v.docVmId);
       });
 
@@ -107,10 +105,7 @@ describe("parseDidKey rejects", () => {
     ["a non-base58btc multibase", valid.replace("did:key:z", "did:key:f")],
     ["a DID URL with fragment", `${valid}#${valid.slice(8)}`],
     ["a truncated key", valid.slice(0, -3)],
-    [
-      "an unsupported multicodec (X25519)",
-      "did:key:z6LShs9GGnqk85isEBzzshkuVWrVKsRp24GnDuHk8QWkARMW",
-    ],
+    ["an unsupported multicodec (X25519)", "did:key:z6LShs9GGnqk85isEBzzshkuVWrVKsRp24GnDuHk8QWkARMW"],
     ["P-384", "did:key:z82Lm1MpAkeJcix9K8TMiLd5NMAhnwkjjCBeWHXyu3U4oT2MVJJKXkcVBgjGhnLBn2Kaau9"],
     ["empty", ""],
   ])("%s", (_, did) => {
@@ -169,12 +164,8 @@ describe("did:jwk", () => {
     const { publicJwk } = await generateKeyPair("P-256");
     const withD = { ...publicJwk, d: "gPh-VvVS8MbvKQ9LSVVmfnxnKjHn4Tqj0bmbpehRlpc" };
     expect(parseDidJwk(`did:jwk:${base64url.encode(JSON.stringify(withD))}`)).toBeNull();
-    expect(
-      parseDidJwk(`did:jwk:${base64url.encode(JSON.stringify({ ...publicJwk, crv: "P-384" }))}`),
-    ).toBeNull();
-    expect(
-      parseDidJwk(`did:jwk:${base64url.encode(JSON.stringify({ ...publicJwk, crv: "toString" }))}`),
-    ).toBeNull();
+    expect(parseDidJwk(`did:jwk:${base64url.encode(JSON.stringify({ ...publicJwk, crv: "P-384" }))}`)).toBeNull();
+    expect(parseDidJwk(`did:jwk:${base64url.encode(JSON.stringify({ ...publicJwk, crv: "toString" }))}`)).toBeNull();
     expect(parseDidJwk(`did:jwk:${base64url.encode("not json")}`)).toBeNull();
     expect(parseDidJwk(`did:jwk:${base64url.encode("[]")}`)).toBeNull();
     expect(parseDidJwk(`${didJwkFromJwk(publicJwk)}#0`)).toBeNull();

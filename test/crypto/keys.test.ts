@@ -43,7 +43,7 @@ function expectError(keyType: KeyType, jwk: unknown, path: string, message?: Reg
   if (result.ok) return;
   expect(result.code).toBe("invalid_public_key");
   expect(result.path).toBe(path);
-  if (message) expect(result.message).toMatch(message);
+  if (message) expect(result.detail).toMatch(message);
 }
 
 describe("validatePublicJwk", () => {
@@ -62,20 +62,12 @@ describe("validatePublicJwk", () => {
     expect(validatePublicJwk(keyType, publicJwk)).toEqual({ ok: true, value: publicJwk });
   });
 
-  it.each([null, undefined, "jwk", 42, [], [GOOD.Ed25519]])(
-    "rejects a non-object (%j)",
-    (value) => {
-      expectError("Ed25519", value, "publicKeyJwk");
-    },
-  );
+  it.each([null, undefined, "jwk", 42, [], [GOOD.Ed25519]])("rejects a non-object (%j)", (value) => {
+    expectError("Ed25519", value, "publicKeyJwk");
+  });
 
   it.each(KEY_TYPES)("refuses private material d on a %s key", (keyType) => {
-    expectError(
-      keyType,
-      { ...GOOD[keyType], d: "gPh-VvVS8MbvKQ9LSVVmfnxnKjHn4Tqj0bmbpehRlpc" },
-      "publicKeyJwk.d",
-      /private/,
-    );
+    expectError(keyType, { ...GOOD[keyType], d: "gPh-VvVS8MbvKQ9LSVVmfnxnKjHn4Tqj0bmbpehRlpc" }, "publicKeyJwk.d", /private/);
   });
 
   it("rejects a crv that does not match keyType", () => {
@@ -106,12 +98,7 @@ describe("validatePublicJwk", () => {
     // The identity point (y = 1) has order 1: it would "verify" forged signatures.
     const identity = new Uint8Array(32);
     identity[0] = 1;
-    expectError(
-      "Ed25519",
-      { ...GOOD.Ed25519, x: base64url.encode(identity) },
-      "publicKeyJwk.x",
-      /small-order/,
-    );
+    expectError("Ed25519", { ...GOOD.Ed25519, x: base64url.encode(identity) }, "publicKeyJwk.x", /small-order/);
   });
 
   it("rejects wrong coordinate lengths", () => {
@@ -138,17 +125,11 @@ describe("validatePublicJwk", () => {
     expectError("secp256k1", { ...GOOD.secp256k1, x: `${x}=` }, "publicKeyJwk.x", /base64url/);
     expectError("secp256k1", { ...GOOD.secp256k1, x: ` ${x}` }, "publicKeyJwk.x", /base64url/);
     // Same bytes, but the final character sets bits that base64url must leave zero.
-    expectError(
-      "Ed25519",
-      { ...GOOD.Ed25519, x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURp" },
-      "publicKeyJwk.x",
-    );
+    expectError("Ed25519", { ...GOOD.Ed25519, x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURp" }, "publicKeyJwk.x");
   });
 
   it("uses the caller's path prefix", () => {
-    expect(
-      validatePublicJwk("Ed25519", { ...GOOD.Ed25519, kty: "EC" }, "keys[0].jwk"),
-    ).toMatchObject({
+    expect(validatePublicJwk("Ed25519", { ...GOOD.Ed25519, kty: "EC" }, "keys[0].jwk")).toMatchObject({
       path: "keys[0].jwk.kty",
     });
   });
@@ -164,22 +145,15 @@ describe("key bytes", () => {
   it.each([
     ["secp256k1", secp256k1],
     ["P-256", p256],
-  ] as const)(
-    "%s public key bytes are the compressed point, and decompress back",
-    (keyType, curve) => {
-      const bytes = publicKeyBytes(GOOD[keyType]);
-      expect(bytes).toHaveLength(33);
-      expect([0x02, 0x03]).toContain(bytes[0]);
-      expect(curve.Point.fromBytes(bytes).toBytes(false).subarray(1, 33)).toEqual(
-        base64url.decode(GOOD[keyType].x),
-      );
-      expect(jwkFromPublicKeyBytes(keyType, bytes)).toEqual(GOOD[keyType]);
-      // Uncompressed input is accepted too.
-      expect(jwkFromPublicKeyBytes(keyType, curve.Point.fromBytes(bytes).toBytes(false))).toEqual(
-        GOOD[keyType],
-      );
-    },
-  );
+  ] as const)("%s public key bytes are the compressed point, and decompress back", (keyType, curve) => {
+    const bytes = publicKeyBytes(GOOD[keyType]);
+    expect(bytes).toHaveLength(33);
+    expect([0x02, 0x03]).toContain(bytes[0]);
+    expect(curve.Point.fromBytes(bytes).toBytes(false).subarray(1, 33)).toEqual(base64url.decode(GOOD[keyType].x));
+    expect(jwkFromPublicKeyBytes(keyType, bytes)).toEqual(GOOD[keyType]);
+    // Uncompressed input is accepted too.
+    expect(jwkFromPublicKeyBytes(keyType, curve.Point.fromBytes(bytes).toBytes(false))).toEqual(GOOD[keyType]);
+  });
 
   it("jwkFromPublicKeyBytes throws on invalid bytes", () => {
     expect(() => jwkFromPublicKeyBytes("Ed25519", new Uint8Array(31))).toThrow();
@@ -191,15 +165,12 @@ describe("key bytes", () => {
     expect(() => jwkFromPublicKeyBytes("secp256k1", wrongPrefix)).toThrow();
   });
 
-  it.each(KEY_TYPES)(
-    "generateKeyPair(%s) yields a 32-byte private key for its public key",
-    async (keyType) => {
-      const a = await generateKeyPair(keyType);
-      const b = await generateKeyPair(keyType);
-      expect(a.privateKey).toHaveLength(32);
-      expect(keyTypeOfJwk(a.publicJwk)).toBe(keyType);
-      expect(a.privateKey).not.toEqual(b.privateKey);
-      expect(a.publicJwk).not.toEqual(b.publicJwk);
-    },
-  );
+  it.each(KEY_TYPES)("generateKeyPair(%s) yields a 32-byte private key for its public key", async (keyType) => {
+    const a = await generateKeyPair(keyType);
+    const b = await generateKeyPair(keyType);
+    expect(a.privateKey).toHaveLength(32);
+    expect(keyTypeOfJwk(a.publicJwk)).toBe(keyType);
+    expect(a.privateKey).not.toEqual(b.privateKey);
+    expect(a.publicJwk).not.toEqual(b.publicJwk);
+  });
 });

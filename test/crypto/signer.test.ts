@@ -49,22 +49,13 @@ describe.each(KEY_TYPES)("%s signer", (keyType) => {
     const split = splitCompactJws(alg, jws);
     expect(split.ok).toBe(true);
     if (!split.ok) return;
-    expect(
-      await verifySignature(
-        alg,
-        publicJwk,
-        enc.encode(split.value.signingInput),
-        split.value.signature,
-      ),
-    ).toBe(true);
+    expect(await verifySignature(alg, publicJwk, enc.encode(split.value.signingInput), split.value.signature)).toBe(true);
 
     if (alg === "ES256K") {
       // WebCrypto (and so jose in workerd) has no secp256k1; noble's default verify also
       // insists on low-S, which is what ES256K consumers expect.
       const sig = base64url.decode(jws.split(".")[2]!);
-      expect(
-        secp256k1.verify(sig, enc.encode(split.value.signingInput), publicKeyBytes(publicJwk)),
-      ).toBe(true);
+      expect(secp256k1.verify(sig, enc.encode(split.value.signingInput), publicKeyBytes(publicJwk))).toBe(true);
       expect(secp256k1.Signature.fromBytes(sig).hasHighS()).toBe(false);
     } else {
       const key = await importJWK({ ...publicJwk }, alg);
@@ -77,12 +68,8 @@ describe.each(KEY_TYPES)("%s signer", (keyType) => {
   it("refuses a private key that does not belong to the public JWK", async () => {
     const a = await generateKeyPair(keyType);
     const b = await generateKeyPair(keyType);
-    await expect(importSigner(keyType, a.privateKey, b.publicJwk)).rejects.toThrow(
-      /does not match/,
-    );
-    await expect(
-      importSigner(keyType, a.privateKey.subarray(0, 31), a.publicJwk),
-    ).rejects.toThrow();
+    await expect(importSigner(keyType, a.privateKey, b.publicJwk)).rejects.toThrow(/does not match/);
+    await expect(importSigner(keyType, a.privateKey.subarray(0, 31), a.publicJwk)).rejects.toThrow();
   });
 });
 

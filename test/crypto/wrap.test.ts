@@ -53,9 +53,7 @@ describe("wrapPrivateKey / unwrapPrivateKey", () => {
   it("fails with a different KEK", async () => {
     const wrapped = await wrapPrivateKey(kek, "key-a", secret);
     const other = crypto.getRandomValues(new Uint8Array(32));
-    await expect(unwrapPrivateKey(other, "key-a", wrapped)).rejects.toThrow(
-      /authentication failed/,
-    );
+    await expect(unwrapPrivateKey(other, "key-a", wrapped)).rejects.toThrow(/authentication failed/);
   });
 
   it("fails when the ciphertext, tag or IV is tampered with", async () => {
@@ -67,14 +65,7 @@ describe("wrapPrivateKey / unwrapPrivateKey", () => {
 
   it("rejects malformed values", async () => {
     const wrapped = await wrapPrivateKey(kek, "key-a", secret);
-    for (const bad of [
-      wrapped.replace("v1.", "v2."),
-      `${wrapped}.x`,
-      wrapped.split(".").slice(0, 2).join("."),
-      "",
-      "v1..",
-      "v1.!!.!!",
-    ]) {
+    for (const bad of [wrapped.replace("v1.", "v2."), `${wrapped}.x`, wrapped.split(".").slice(0, 2).join("."), "", "v1..", "v1.!!.!!"]) {
       await expect(unwrapPrivateKey(kek, "key-a", bad)).rejects.toThrow();
     }
   });

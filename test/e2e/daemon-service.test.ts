@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../scripts/dev-server.ts";
-import { freshToken, PIN, SOFTHSM_MODULE, softhsmAvailable, TOKEN } from "../signer/softhsm.ts";
+import { freshToken, PIN, pkcs11KeyArgs, softhsmAvailable } from "../signer-daemon/softhsm.ts";
 import { eventually, operator, signerCli, startDaemon, stopDaemon, type Daemon } from "./harness.ts";
 
 const ALICE = "did:example:alice";
@@ -39,14 +39,7 @@ describe.skipIf(!hsm)("the signer daemon against the real service", () => {
   });
 
   async function issuer(keyType: string, label: string) {
-    const kg = JSON.parse(
-      signerCli(
-        ["keygen", "--backend", "pkcs11", "--module", SOFTHSM_MODULE, "--token", TOKEN, "--pin-env", "SSI_SIGNER_PIN"].concat(
-          ["--key-label", label, "--key-type", keyType],
-        ),
-        hsmEnv,
-      ),
-    ) as { body: unknown };
+    const kg = JSON.parse(signerCli(["keygen", ...pkcs11KeyArgs(label), "--key-type", keyType], hsmEnv)) as { body: unknown };
     const created = await call("PUT", "/v1/dids/key", kg.body);
     expect(created.status).toBe(201);
     return { did: created.body.did.id as string, vm: created.body.did.verificationMethod[0].id as string, label };
@@ -55,9 +48,7 @@ describe.skipIf(!hsm)("the signer daemon against the real service", () => {
 
   const run = (iss: Issuer, extra: string[]) => {
     const d = startDaemon(
-      ["--url", server.url, "--did", iss.did, "--backend", "pkcs11", "--module", SOFTHSM_MODULE, "--token", TOKEN].concat(
-        ["--key-label", iss.label, "--pin-env", "SSI_SIGNER_PIN", "--policy", policy, "--token-ttl", "10", ...extra],
-      ),
+      ["--url", server.url, "--did", iss.did, ...pkcs11KeyArgs(iss.label), "--policy", policy, "--token-ttl", "10", ...extra],
       hsmEnv,
     );
     daemons.push(d);
@@ -112,7 +103,8 @@ describe.skipIf(!hsm)("the signer daemon against the real service", () => {
     });
   }
 
-  const exited = (d: Daemon) => new Promise<number | null>((r) => (d.child.exitCode !== null ? r(d.child.exitCode) : d.child.once("exit", r)));
+  const exited = (d: Daemon) =>
+    new Promise<number | null>((r) => (d.child.exitCode !== null ? r(d.child.exitCode) : d.child.once("exit", r)));
 
   it("socket mode: the policy refuses Bob's credentials with its reason, Alice's and the status lists are signed, across a DID-auth token refresh and a SIGTERM drain", async () => {
     const iss = await issuer("Ed25519", "socket-key");

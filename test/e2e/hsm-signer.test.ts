@@ -8,7 +8,7 @@
 import { verifyCredential } from "did-jwt-vc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../scripts/dev-server.ts";
-import { freshToken, PIN, SOFTHSM_MODULE, softhsmAvailable, TOKEN } from "../signer/softhsm.ts";
+import { freshToken, PIN, pkcs11KeyArgs, softhsmAvailable } from "../signer-daemon/softhsm.ts";
 import { eventually, operator, signerCli, startDaemon, stopDaemon, type Daemon } from "./harness.ts";
 
 const KEY_TYPES = ["Ed25519", "P-256", "secp256k1"] as const;
@@ -24,10 +24,17 @@ describe.skipIf(!hsm)("external issuance with the PKCS#11 signer daemon", () => 
   const issuers: { keyType: string; did: string }[] = [];
   let daemons: Daemon[] = [];
 
-  // One signature at a time, so a backlog takes long enough to be caught in the middle.
-  const daemonArgs = (did: string, label: string) => [
-    "--url", server.url, "--did", did, "--backend", "pkcs11", "--module", SOFTHSM_MODULE,
-    "--token", TOKEN, "--key-label", label, "--pin-env", "SSI_SIGNER_PIN", "--concurrency", "1",
+  // One signature at a time, each sent alone, and the next one made only once the service confirmed
+  // the last: at the kill the daemon can have made at most one signature the service has not seen,
+  // so the backlog is provably in the middle however fast the token and the service are.
+  const THROTTLED = ["--concurrency", "1", "--batch-window", "0", "--max-unconfirmed", "1"];
+  const daemonArgs = (did: string, label: string, extra: string[] = []) => [
+    "--url",
+    server.url,
+    "--did",
+    did,
+    ...pkcs11KeyArgs(label),
+    ...extra,
   ];
 
   beforeAll(async () => {
@@ -36,9 +43,10 @@ describe.skipIf(!hsm)("external issuance with the PKCS#11 signer daemon", () => 
     hsmEnv = { ...freshToken().env, SSI_SIGNER_PIN: PIN };
     for (const keyType of KEY_TYPES) {
       const label = `vc-${keyType}`;
-      const out = JSON.parse(
-        signerCli(["keygen", "--backend", "pkcs11", "--module", SOFTHSM_MODULE, "--token", TOKEN, "--pin-env", "SSI_SIGNER_PIN", "--key-label", label, "--key-type", keyType], hsmEnv),
-      ) as { body: unknown; publicKeyJwk: { d?: string } };
+      const out = JSON.parse(signerCli(["keygen", ...pkcs11KeyArgs(label), "--key-type", keyType], hsmEnv)) as {
+        body: unknown;
+        publicKeyJwk: { d?: string };
+      };
       expect(out.publicKeyJwk.d).toBeUndefined();
       const created = await call("PUT", "/v1/dids/key", out.body);
       expect(created.status).toBe(201);
@@ -74,13 +82,18 @@ describe.skipIf(!hsm)("external issuance with the PKCS#11 signer daemon", () => 
     // The backlog exists before the daemons start, so each gets it in one frame on connecting.
     for (const iss of issuers) await issue(iss, BACKLOG, 0);
     const killed = issuers.map((iss) => {
-      const d = startDaemon(daemonArgs(iss.did, `vc-${iss.keyType}`), hsmEnv);
+      const d = startDaemon(daemonArgs(iss.did, `vc-${iss.keyType}`, THROTTLED), hsmEnv);
       // kill -9 the instant the first signature is confirmed: mid-stream, no drain, no goodbye.
-      const dead = new Promise<void>((resolve) => {
+      const dead = new Promise<void>((resolve, reject) => {
         d.watchers.push((line) => {
           if (line.event === "signed" && d.child.signalCode === null) d.child.kill("SIGKILL");
         });
-        d.child.once("exit", () => resolve());
+        // A daemon that stops by itself (before it signed anything) is not the kill under test: say why it stopped.
+        d.child.once("exit", (code, signal) =>
+          signal === "SIGKILL"
+            ? resolve()
+            : reject(new Error(`daemon exited by itself (${code ?? signal}): ${d.stderr.join("").slice(-2000)}`)),
+        );
       });
       return { d, dead };
     });
@@ -95,6 +108,7 @@ describe.skipIf(!hsm)("external issuance with the PKCS#11 signer daemon", () => 
       expect(pending, iss.keyType).toBeGreaterThan(0);
     }
     for (const iss of issuers) await issue(iss, LATER, BACKLOG);
+    // The restarted daemons run as deployed: no window, batched sign frames.
     daemons = issuers.map((iss) => startDaemon(daemonArgs(iss.did, `vc-${iss.keyType}`), hsmEnv));
 
     await eventually(

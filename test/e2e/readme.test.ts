@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, startDevServer, type DevServer } from "../../scripts/dev-server.ts";
-import { SOFTHSM_MODULE, softhsmAvailable } from "../signer/softhsm.ts";
+import { SOFTHSM_MODULE, softhsmAvailable } from "../signer-daemon/softhsm.ts";
 import { operator } from "./harness.ts";
 
 const README_MODULE = "/usr/lib/softhsm/libsofthsm2.so";
@@ -87,7 +87,10 @@ describe.skipIf(!hsm)("README: signer daemon section", () => {
     const call = operator(server.url, server.token);
     expect((await call("PUT", "/v1/credentials/verification", { credentialJwt: jwt })).body).toEqual({ verified: true });
     // The daemon logged the job it signed, then its final counters after the SIGTERM drain.
-    const lines = out.split("\n").filter((l) => l.startsWith('{"ts"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = out
+      .split("\n")
+      .filter((l) => l.startsWith('{"ts"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.filter((l) => l.event === "signed")).toHaveLength(1);
     expect(lines.at(-1)).toMatchObject({ event: "stats", signed: 1, final: true });
   });

@@ -4,7 +4,7 @@
  * mutations that break them in the ways clients do.
  */
 import fc from "fast-check";
-import { TOKEN } from "../helpers";
+import { TOKEN } from "../support/api";
 
 export type JsonSchema = {
   $ref?: string;
@@ -49,7 +49,10 @@ export type Known = Record<string, unknown[]>;
 
 export type RouteRequest = { method: string; path: string; headers: Record<string, string>; body?: string; label: string };
 
-export function operationsOf(spec: { paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, JsonSchema> } }): Operation[] {
+export function operationsOf(spec: {
+  paths: Record<string, Record<string, unknown>>;
+  components: { schemas: Record<string, JsonSchema> };
+}): Operation[] {
   const out: Operation[] = [];
   for (const [path, item] of Object.entries(spec.paths)) {
     for (const [method, raw] of Object.entries(item)) {
@@ -74,11 +77,19 @@ const resolve = (s: JsonSchema, schemas: Record<string, JsonSchema>): JsonSchema
 };
 
 /** Values for one schema; `name` picks real ids from `known` some of the time. */
-export function valueFor(schema: JsonSchema, name: string, known: Known, schemas: Record<string, JsonSchema>, depth = 0): fc.Arbitrary<unknown> {
+export function valueFor(
+  schema: JsonSchema,
+  name: string,
+  known: Known,
+  schemas: Record<string, JsonSchema>,
+  depth = 0,
+): fc.Arbitrary<unknown> {
   const s = resolve(schema, schemas);
   const fromSchema = schemaValue(s, name, known, schemas, depth);
   const real = known[name];
-  return real && real.length > 0 ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...real) }, { weight: 1, arbitrary: fromSchema }) : fromSchema;
+  return real && real.length > 0
+    ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...real) }, { weight: 1, arbitrary: fromSchema })
+    : fromSchema;
 }
 
 function schemaValue(s: JsonSchema, name: string, known: Known, schemas: Record<string, JsonSchema>, depth: number): fc.Arbitrary<unknown> {
@@ -91,7 +102,8 @@ function schemaValue(s: JsonSchema, name: string, known: Known, schemas: Record<
   const type = types.find((t) => t !== "null") ?? (s.properties ? "object" : undefined);
   switch (type) {
     case "string": {
-      if (s.format === "date-time") return fc.date({ min: new Date("2027-01-01"), max: new Date("2100-01-01"), noInvalidDate: true }).map((d) => d.toISOString());
+      if (s.format === "date-time")
+        return fc.date({ min: new Date("2027-01-01"), max: new Date("2100-01-01"), noInvalidDate: true }).map((d) => d.toISOString());
       const maxLength = Math.min(s.maxLength ?? 40, 40);
       const minLength = Math.min(s.minLength ?? 0, maxLength);
       if (s.pattern) {
@@ -170,9 +182,48 @@ const nested = (levels: number): unknown => {
 const UNICODE = ["\ud800", "\udfff", "\u0000", "🧪🔑", "\u202e\u2066evil", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "ﬀ", "e\u0301", "\ufeff", "\uffff"];
 /** Number literals JSON can carry but JavaScript and SQLite treat specially. */
 const EDGE_NUMBERS = ["1e400", "-1e400", "-0", "9007199254740993", "1e-400", "0.1", "-1", "0", "4294967296", "1.0", "2e3"];
-const BAD_PERCENT = ["%", "%E0%A4%A", "%zz", "%00", "..%2F..%2Fetc", "a%2Fb", "%C0%AF", "%ED%A0%80", "%FF", "x".repeat(5000), "%25%", "did%3Akey%3A%"];
-const BAD_JSON = ["", "{", '{"a":1,}', "{'a':1}", "[1,2", "nul", "\ufeff{}", '{"a":1}{"b":2}', "NaN", '{"a":"\\x41"}', "{\"a\":1e999999}", '"just a string"', "[]", "null", "0"];
-const CONTENT_TYPES = [null, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json;", "application/json; charset=latin1", "APPLICATION/JSON", "application/xml", "application/vc+jwt"];
+const BAD_PERCENT = [
+  "%",
+  "%E0%A4%A",
+  "%zz",
+  "%00",
+  "..%2F..%2Fetc",
+  "a%2Fb",
+  "%C0%AF",
+  "%ED%A0%80",
+  "%FF",
+  "x".repeat(5000),
+  "%25%",
+  "did%3Akey%3A%",
+];
+const BAD_JSON = [
+  "",
+  "{",
+  '{"a":1,}',
+  "{'a':1}",
+  "[1,2",
+  "nul",
+  "\ufeff{}",
+  '{"a":1}{"b":2}',
+  "NaN",
+  '{"a":"\\x41"}',
+  '{"a":1e999999}',
+  '"just a string"',
+  "[]",
+  "null",
+  "0",
+];
+const CONTENT_TYPES = [
+  null,
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "application/json;",
+  "application/json; charset=latin1",
+  "APPLICATION/JSON",
+  "application/xml",
+  "application/vc+jwt",
+];
 const RAW = (text: string) => `\u0000RAW:${text}\u0000`;
 
 /** Picks a JSON path of an object value (members of members, array items), or null. */
@@ -209,63 +260,106 @@ export function mutations(op: Operation): fc.Arbitrary<Mutation> {
     ? [
         fc.tuple(pick, fc.constantFrom<unknown>(42, -1, true, null, [], {}, "x", [[]], 1.5)).map(([i, v]) => (d: Draft) => {
           const ps = paths(d.body);
-          return ps.length === 0 ? { ...d, body: v, label: "wrong type (body)" } : { ...d, body: setAt(d.body, ps[i % ps.length]!, () => v), label: `wrong type at ${ps[i % ps.length]!.join(".")}` };
+          return ps.length === 0
+            ? { ...d, body: v, label: "wrong type (body)" }
+            : { ...d, body: setAt(d.body, ps[i % ps.length]!, () => v), label: `wrong type at ${ps[i % ps.length]!.join(".")}` };
         }),
         pick.map((i) => (d: Draft) => {
           const ps = paths(d.body);
-          return ps.length === 0 ? d : { ...d, body: setAt(d.body, ps[i % ps.length]!, DELETE), label: `missing ${ps[i % ps.length]!.join(".")}` };
+          return ps.length === 0
+            ? d
+            : { ...d, body: setAt(d.body, ps[i % ps.length]!, DELETE), label: `missing ${ps[i % ps.length]!.join(".")}` };
         }),
         fc.tuple(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 })).map(([k, v]) => (d: Draft) => {
-          const body = d.body && typeof d.body === "object" && !Array.isArray(d.body) ? { ...(d.body as object), [k || "extra"]: v } : { extra: v };
+          const body =
+            d.body && typeof d.body === "object" && !Array.isArray(d.body) ? { ...(d.body as object), [k || "extra"]: v } : { extra: v };
           return { ...d, body, label: `extra field ${k}` };
         }),
-        fc.tuple(pick, fc.constantFrom(70_000, 300_000, 1_100_000), fc.constantFrom("x", "é", "🧪", "\\")).map(([i, n, ch]) => (d: Draft) => {
-          const ps = paths(d.body);
-          const huge = ch.repeat(Math.ceil(n / ch.length));
-          return ps.length === 0 ? { ...d, body: huge, label: "huge body string" } : { ...d, body: setAt(d.body, ps[i % ps.length]!, () => huge), label: `huge string (${n}) at ${ps[i % ps.length]!.join(".")}` };
-        }),
+        fc
+          .tuple(pick, fc.constantFrom(70_000, 300_000, 1_100_000), fc.constantFrom("x", "é", "🧪", "\\"))
+          .map(([i, n, ch]) => (d: Draft) => {
+            const ps = paths(d.body);
+            const huge = ch.repeat(Math.ceil(n / ch.length));
+            return ps.length === 0
+              ? { ...d, body: huge, label: "huge body string" }
+              : {
+                  ...d,
+                  body: setAt(d.body, ps[i % ps.length]!, () => huge),
+                  label: `huge string (${n}) at ${ps[i % ps.length]!.join(".")}`,
+                };
+          }),
         fc.tuple(pick, fc.constantFrom(33, 40, 65, 3000)).map(([i, levels]) => (d: Draft) => {
           const ps = paths(d.body);
           const deep = nested(levels);
-          return ps.length === 0 ? { ...d, body: deep, label: `deep ${levels}` } : { ...d, body: setAt(d.body, ps[i % ps.length]!, () => deep), label: `deep ${levels} at ${ps[i % ps.length]!.join(".")}` };
+          return ps.length === 0
+            ? { ...d, body: deep, label: `deep ${levels}` }
+            : { ...d, body: setAt(d.body, ps[i % ps.length]!, () => deep), label: `deep ${levels} at ${ps[i % ps.length]!.join(".")}` };
         }),
         fc.tuple(pick, fc.constantFrom(...UNICODE)).map(([i, u]) => (d: Draft) => {
           const ps = paths(d.body);
           if (ps.length === 0) return { ...d, body: u, label: "unicode body" };
           const p = ps[i % ps.length]!;
-          return { ...d, body: setAt(d.body, p, (old) => (typeof old === "string" ? `${old}${u}` : u)), label: `unicode at ${p.join(".")}` };
+          return {
+            ...d,
+            body: setAt(d.body, p, (old) => (typeof old === "string" ? `${old}${u}` : u)),
+            label: `unicode at ${p.join(".")}`,
+          };
         }),
         fc.tuple(pick, fc.constantFrom(...EDGE_NUMBERS)).map(([i, n]) => (d: Draft) => {
           const ps = paths(d.body);
           if (ps.length === 0) return { ...d, rawBody: n, label: `number ${n}` };
           return { ...d, body: setAt(d.body, ps[i % ps.length]!, () => RAW(n)), label: `number ${n} at ${ps[i % ps.length]!.join(".")}` };
         }),
-        fc.constantFrom(...BAD_JSON).map((text) => (d: Draft) => ({ ...d, rawBody: text, label: `bad JSON ${JSON.stringify(text.slice(0, 20))}` })),
+        fc
+          .constantFrom(...BAD_JSON)
+          .map((text) => (d: Draft) => ({ ...d, rawBody: text, label: `bad JSON ${JSON.stringify(text.slice(0, 20))}` })),
         fc.constantFrom(...CONTENT_TYPES).map((ct) => (d: Draft) => ({ ...d, contentType: ct, label: `content type ${ct}` })),
       ]
     : [];
   const pathParams = op.params.filter((p) => p.in === "path");
   const withPath: fc.Arbitrary<Mutation>[] = pathParams.map((p) =>
     fc.oneof(
-      fc.constantFrom(...BAD_PERCENT).map((v) => (d: Draft) => ({ ...d, path: { ...d.path, [p.name]: { value: v, raw: true } }, label: `path ${p.name}=${v.slice(0, 20)}` })),
-      fc.constantFrom(...UNICODE, "", " ", "did:key:", "../..", "did:web:localhost%3A1").map((v) => (d: Draft) => ({ ...d, path: { ...d.path, [p.name]: { value: v } }, label: `path ${p.name} ${JSON.stringify(v)}` })),
+      fc.constantFrom(...BAD_PERCENT).map((v) => (d: Draft) => ({
+        ...d,
+        path: { ...d.path, [p.name]: { value: v, raw: true } },
+        label: `path ${p.name}=${v.slice(0, 20)}`,
+      })),
+      fc
+        .constantFrom(...UNICODE, "", " ", "did:key:", "../..", "did:web:localhost%3A1")
+        .map((v) => (d: Draft) => ({ ...d, path: { ...d.path, [p.name]: { value: v } }, label: `path ${p.name} ${JSON.stringify(v)}` })),
     ),
   );
   const queryNames = op.params.filter((p) => p.in === "query").map((p) => p.name);
   const withQuery: fc.Arbitrary<Mutation>[] = [
-    fc.tuple(fc.constantFrom(...queryNames, "pageSize", "pageToken", "unknown"), fc.constantFrom(...BAD_PERCENT)).map(([name, v]) => (d: Draft) => ({
-      ...d,
-      query: [...d.query, { name, value: v, raw: true }],
-      label: `query ${name}=${v.slice(0, 20)}`,
-    })),
-    fc.tuple(fc.constantFrom(...queryNames, "pageSize"), fc.constantFrom("0", "-1", "1001", "1e309", "abc", "", "1.5", "99999999999999999999", "0x10")).map(([name, v]) => (d: Draft) => ({
-      ...d,
-      query: [...d.query, { name, value: v }, { name, value: v }],
-      label: `query ${name}=${v} twice`,
-    })),
+    fc
+      .tuple(fc.constantFrom(...queryNames, "pageSize", "pageToken", "unknown"), fc.constantFrom(...BAD_PERCENT))
+      .map(([name, v]) => (d: Draft) => ({
+        ...d,
+        query: [...d.query, { name, value: v, raw: true }],
+        label: `query ${name}=${v.slice(0, 20)}`,
+      })),
+    fc
+      .tuple(
+        fc.constantFrom(...queryNames, "pageSize"),
+        fc.constantFrom("0", "-1", "1001", "1e309", "abc", "", "1.5", "99999999999999999999", "0x10"),
+      )
+      .map(([name, v]) => (d: Draft) => ({
+        ...d,
+        query: [...d.query, { name, value: v }, { name, value: v }],
+        label: `query ${name}=${v} twice`,
+      })),
     fc.jsonValue({ maxDepth: 2 }).map((v) => (d: Draft) => ({
       ...d,
-      query: [...d.query, { name: "pageToken", value: btoa(JSON.stringify(v) ?? "x").replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_") }],
+      query: [
+        ...d.query,
+        {
+          name: "pageToken",
+          value: btoa(JSON.stringify(v) ?? "x")
+            .replace(/=+$/, "")
+            .replace(/\+/g, "-")
+            .replace(/\//g, "_"),
+        },
+      ],
       label: `pageToken ${JSON.stringify(v)?.slice(0, 30)}`,
     })),
   ];
@@ -293,5 +387,11 @@ export function render(op: Operation, d: Draft): RouteRequest {
   if (d.rawBody !== undefined) body = d.rawBody;
   else if (d.body !== undefined) body = JSON.stringify(d.body).replace(/"\\u0000RAW:([^"\\]*)\\u0000"/g, "$1");
   if (body !== undefined && d.contentType !== null) headers["content-type"] = d.contentType ?? "application/json";
-  return { method: op.method, path: `${path}${query ? `?${query}` : ""}`, headers, ...(body !== undefined ? { body } : {}), label: d.label };
+  return {
+    method: op.method,
+    path: `${path}${query ? `?${query}` : ""}`,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+    label: d.label,
+  };
 }

@@ -12,8 +12,9 @@ import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { base64url } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ORIGIN, api } from "../helpers";
-import { externalKey } from "../signjobs/support";
+import { ORIGIN, api } from "../support/api";
+import { externalKey } from "../support/keys";
+import { makeHolder } from "../presentations/holder";
 import { type JsonSchema, type Known, type Operation, type RouteRequest, arbitraryFor, mutations, operationsOf, render } from "./generate";
 
 const SEED = 20_261_201;
@@ -33,7 +34,11 @@ async function snapshot(issuers: string[]): Promise<Snapshot> {
        (SELECT count(*) FROM credentials) AS credentials,
        (SELECT count(*) FROM credentials WHERE deleted_at IS NOT NULL OR revoked = 1 OR suspended = 1) AS changed_credentials,
        (SELECT count(*) FROM operations) AS operations, (SELECT count(*) FROM operations WHERE done = 1) AS done_operations,
-       (SELECT count(*) FROM status_lists) AS status_lists`,
+       (SELECT count(*) FROM status_lists) AS status_lists,
+       (SELECT count(*) FROM schemas) AS schemas, (SELECT count(*) FROM schemas WHERE deleted_at IS NOT NULL) AS deleted_schemas,
+       (SELECT count(*) FROM presentation_definitions) AS definitions,
+       (SELECT count(*) FROM presentation_requests) AS requests, (SELECT count(*) FROM presentation_requests WHERE deleted_at IS NOT NULL) AS deleted_requests,
+       (SELECT count(*) FROM presentation_submissions) AS submissions, (SELECT count(*) FROM presentation_submissions WHERE status <> 'pending') AS reviewed`,
   ).first();
   const objects = await Promise.all(
     issuers.map((did) =>
@@ -50,7 +55,10 @@ async function settled(issuers: string[]): Promise<Snapshot> {
   for (let i = 0; i < 500; i++) {
     const pending = await Promise.all(
       issuers.map((did) =>
-        runInDurableObject(env.ISSUER.getByName(did), (_o, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n),
+        runInDurableObject(
+          env.ISSUER.getByName(did),
+          (_o, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n,
+        ),
       ),
     );
     if (pending.every((n) => n === 0)) return snapshot(issuers);
@@ -61,7 +69,11 @@ async function settled(issuers: string[]): Promise<Snapshot> {
 
 async function send(req: RouteRequest): Promise<{ status: number; type: string; body: string }> {
   const res = await exports.default.fetch(
-    new Request(`${ORIGIN}${req.path}`, { method: req.method, headers: req.headers, ...(req.body !== undefined ? { body: req.body } : {}) }),
+    new Request(`${ORIGIN}${req.path}`, {
+      method: req.method,
+      headers: req.headers,
+      ...(req.body !== undefined ? { body: req.body } : {}),
+    }),
   );
   return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() };
 }
@@ -99,7 +111,8 @@ describe("fuzzing every route in /openapi.json", () => {
     // Values that name real things, so generated requests reach past "not found".
     const custodial = (await api("PUT", "/v1/dids/key", { keyType: "Ed25519" })).body.did;
     const key = await externalKey("Ed25519");
-    const external = (await api("PUT", "/v1/dids/jwk", { keyType: "Ed25519", custody: "external", publicKeyJwk: key.publicKeyJwk })).body.did;
+    const external = (await api("PUT", "/v1/dids/jwk", { keyType: "Ed25519", custody: "external", publicKeyJwk: key.publicKeyJwk })).body
+      .did;
     const web = (await api("PUT", "/v1/dids/web", { keyType: "P-256", options: { didWebId: "did:web:ssi.test:fuzz" } })).body.did;
     const base = (issuer: { id: string; verificationMethod: { id: string }[] }) => ({
       issuer: issuer.id,
@@ -111,7 +124,49 @@ describe("fuzzing every route in /openapi.json", () => {
     const pending = await api("PUT", "/v1/credentials", base(external));
     expect([signed.status, pending.status]).toEqual([201, 202]);
     const list = await env.DB.prepare("SELECT id FROM status_lists LIMIT 1").first<{ id: string }>();
+    // A signed manifest (and its shape) so the manifest routes are reached past "not found".
+    const manifestBody = (issuer: { id: string; verificationMethod: { id: string }[] }) => ({
+      issuerDid: issuer.id,
+      verificationMethodId: issuer.verificationMethod[0]!.id,
+      format: { jwt_vc: { alg: ["EdDSA"] } },
+      outputDescriptors: [{ id: "out", schema: "https://example.com/s" }],
+      presentationDefinition: {
+        id: "d",
+        input_descriptors: [{ id: "in", constraints: { fields: [{ path: ["$.credentialSubject.name"] }] } }],
+      },
+    });
+    const manifest = await api("PUT", "/v1/manifests", manifestBody(custodial));
+    expect(manifest.status).toBe(201);
+    const manifestId = manifest.body.result.response.credential_manifest.id as string;
     issuers = [custodial.id, external.id, web.id];
+
+    // Schemas and Presentation Exchange: a schema, a definition, a request and a holder's submission.
+    const schemaBody = { name: "person", schema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] } };
+    const schema = (await api("PUT", "/v1/schemas", schemaBody)).body;
+    const definitionBody = {
+      name: "fuzz",
+      inputDescriptors: [{ id: "any", constraints: { fields: [{ path: ["$.vc.credentialSubject.name"], filter: { type: "string" } }] } }],
+    };
+    const definition = (await api("PUT", "/v1/presentations/definitions", definitionBody)).body.presentation_definition;
+    const requestBody = {
+      issuerId: custodial.id,
+      verificationMethodId: custodial.verificationMethod[0].id,
+      presentationDefinitionId: definition.id,
+    };
+    const request = (await api("PUT", "/v1/presentations/requests", requestBody)).body;
+    const holder = await makeHolder("Ed25519", "key");
+    const vp = (credentialJwt: string) =>
+      holder.present({
+        verifiableCredential: [credentialJwt],
+        presentation_submission: {
+          id: "s",
+          definition_id: definition.id,
+          descriptor_map: [{ id: "any", format: "jwt_vc", path: "$.verifiableCredential[0]" }],
+        },
+      });
+    const submissionJwt = await vp(signed.body.result.response.credentialJwt);
+    const submission = (await api("PUT", "/v1/presentations/submissions", { submissionJwt })).body;
+    expect([schema.id, definition.id, request.done, submission.done]).toEqual([expect.any(String), expect.any(String), true, false]);
     known = {
       did: issuers,
       issuer: issuers,
@@ -125,6 +180,12 @@ describe("fuzzing every route in /openapi.json", () => {
         signed.body.id,
         pending.body.id,
         custodial.verificationMethod[0].id,
+        manifestId,
+        schema.id,
+        definition.id,
+        request.result?.response?.presentationRequest?.id,
+        typeof submission.id === "string" ? submission.id.split("/").pop() : undefined,
+        submission.id,
       ].filter((v): v is string => typeof v === "string"),
       listId: list ? [list.id] : [],
       credentialJwt: [signed.body.result.response.credentialJwt],
@@ -132,7 +193,11 @@ describe("fuzzing every route in /openapi.json", () => {
       // Page tokens of both shapes the lists use: a (time, id) key and a sequence number.
       pageToken: [b64(JSON.stringify([Date.now() - 3_600_000, "a"])), b64(JSON.stringify([1]))],
       custody: ["custodial", "external"],
-      "PUT /v1/credentials": [{ ...base(custodial), revocable: true, expiry: "2099-01-01T00:00:00Z" }, base(external), { ...base(custodial), format: "vc+jwt", evidence: [{ id: "e1" }] }],
+      "PUT /v1/credentials": [
+        { ...base(custodial), revocable: true, expiry: "2099-01-01T00:00:00Z" },
+        base(external),
+        { ...base(custodial), format: "vc+jwt", evidence: [{ id: "e1" }] },
+      ],
       "PUT /v1/credentials/batch": [{ requests: [base(custodial), base(external)] }],
       "PUT /v1/credentials/verification": [{ credentialJwt: signed.body.result.response.credentialJwt }],
       "PUT /v1/credentials/{id}/status": [{ suspended: false }, { revoked: false }],
@@ -145,10 +210,43 @@ describe("fuzzing every route in /openapi.json", () => {
       "PUT /v1/signjobs": [{ id: pending.body.signJobs[0], signature: "A".repeat(86) }],
       "PUT /v1/signjobs/{id}": [{ signature: "A".repeat(86) }],
       "PUT /v1/signjobs/{id}/reject": [{ reason: "policy says no" }],
+      "PUT /v1/manifests": [manifestBody(custodial), manifestBody(external)],
+      "PUT /v1/manifests/requests": [
+        {
+          credentialManifestId: manifestId,
+          issuerId: custodial.id,
+          verificationMethodId: custodial.verificationMethod[0].id,
+          audience: ["did:example:wallet"],
+        },
+      ],
+      "PUT /v1/issuancetemplates": [
+        {
+          credentialManifest: manifestId,
+          issuer: custodial.id,
+          verificationMethodId: custodial.verificationMethod[0].id,
+          credentials: [{ id: "out", data: { name: "$.verifiableCredential[0].credentialSubject.name" } }],
+        },
+      ],
+      "PUT /v1/manifests/applications/{id}/review": [
+        { approved: true, credentialOverrides: { out: { data: { a: 1 } } } },
+        { approved: false },
+      ],
+      schemaId: [schema.id],
+      issuerId: issuers,
+      presentationDefinitionId: [definition.id],
+      "PUT /v1/schemas": [schemaBody, { ...schemaBody, issuer: custodial.id, verificationMethodId: custodial.verificationMethod[0].id }],
+      "PUT /v1/presentations/definitions": [definitionBody],
+      "PUT /v1/presentations/requests": [
+        requestBody,
+        { ...requestBody, issuerId: external.id, verificationMethodId: external.verificationMethod[0].id, audience: ["did:example:a"] },
+      ],
+      "PUT /v1/presentations/submissions": [{ submissionJwt }],
+      "PUT /v1/presentations/submissions/{id}/review": [{ approved: true }, { approved: false, reason: "no" }],
+      "PUT /v1/presentations/verification": [{ presentationJwt: submissionJwt }],
     };
   });
 
-  it("never answers 5xx; every 4xx is a problem with a code; a refusal changes nothing", { timeout: 120_000 }, async () => {
+  it("never answers 5xx; every 4xx is a problem with a code; a refusal changes nothing", { timeout: 300_000 }, async () => {
     const failures: string[] = [];
     const perRoute = new Map<string, Record<number, number>>();
     // Destructive routes last, so earlier routes still meet the fixtures alive.
@@ -175,7 +273,9 @@ describe("fuzzing every route in /openapi.json", () => {
           stats.refused++;
           const after = await snapshot(issuers);
           if (after !== before) {
-            failures.push(`state changed by a refused request: ${req.method} ${req.path.slice(0, 200)} [${req.label}] → ${res.status}\n  before ${before}\n  after  ${after}`);
+            failures.push(
+              `state changed by a refused request: ${req.method} ${req.path.slice(0, 200)} [${req.label}] → ${res.status}\n  before ${before}\n  after  ${after}`,
+            );
           }
           before = after;
         } else {
@@ -191,4 +291,3 @@ describe("fuzzing every route in /openapi.json", () => {
     expect(stats.routes).toBe(operations.length);
   });
 });
-

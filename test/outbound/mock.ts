@@ -1,3 +1,5 @@
+import { ION_TEST_NODE_URL, IonTestNode } from "../support/ion-node";
+
 /**
  * The Worker's whole outside world in tests: miniflare hands every outbound fetch of the Worker
  * (and of the test code running inside it) to `outboundMock`, in the Node process. Nothing
@@ -10,7 +12,18 @@
  */
 export const CONTROL = "https://outbound.control";
 
-type Route = { url: string; status?: number; headers?: Record<string, string>; body?: string; bytes?: number; hang?: boolean; drip?: boolean };
+/** The test ION node answers its own host (test/support/ion-node.ts); every other host is scripted here. */
+const ionNode = new IonTestNode();
+
+type Route = {
+  url: string;
+  status?: number;
+  headers?: Record<string, string>;
+  body?: string;
+  bytes?: number;
+  hang?: boolean;
+  drip?: boolean;
+};
 
 const routes = new Map<string, Route>();
 const log: string[] = [];
@@ -30,6 +43,7 @@ export async function outboundMock(request: Request): Promise<Response> {
     return new Response("unknown control request", { status: 400 });
   }
   log.push(url.href);
+  if (url.origin === ION_TEST_NODE_URL) return ionNode.handle(request);
   const route = routes.get(url.href);
   if (!route) return new Response("not scripted", { status: 404 });
   if (route.hang) return new Promise<Response>(() => {});

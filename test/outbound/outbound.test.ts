@@ -5,12 +5,16 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { checkOutboundUrl, clearOutboundCache, type OutboundFailure } from "../../src/net/outbound";
 import { Bitstring, MIN_LIST_SIZE, encodeList } from "../../src/status/bitstring";
-import { expectProblem } from "../contract";
-import { ORIGIN, TOKEN, api, enc } from "../helpers";
+import { expectProblem } from "../support/contract";
+import { ORIGIN, TOKEN, api, enc } from "../support/api";
+import { externalKey } from "../support/keys";
 import { CONTROL } from "./mock";
 
 /** Scripts the mock's answer for one URL. */
-async function serve(url: string, answer: { status?: number; headers?: Record<string, string>; body?: string; bytes?: number; hang?: boolean; drip?: boolean }) {
+async function serve(
+  url: string,
+  answer: { status?: number; headers?: Record<string, string>; body?: string; bytes?: number; hang?: boolean; drip?: boolean },
+) {
   const res = await fetch(`${CONTROL}/routes`, { method: "PUT", body: JSON.stringify({ url, ...answer }) });
   expect(res.status).toBe(204);
 }
@@ -25,18 +29,17 @@ const freshHost = (label: string) => `${label}-${Date.now().toString(36)}-${host
 async function foreignIssuer() {
   const host = freshHost("issuer");
   const did = `did:web:${host}`;
-  const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
-  const jwk = (await crypto.subtle.exportKey("jwk", pair.publicKey)) as JsonWebKey;
+  const key = await externalKey("Ed25519");
   const vm = `${did}#key-1`;
   const doc = {
     "@context": ["https://www.w3.org/ns/did/v1"],
     id: did,
-    verificationMethod: [{ id: vm, type: "JsonWebKey2020", controller: did, publicKeyJwk: { kty: "OKP", crv: "Ed25519", x: jwk.x } }],
+    verificationMethod: [{ id: vm, type: "JsonWebKey2020", controller: did, publicKeyJwk: key.publicKeyJwk }],
     assertionMethod: [vm],
   };
   await serve(`https://${host}/.well-known/did.json`, { body: JSON.stringify(doc), headers: { "content-type": "application/did+json" } });
   const sign = (claims: Record<string, unknown>, typ = "JWT") =>
-    new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid: vm, typ }).setIssuer(did).setIssuedAt().sign(pair.privateKey);
+    new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid: vm, typ }).setIssuer(did).setIssuedAt().sign(key.privateKey!);
   return { host, did, vm, sign };
 }
 type Foreign = Awaited<ReturnType<typeof foreignIssuer>>;
@@ -50,7 +53,12 @@ async function serveList(issuer: Foreign, url: string, set: number[] = []) {
       "@context": ["https://www.w3.org/2018/credentials/v1"],
       type: ["VerifiableCredential", "BitstringStatusListCredential"],
       issuer: issuer.did,
-      credentialSubject: { id: `${url}#list`, type: "BitstringStatusList", statusPurpose: "revocation", encodedList: await encodeList(bits) },
+      credentialSubject: {
+        id: `${url}#list`,
+        type: "BitstringStatusList",
+        statusPurpose: "revocation",
+        encodedList: await encodeList(bits),
+      },
     },
   });
   await serve(url, { body: jwt, headers: { "content-type": "application/vc+jwt" } });
@@ -75,7 +83,8 @@ async function credentialJwt(issuer: Foreign, status?: unknown) {
     },
   });
 }
-const verify = async (jwt: string) => (await api("PUT", "/v1/credentials/verification", { credentialJwt: jwt })).body as { verified: boolean; reason?: string };
+const verify = async (jwt: string) =>
+  (await api("PUT", "/v1/credentials/verification", { credentialJwt: jwt })).body as { verified: boolean; reason?: string };
 
 describe("the outbound policy, from the URL alone", () => {
   const refused: [string, OutboundFailure][] = [
@@ -156,7 +165,9 @@ describe("did:web resolution goes through the outbound policy", () => {
     for (const [did, host] of cases) {
       const res = await api("GET", `/v1/dids/resolver/${enc(did)}`);
       expectProblem(res, 404, "not_found");
-      expect(JSON.stringify(res.body.resolution.didResolutionMetadata), did).toMatch(/not fetched: .*\((address_literal|private_host|port_not_allowed)\)/);
+      expect(JSON.stringify(res.body.resolution.didResolutionMetadata), did).toMatch(
+        /not fetched: .*\((address_literal|private_host|port_not_allowed)\)/,
+      );
       const h = host ?? did.slice("did:web:".length).replace("%3A", ":");
       expect(await asked(h), did).toEqual([]);
     }
@@ -204,7 +215,11 @@ describe("did:web resolution goes through the outbound policy", () => {
 
   it("a host that sends headers and then drips its body forever fails with timeout after 5 s", async () => {
     const host = freshHost("dripping");
-    await serve(`https://${host}/.well-known/did.json`, { drip: true, body: '{"id":', headers: { "content-type": "application/did+json" } });
+    await serve(`https://${host}/.well-known/did.json`, {
+      drip: true,
+      body: '{"id":',
+      headers: { "content-type": "application/did+json" },
+    });
     const res = await api("GET", `/v1/dids/resolver/${enc(`did:web:${host}`)}`);
     expectProblem(res, 404, "not_found");
     expect(res.body.resolution.didResolutionMetadata.message).toMatch(/\(timeout\)/);
@@ -231,7 +246,10 @@ describe("foreign status lists go through the outbound policy", () => {
     const listUrl = `https://${freshHost("lists")}/lists/1`;
     await serveList(issuer, listUrl, [7]);
     expect(await verify(await credentialJwt(issuer, entry(listUrl, 3)))).toEqual({ verified: true });
-    expect(await verify(await credentialJwt(issuer, entry(listUrl, 7)))).toEqual({ verified: false, reason: "the credential has been revoked" });
+    expect(await verify(await credentialJwt(issuer, entry(listUrl, 7)))).toEqual({
+      verified: false,
+      reason: "the credential has been revoked",
+    });
   });
 
   it("a status list on a private or literal address is not fetched", async () => {
@@ -300,8 +318,13 @@ describe("the service's own origin is never fetched, however it is spelled", () 
       `https://${own.toUpperCase()}/v1/credentials/status/${crypto.randomUUID()}`,
       `https://${own}:443/v1/credentials/status/${crypto.randomUUID()}`,
     ]) {
-      const res = await asService(`https://${own}`, "PUT", "/v1/credentials/verification", { credentialJwt: await credentialJwt(issuer, entry(url, 1)) });
-      expect(res.body, url).toEqual({ verified: false, reason: `status list ${url} could not be read: no such status list is published here` });
+      const res = await asService(`https://${own}`, "PUT", "/v1/credentials/verification", {
+        credentialJwt: await credentialJwt(issuer, entry(url, 1)),
+      });
+      expect(res.body, url).toEqual({
+        verified: false,
+        reason: `status list ${url} could not be read: no such status list is published here`,
+      });
     }
     expect(await asked(own)).toEqual([]);
     expect(await asked(`${own}.`)).toEqual([]);

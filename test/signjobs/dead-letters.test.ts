@@ -6,8 +6,8 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api } from "../helpers";
-import { externalDid, externalKey, objectQuery, stubOf } from "./support";
+import { api } from "../support/api";
+import { externalDid, externalKey, objectQuery, stubOf } from "../support/keys";
 
 async function deliverNow(did: string) {
   await runInDurableObject(stubOf(did), async (_i, state) => {
@@ -28,7 +28,12 @@ describe("outbox dead letters", () => {
       "CREATE TRIGGER doomed BEFORE INSERT ON credentials WHEN NEW.subject = 'did:example:doomed' BEGIN SELECT RAISE(ABORT, 'row refused'); END",
     );
     try {
-      const res = await api("PUT", "/v1/credentials", { issuer: issuer.did, verificationMethodId: issuer.vmId, subject: "did:example:doomed", data: {} });
+      const res = await api("PUT", "/v1/credentials", {
+        issuer: issuer.did,
+        verificationMethodId: issuer.vmId,
+        subject: "did:example:doomed",
+        data: {},
+      });
       expect(res.status, JSON.stringify(res.body)).toBe(202);
       const entity = `credential:${res.body.result.response.id}`;
       let rows = await objectQuery<Row>(issuer.did, "SELECT key, attempts, refusals FROM outbox");
@@ -67,7 +72,12 @@ describe("outbox dead letters", () => {
       );
 
       // The issuer's other writes still land.
-      const healthy = await api("PUT", "/v1/credentials", { issuer: issuer.did, verificationMethodId: issuer.vmId, subject: "did:example:fine", data: {} });
+      const healthy = await api("PUT", "/v1/credentials", {
+        issuer: issuer.did,
+        verificationMethodId: issuer.vmId,
+        subject: "did:example:fine",
+        data: {},
+      });
       expect((await api("GET", `/v1/credentials/${healthy.body.result.response.id}`)).status).toBe(200);
     } finally {
       await env.DB.exec("DROP TRIGGER IF EXISTS doomed");

@@ -6,8 +6,8 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api } from "../helpers";
-import { auditEvents, b64, d1Credentials, externalDid, externalKey, issuePending, nobleSign, stubOf } from "./support";
+import { api } from "../support/api";
+import { auditEvents, b64, d1Credentials, externalDid, externalKey, issuePending, nobleSign, stubOf } from "../support/keys";
 
 describe.each(["P-256", "secp256k1"] as const)("a signed %s job is immutable", (keyType) => {
   it("a second, different valid signature is 409 with the stored job; the same one again is 200", async () => {
@@ -38,8 +38,9 @@ describe.each(["P-256", "secp256k1"] as const)("a signed %s job is immutable", (
     expect(stored.body.jwt).toBe(jwt);
     const op = await api("GET", `/v1/operations/${operation.id}`);
     expect(op.body.result.response.credentialJwt).toBe(jwt);
+    // D1's row is body-free (migrations/0013): signed once, the JWT is the object's.
     const rows = await d1Credentials(operation.id);
-    expect(rows.map((r) => r.jwt)).toEqual([jwt]);
+    expect(rows.map((r) => [r.jwt, r.signed_at !== null])).toEqual([[null, true]]);
     expect(await auditEvents(issuer.did, job.id, "signed")).toBe(1);
 
     // A rejection or a cancellation cannot undo it either.
@@ -77,7 +78,10 @@ describe.each(["P-256", "secp256k1"] as const)("racing signers (%s)", (keyType) 
 
     const results = await Promise.all(signatures.map((signature) => api("PUT", "/v1/signjobs", { id: job.id, signature })));
     const statuses = results.map((r) => r.status);
-    expect(statuses.every((s) => s === 200 || s === 409), JSON.stringify(statuses)).toBe(true);
+    expect(
+      statuses.every((s) => s === 200 || s === 409),
+      JSON.stringify(statuses),
+    ).toBe(true);
     // Each signature is distinct, so only the winner's own request can be 200.
     const winners = results.filter((r) => r.status === 200);
     expect(winners).toHaveLength(1);
@@ -90,13 +94,13 @@ describe.each(["P-256", "secp256k1"] as const)("racing signers (%s)", (keyType) 
 
     const rows = await d1Credentials(operation.id);
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.jwt).toBe(jwt);
+    expect(rows[0]!.signed_at).not.toBeNull();
     expect(await auditEvents(issuer.did, job.id, "signed")).toBe(1);
     const op = await api("GET", `/v1/operations/${operation.id}`);
     expect(op.body.done).toBe(true);
     expect(op.body.result.response.credentialJwt).toBe(jwt);
-    const d1op = await env.DB.prepare("SELECT result FROM operations WHERE id = ?").bind(operation.id).first<{ result: string }>();
-    expect(JSON.parse(d1op!.result).response.credentialJwt).toBe(jwt);
+    const d1op = await env.DB.prepare("SELECT done, result FROM operations WHERE id = ?").bind(operation.id).first();
+    expect(d1op).toEqual({ done: 1, result: null });
   });
 });
 
@@ -118,13 +122,13 @@ describe("signing races cancelling", () => {
         expect(signs.every((r) => r.status === 409 && r.body.code === "job_not_pending")).toBe(true);
         expect(final.body.status).toBe("cancelled");
         expect(op.body.result.code).toBe("cancelled");
-        expect((await d1Credentials(operation.id))[0]!.jwt).toBeNull();
+        expect((await d1Credentials(operation.id))[0]!.signed_at).toBeNull();
       } else {
         expect(cancel.status).toBe(409);
         expect(signs.filter((r) => r.status === 200)).toHaveLength(1);
         expect(final.body.status).toBe("signed");
         expect(op.body.result.response.credentialJwt).toBe(final.body.jwt);
-        expect((await d1Credentials(operation.id))[0]!.jwt).toBe(final.body.jwt);
+        expect((await d1Credentials(operation.id))[0]!.signed_at).not.toBeNull();
       }
     }
   });

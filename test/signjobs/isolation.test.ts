@@ -3,8 +3,8 @@
  * DID's job looks absent (404), listing another DID's jobs is 403, and operator routes are closed.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, enc } from "../helpers";
-import { didAuth, externalDid, externalKey, issuePending, type ExternalKey, type Issuer } from "./support";
+import { api, enc } from "../support/api";
+import { didAuth, externalDid, externalKey, issuePending, type ExternalKey, type Issuer } from "../support/keys";
 
 describe.each(["Ed25519", "P-256", "secp256k1"] as const)("DID-auth isolation (%s signer)", (keyType) => {
   let keyA: ExternalKey, keyB: ExternalKey;
@@ -29,7 +29,12 @@ describe.each(["Ed25519", "P-256", "secp256k1"] as const)("DID-auth isolation (%
     expect(sign.status).toBe(404);
     const signOne = await api("PUT", `/v1/signjobs/${jobB.id}`, { signature: await keyB.sign(jobB.signingInput) }, await asA());
     expect(signOne.status).toBe(404);
-    const batch = await api("PUT", "/v1/signjobs", { signatures: [{ id: jobB.id, signature: await keyB.sign(jobB.signingInput) }] }, await asA());
+    const batch = await api(
+      "PUT",
+      "/v1/signjobs",
+      { signatures: [{ id: jobB.id, signature: await keyB.sign(jobB.signingInput) }] },
+      await asA(),
+    );
     expect(batch.status).toBe(200);
     expect(batch.body.results).toEqual([{ id: jobB.id, status: "unknown", code: "not_found", detail: expect.any(String) }]);
     const reject = await api("PUT", `/v1/signjobs/${jobB.id}/reject`, { reason: "mischief" }, await asA());

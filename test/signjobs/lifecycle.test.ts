@@ -4,8 +4,8 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, enc } from "../helpers";
-import { auditEvents, d1Credentials, externalDid, externalKey, issuePending, pendingJobs, stubOf, type Issuer } from "./support";
+import { api, enc } from "../support/api";
+import { auditEvents, d1Credentials, externalDid, externalKey, issuePending, pendingJobs, stubOf, type Issuer } from "../support/keys";
 
 async function backdate(issuer: Issuer, jobId: string) {
   await runInDurableObject(stubOf(issuer.did), (_i, state) =>

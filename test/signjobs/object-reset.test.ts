@@ -3,9 +3,9 @@
  * Retry-After, never a 500, and what the object committed before it died stands.
  */
 import { describe, expect, it } from "vitest";
-import { api } from "../helpers";
+import { api } from "../support/api";
 import { crashOnDelivery, installOutboxD1 } from "../support/faults";
-import { externalDid, externalKey, issuePending, stubOf } from "./support";
+import { externalDid, externalKey, issuePending, stubOf } from "../support/keys";
 
 describe("an object reset under a call", () => {
   it("a signature whose object dies after committing it: 503 issuer_unavailable with Retry-After; the retry is 200 with the same JWT", async () => {

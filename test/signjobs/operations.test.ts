@@ -4,8 +4,8 @@
  * tokens that do not belong to a listing refused as 400.
  */
 import { describe, expect, it } from "vitest";
-import { api, enc } from "../helpers";
-import { b64, externalDid, externalKey, issuePending, pendingJobs } from "./support";
+import { api, enc } from "../support/api";
+import { b64, externalDid, externalKey, issuePending, pendingJobs } from "../support/keys";
 
 describe("operations", () => {
   it("lists by parent and done, oldest first, in keyset pages", async () => {

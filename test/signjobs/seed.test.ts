@@ -7,8 +7,8 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { verifyCredential } from "did-jwt-vc";
 import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
-import { api, enc } from "../helpers";
-import { b64, d1Credentials, externalDid, externalKey, KEY_TYPES, pendingJobs, type ExternalKey, type Issuer } from "./support";
+import { api, enc } from "../support/api";
+import { b64, d1Credentials, externalDid, externalKey, KEY_TYPES, pendingJobs, type ExternalKey, type Issuer } from "../support/keys";
 
 /** did-jwt-vc resolves the issuer through the service's own resolver endpoint, as a relying party would. */
 function resolverVia() {

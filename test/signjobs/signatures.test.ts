@@ -6,8 +6,8 @@
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { beforeAll, describe, expect, it } from "vitest";
-import { api } from "../helpers";
-import { auditEvents, b64, externalDid, externalKey, issuePending, nobleSign, type ExternalKey, type Issuer } from "./support";
+import { api } from "../support/api";
+import { auditEvents, b64, externalDid, externalKey, issuePending, nobleSign, type ExternalKey, type Issuer } from "../support/keys";
 
 async function expectRefused(issuer: Issuer, job: any, body: Record<string, unknown>) {
   const before = await auditEvents(issuer.did, job.id, "invalid_signature");

@@ -7,8 +7,9 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { IssuerObject } from "../../durable-objects/issuer";
 import type { StatusLists } from "../../durable-objects/status-lists";
-import { api } from "../helpers";
-import { published, statusEntryOf } from "./support";
+import { api } from "../support/api";
+import { published, statusEntryOf } from "../support/status";
+import { delivered } from "../support/keys";
 
 async function custodialIssuer() {
   const did = await api("PUT", "/v1/dids/key", { keyType: "Ed25519" });
@@ -46,7 +47,8 @@ describe("status index allocation", () => {
     expect(indexes.slice(0, 10)).not.toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(Math.max(...indexes)).toBeGreaterThan(120_000);
     expect(Math.min(...indexes)).toBeLessThan(10_000);
-    // D1 rows agree with the credentials.
+    // D1 rows agree with the credentials, once the object has delivered them.
+    await delivered(issuer.did);
     const rows = await env.DB.prepare("SELECT status_index FROM credentials WHERE issuer = ? AND status_index IS NOT NULL")
       .bind(issuer.did)
       .all<{ status_index: number }>();
@@ -79,16 +81,24 @@ describe("status index allocation", () => {
       let elsewhere = 0;
       state.storage.transactionSync(() => {
         for (let i = 1; i < 131_072; i++) {
-          const a = lists.allocate("revocation", `bulk-${i}`, "http://ssi.test", 0, "jwt_vc", issuer.vm);
+          const a = lists.allocate("revocation", `bulk-${i}`, "jwt_vc", { origin: "http://ssi.test", now: 0, vmId: issuer.vm });
           if (a.listId !== first) elsewhere++;
         }
       });
       expect(elsewhere).toBe(0);
-      const row = state.storage.sql.exec<{ next_counter: number; open: number }>("SELECT next_counter, open FROM status_lists WHERE id = ?", first).one();
+      const row = state.storage.sql
+        .exec<{ next_counter: number; open: number }>("SELECT next_counter, open FROM status_lists WHERE id = ?", first)
+        .one();
       expect(row).toEqual({ next_counter: 131_072, open: 0 });
-      const distinct = state.storage.sql.exec<{ n: number }>("SELECT count(DISTINCT idx) AS n FROM status_entries WHERE list_id = ?", first).one().n;
+      const distinct = state.storage.sql
+        .exec<{ n: number }>("SELECT count(DISTINCT idx) AS n FROM status_entries WHERE list_id = ?", first)
+        .one().n;
       expect(distinct).toBe(131_072);
-      const overflow = lists.allocate("revocation", "bulk-overflow", "http://ssi.test", Date.now(), "jwt_vc", issuer.vm);
+      const overflow = lists.allocate("revocation", "bulk-overflow", "jwt_vc", {
+        origin: "http://ssi.test",
+        now: Date.now(),
+        vmId: issuer.vm,
+      });
       expect(overflow.listId).not.toBe(first);
       expect(overflow.listCredential).toBe(`http://ssi.test/v1/credentials/status/${overflow.listId}`);
     });

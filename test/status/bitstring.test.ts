@@ -2,21 +2,14 @@ import { Buffer } from "node:buffer";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import vector from "../vectors/bitstring-status-list.json";
-import {
-  Bitstring,
-  MIN_LIST_SIZE,
-  StatusListError,
-  decodeList,
-  encodeList,
-} from "../../src/status/bitstring";
+import { Bitstring, MIN_LIST_SIZE, StatusListError, decodeList, encodeList } from "../../src/status/bitstring";
 
 /** Decode without our decoder: Node's base64url and zlib, then read bits MSB-first by hand. */
 function independentSetIndexes(encodedList: string): { length: number; set: number[] } {
   expect(encodedList.startsWith("u")).toBe(true);
   const raw = gunzipSync(Buffer.from(encodedList.slice(1), "base64url"));
   const set: number[] = [];
-  for (let i = 0; i < raw.length * 8; i++)
-    if ((raw[Math.floor(i / 8)]! >> (7 - (i % 8))) & 1) set.push(i);
+  for (let i = 0; i < raw.length * 8; i++) if ((raw[Math.floor(i / 8)]! >> (7 - (i % 8))) & 1) set.push(i);
   return { length: raw.length * 8, set };
 }
 
@@ -115,11 +108,7 @@ describe("decodeList refuses bad input with a StatusListError", () => {
     ["a bare prefix", "u", "invalid_encoding"],
     ["standard base64 characters", "uH4sI+AAA/AA=", "invalid_encoding"],
     ["another multibase (base58btc)", "z3mJr7AoUXx2Wqd", "invalid_gzip"],
-    [
-      "base64url that is not gzip",
-      "u" + Buffer.from("hello, not gzip at all").toString("base64url"),
-      "invalid_gzip",
-    ],
+    ["base64url that is not gzip", "u" + Buffer.from("hello, not gzip at all").toString("base64url"), "invalid_gzip"],
     ["truncated gzip", vector.encodedList.slice(0, 40), "invalid_gzip"],
   ];
   it.each(cases)("%s", async (_name, input, code) => {
@@ -131,8 +120,7 @@ describe("decodeList refuses bad input with a StatusListError", () => {
 
   it("a gzip bomb past the size cap", async () => {
     const { gzipSync } = await import("node:zlib");
-    const bomb =
-      "u" + Buffer.from(gzipSync(new Uint8Array(17 * 1024 * 1024))).toString("base64url");
+    const bomb = "u" + Buffer.from(gzipSync(new Uint8Array(17 * 1024 * 1024))).toString("base64url");
     const err = await decodeList(bomb).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StatusListError);
     expect((err as StatusListError).code).toBe("list_too_large");

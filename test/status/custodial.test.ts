@@ -3,8 +3,8 @@
  * list read back with Node's gunzip, HTTP caching and content negotiation, and verification.
  */
 import { describe, expect, it } from "vitest";
-import { api } from "../helpers";
-import { listCredentialOf, published, sorted, statusEntryOf } from "./support";
+import { api } from "../support/api";
+import { listCredentialOf, published, sorted, statusEntryOf } from "../support/status";
 
 async function custodialIssuer() {
   const did = await api("PUT", "/v1/dids/key", { keyType: "Ed25519" });
@@ -46,7 +46,7 @@ describe("custodial revocation and suspension", () => {
         statusListIndex: String(e.index),
         statusListCredential: e.url,
       });
-      expect(e.url).toMatch(/^http:\/\/ssi\.test\/v1\/credentials\/status\/[0-9a-f-]{36}$/);
+      expect(e.url).toMatch(/^http:\/\/ssi\.test\/v1\/credentials\/status\/[0-9a-f]{64}\.[0-9a-f-]{36}$/);
     }
     expect(new Set(r.map((e) => e.url)).size).toBe(1);
     expect(new Set(s.map((e) => e.url)).size).toBe(1);

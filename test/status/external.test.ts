@@ -4,12 +4,13 @@
  * job is signed.
  */
 import { describe, expect, it } from "vitest";
-import { api, enc, externalEd25519 } from "../helpers";
-import { published, setIndexes, sorted, statusEntryOf } from "./support";
+import { api, enc } from "../support/api";
+import { externalKey } from "../support/keys";
+import { published, setIndexes, sorted, statusEntryOf } from "../support/status";
 
 describe("external issuer status lists", () => {
   it("folds three revocations into one pending job; the list changes when it is signed", async () => {
-    const key = await externalEd25519();
+    const key = await externalKey("Ed25519");
     const did = await api("PUT", "/v1/dids/key", { keyType: "Ed25519", custody: "external", publicKeyJwk: key.publicKeyJwk });
     expect(did.status).toBe(201);
     const issuer = did.body.did.id as string;
@@ -65,14 +66,19 @@ describe("external issuer status lists", () => {
     // Not signed yet: the published list is still the previous signed one; the flags already say revoked.
     expect((await published(url)).bits).toEqual([]);
     expect((await api("GET", `/v1/credentials/${containers[0].id}/status`)).body).toEqual({ revoked: true, suspended: false });
-    expect((await api("PUT", "/v1/credentials/verification", { credentialJwt: containers[0].credentialJwt })).body).toEqual({ verified: true });
+    expect((await api("PUT", "/v1/credentials/verification", { credentialJwt: containers[0].credentialJwt })).body).toEqual({
+      verified: true,
+    });
 
     const signed = await sign(lists[0]);
     expect(signed.status).toBe("signed");
     const after = await published(url);
     expect(after.jwt).toBe(signed.jwt);
     expect(after.bits).toEqual(sorted(entries.map((e) => e.index)));
-    expect((await api("GET", `/v1/operations/${ops[2].id}`)).body).toMatchObject({ done: true, result: { response: { credentialJwt: signed.jwt } } });
+    expect((await api("GET", `/v1/operations/${ops[2].id}`)).body).toMatchObject({
+      done: true,
+      result: { response: { credentialJwt: signed.jwt } },
+    });
     const v = await api("PUT", "/v1/credentials/verification", { credentialJwt: containers[1].credentialJwt });
     expect(v.body.verified).toBe(false);
     expect(v.body.reason).toMatch(/revoked/);
@@ -83,7 +89,7 @@ describe("external issuer status lists", () => {
   });
 
   it("a credential revoked before its own job is signed reads back revoked", async () => {
-    const key = await externalEd25519();
+    const key = await externalKey("Ed25519");
     const did = await api("PUT", "/v1/dids/key", { keyType: "Ed25519", custody: "external", publicKeyJwk: key.publicKeyJwk });
     const issuer = did.body.did.id as string;
     const res = await api("PUT", "/v1/credentials", {

@@ -35,8 +35,7 @@ function drawDistinct(p: IndexPermutation, n: number): Uint32Array {
   const out = new Uint32Array(n);
   for (let c = 0; c < n; c++) {
     const x = p.at(c);
-    if (!(Number.isInteger(x) && x >= 0 && x < p.size))
-      throw new Error(`at(${c}) = ${x} is out of range`);
+    if (!(Number.isInteger(x) && x >= 0 && x < p.size)) throw new Error(`at(${c}) = ${x} is out of range`);
     if (seen[x]) throw new Error(`at(${c}) = ${x} repeats an earlier index`);
     seen[x] = 1;
     out[c] = x;
@@ -78,8 +77,7 @@ describe("IndexPermutation", () => {
   it("matches a plain implementation of the documented construction", () => {
     for (const size of [MIN_LIST_SIZE, 5000, 262_144]) {
       const p = new IndexPermutation(key(7), size);
-      for (let c = 0; c < 200; c++)
-        expect(p.at(c), `size ${size}, counter ${c}`).toBe(reference(key(7), size, c));
+      for (let c = 0; c < 200; c++) expect(p.at(c), `size ${size}, counter ${c}`).toBe(reference(key(7), size, c));
     }
   });
 

@@ -8,11 +8,9 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api } from "../helpers";
-import { externalDid, externalKey, issuePending, objectQuery, pendingJobs, stubOf } from "../signjobs/support";
-import { alarmNow, onlyRetentionArmed, published, statusEntryOf } from "./support";
-
-
+import { api } from "../support/api";
+import { externalDid, externalKey, issuePending, objectQuery, pendingJobs, stubOf } from "../support/keys";
+import { alarmNow, onlyRetentionArmed, published, statusEntryOf } from "../support/status";
 
 const listJobs = async (did: string) => (await pendingJobs(did)).filter((j) => j.kind === "status-list");
 
@@ -21,7 +19,9 @@ describe("status list publication against a signer that refuses it", () => {
     const key = await externalKey("Ed25519");
     const issuer = await externalDid(key);
     const { job: credentialJob } = await issuePending(issuer, { revocable: true });
-    expect((await api("PUT", "/v1/signjobs", { id: credentialJob.id, signature: await key.sign(credentialJob.signingInput) })).status).toBe(200);
+    expect((await api("PUT", "/v1/signjobs", { id: credentialJob.id, signature: await key.sign(credentialJob.signingInput) })).status).toBe(
+      200,
+    );
     const [first] = await listJobs(issuer.did);
     const listId = first.payload.vc.id.split("/").pop() as string;
     const view = async () => {

@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api } from "../helpers";
-import { externalDid, externalKey, issuePending, objectQuery, pendingJobs, stubOf } from "../signjobs/support";
-import { published, statusEntryOf } from "./support";
+import { api } from "../support/api";
+import { externalDid, externalKey, issuePending, objectQuery, pendingJobs, stubOf } from "../support/keys";
+import { published, statusEntryOf } from "../support/status";
 
 describe("a status list whose job ended unsigned", () => {
   it("is offered again by the alarm, under a new operation, and published once signed", async () => {

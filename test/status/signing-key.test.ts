@@ -4,9 +4,9 @@
  * new status-list job for such an issuer, and a revoked key leaves its did:web document.
  */
 import { describe, expect, it } from "vitest";
-import { api, enc } from "../helpers";
-import { custodialDid, externalDid, externalKey, issuePending, objectQuery, pendingJobs, type Issuer } from "../signjobs/support";
-import { alarmNow, onlyRetentionArmed, published, statusEntryOf } from "./support";
+import { api, enc } from "../support/api";
+import { custodialDid, externalDid, externalKey, issuePending, objectQuery, pendingJobs, type Issuer } from "../support/keys";
+import { alarmNow, onlyRetentionArmed, published, statusEntryOf } from "../support/status";
 
 type ListRow = { id: string; revision: number; job_revision: number };
 
@@ -19,9 +19,6 @@ async function publishedCredential(issuer: Issuer, sign: (input: string) => Prom
   const container = (await api("GET", `/v1/operations/${operation.id}`)).body.result.response;
   return { id: container.id as string, entry: statusEntryOf(container) };
 }
-
-
-
 
 describe("a status change without a usable signing key", () => {
   it("is 409 no_signing_key, single and batch, and changes no bit", async () => {
@@ -38,7 +35,12 @@ describe("a status change without a usable signing key", () => {
     expect(single.headers.get("content-type")).toBe("application/problem+json");
     expect(single.body.code).toBe("no_signing_key");
 
-    const batch = await api("PUT", "/v1/credentials/status/batch", { requests: [{ id: a.id, revoked: true }, { id: b.id, revoked: true }] });
+    const batch = await api("PUT", "/v1/credentials/status/batch", {
+      requests: [
+        { id: a.id, revoked: true },
+        { id: b.id, revoked: true },
+      ],
+    });
     expect(batch.status, JSON.stringify(batch.body)).toBe(200);
     expect(batch.body.results).toEqual([
       expect.objectContaining({ id: a.id, revoked: false, code: "no_signing_key" }),
@@ -62,7 +64,13 @@ describe("a status change without a usable signing key", () => {
 
   it("a custodial issuer whose key is revoked is refused the same way", async () => {
     const issuer = await custodialDid("P-256");
-    const res = await api("PUT", "/v1/credentials", { issuer: issuer.did, verificationMethodId: issuer.vmId, subject: "did:example:c", data: {}, suspendable: true });
+    const res = await api("PUT", "/v1/credentials", {
+      issuer: issuer.did,
+      verificationMethodId: issuer.vmId,
+      subject: "did:example:c",
+      data: {},
+      suspendable: true,
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     const id = res.body.result.response.id as string;
     expect((await api("DELETE", `/v1/keys/${enc(issuer.vmId)}`)).status).toBe(204);
@@ -114,7 +122,12 @@ describe("a revoked key and its did:web document", () => {
   it("leaves the served document, the API's copy and the resolver's answer", async () => {
     const key = await externalKey("Ed25519");
     const didWebId = `did:web:ssi.test:revoked:${crypto.randomUUID()}`;
-    const created = await api("PUT", "/v1/dids/web", { keyType: "Ed25519", custody: "external", publicKeyJwk: key.publicKeyJwk, options: { didWebId } });
+    const created = await api("PUT", "/v1/dids/web", {
+      keyType: "Ed25519",
+      custody: "external",
+      publicKeyJwk: key.publicKeyJwk,
+      options: { didWebId },
+    });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const vm = created.body.did.verificationMethod[0].id as string;
     const path = `/${didWebId.split(":").slice(3).join("/")}/did.json`;

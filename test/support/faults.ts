@@ -9,6 +9,25 @@ import { runInDurableObject } from "cloudflare:test";
 type Outboxed = { outbox: { db: D1Database } };
 
 /**
+ * A one-shot event that one context fires and another awaits (the test and the object run in one
+ * isolate, but each in its own I/O context). A plain promise resolved across them is not enough:
+ * while a context awaits nothing but such a promise, the runtime delivers none of the object's
+ * pending I/O, so a delivery started before the answer (a D1 read of the index layout, say) stalls
+ * and the promise never resolves. The waiter therefore checks on a timer, which is I/O of its own.
+ */
+function signal(): { fire: () => void; fired: () => Promise<void> } {
+  let done = false;
+  return {
+    fire: () => {
+      done = true;
+    },
+    fired: async () => {
+      while (!done) await new Promise((resolve) => setTimeout(resolve, 2));
+    },
+  };
+}
+
+/**
  * Wraps the running instance's own D1 binding for its outbox (until the instance goes). The
  * instance's binding, not the test's: I/O objects belong to the context that made them.
  */
@@ -23,13 +42,25 @@ export async function installOutboxD1(
 }
 
 /**
+ * Makes the running instance load its keys from D1 again, through a wrapped binding: the object's
+ * copies of its keys are dropped, so the next create awaits D1 (`wrap`) for its key. A create held
+ * there has been admitted (load, idempotency) and not yet created anything.
+ */
+export async function installKeyD1(stub: DurableObjectStub, wrap: (real: D1Database) => D1Database): Promise<void> {
+  await runInDurableObject(stub, (instance, state) => {
+    const keys = (instance as unknown as { keys: { env: Env } }).keys;
+    keys.env = { ...keys.env, DB: wrap(keys.env.DB) };
+    state.storage.sql.exec("DELETE FROM keys");
+  });
+}
+
+/**
  * A D1 that kills the object (`ctx.abort()`) when it is first asked to deliver: the object has
  * committed a change and not yet answered, the moment a runtime crash loses a response.
  * `crashed` resolves when it has happened.
  */
 export function crashOnDelivery() {
-  let crashedNow!: () => void;
-  const crashed = new Promise<void>((resolve) => (crashedNow = resolve));
+  const crash = signal();
   let done = false;
   const wrap = (real: D1Database, state: DurableObjectState): D1Database =>
     new Proxy(real, {
@@ -37,7 +68,7 @@ export function crashOnDelivery() {
         if (prop === "batch" && !done) {
           return async () => {
             done = true;
-            crashedNow();
+            crash.fire();
             state.abort("crash after commit, before the answer");
             throw new Error("unreachable: the object was aborted");
           };
@@ -46,7 +77,7 @@ export function crashOnDelivery() {
         return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
-  return { wrap, crashed };
+  return { wrap, crashed: crash.fired() };
 }
 
 /**
@@ -55,13 +86,11 @@ export function crashOnDelivery() {
  * `reached` resolves when the first delivery is waiting.
  */
 export function gatedD1() {
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  let reachedNow!: () => void;
-  const reached = new Promise<void>((resolve) => (reachedNow = resolve));
+  const gate = signal();
+  const reached = signal();
   const wait = async () => {
-    reachedNow();
-    await gate;
+    reached.fire();
+    await gate.fired();
   };
   const wrap = (real: D1Database): D1Database =>
     new Proxy(real, {
@@ -80,6 +109,8 @@ export function gatedD1() {
                 get(t, p) {
                   if (p === "bind") return (...args: unknown[]) => gated(t.bind(...args));
                   if (p === "run") return async () => (await wait(), t.run());
+                  if (p === "first") return async (col?: string) => (await wait(), col === undefined ? t.first() : t.first(col));
+                  if (p === "all") return async () => (await wait(), t.all());
                   const v = Reflect.get(t, p) as unknown;
                   return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(t) : v;
                 },
@@ -91,7 +122,7 @@ export function gatedD1() {
         return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
-  return { wrap, reached, release: () => open() };
+  return { wrap, reached: reached.fired(), release: gate.fire };
 }
 
 /** A small seeded PRNG (mulberry32): the same seed, the same faults. */
@@ -119,11 +150,7 @@ export interface FaultCounts {
  * failed (the outbox must survive both, landing every row as one run would). The outbox then
  * sends the rows one by one, or leaves a lone row to the alarm's backoff; those pass.
  */
-export function faultyD1(
-  rate: number,
-  random: () => number,
-  counts: FaultCounts,
-): (real: D1Database) => D1Database {
+export function faultyD1(rate: number, random: () => number, counts: FaultCounts): (real: D1Database) => D1Database {
   return (real) =>
     new Proxy(real, {
       get(target, prop) {

@@ -16,16 +16,9 @@
 import { env, exports } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
-import { ORIGIN, api, enc } from "../helpers";
+import { ORIGIN, api, enc } from "../support/api";
 import { seeded, type FaultCounts } from "../support/faults";
-import {
-  didAuth,
-  externalDid,
-  externalKey,
-  stubOf,
-  type ExternalKey,
-  type Issuer,
-} from "../signjobs/support";
+import { didAuth, externalDid, externalKey, stubOf, type ExternalKey, type Issuer } from "../support/keys";
 
 const CREATES = 40;
 const PER_CREATE = 50;
@@ -169,9 +162,7 @@ class SocketSigner {
         this.tally.frames++;
         const jobs = frame.jobs;
         // One `sign` frame per job, each answered by a `result` frame.
-        void Promise.all(
-          jobs.map(async (j) => ({ id: j.id, signature: await this.key.sign(j.signingInput) })),
-        ).then((signatures) => {
+        void Promise.all(jobs.map(async (j) => ({ id: j.id, signature: await this.key.sign(j.signingInput) }))).then((signatures) => {
           try {
             for (const sig of signatures) ws.send(JSON.stringify({ type: "sign", ...sig }));
             this.tally.submitted += signatures.length;
@@ -194,18 +185,14 @@ async function restPass(key: ExternalKey, issuer: Issuer, tally: Tally["rest"]):
   }
   const jobs = page.body.signJobs as { id: string; signingInput: string }[];
   if (jobs.length === 0) return 0;
-  const signatures = await Promise.all(
-    jobs.map(async (j) => ({ id: j.id, signature: await key.sign(j.signingInput) })),
-  );
+  const signatures = await Promise.all(jobs.map(async (j) => ({ id: j.id, signature: await key.sign(j.signingInput) })));
   const res = await api("PUT", "/v1/signjobs", { signatures });
   if (res.status !== 200) {
     tally.errors[res.status] = (tally.errors[res.status] ?? 0) + 1;
     return jobs.length;
   }
   tally.submitted += signatures.length;
-  tally.alreadySigned += (res.body.results as { code?: string }[]).filter(
-    (r) => r.code === "job_already_signed",
-  ).length;
+  tally.alreadySigned += (res.body.results as { code?: string }[]).filter((r) => r.code === "job_already_signed").length;
   return jobs.length;
 }
 
@@ -305,8 +292,7 @@ it("2,000 credentials, two racing signers, evictions, aborts and failing D1 writ
   for (let round = 0; ; round++) {
     const left = await runInDurableObject(
       stub(),
-      (_i, state) =>
-        state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n,
+      (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n,
     );
     if (left === 0) break;
     expect(round, `${left} outbox rows never delivered`).toBeLessThan(300);
@@ -326,17 +312,11 @@ it("2,000 credentials, two racing signers, evictions, aborts and failing D1 writ
     signature: string | null;
   };
   const { jobs, signedOnce, operations, dead } = await runInDurableObject(stub(), (_i, state) => ({
-    jobs: state.storage.sql
-      .exec<Job>("SELECT id, kind, operation_id, status, signing_input, signature FROM jobs")
-      .toArray(),
+    jobs: state.storage.sql.exec<Job>("SELECT id, kind, operation_id, status, signing_input, signature FROM jobs").toArray(),
     signedOnce: state.storage.sql
-      .exec<{ job_id: string; n: number }>(
-        "SELECT job_id, count(*) AS n FROM audit WHERE event = 'signed' GROUP BY job_id",
-      )
+      .exec<{ job_id: string; n: number }>("SELECT job_id, count(*) AS n FROM audit WHERE event = 'signed' GROUP BY job_id")
       .toArray(),
-    operations: state.storage.sql
-      .exec<{ id: string; done: number }>("SELECT id, done FROM operations")
-      .toArray(),
+    operations: state.storage.sql.exec<{ id: string; done: number }>("SELECT id, done FROM operations").toArray(),
     dead: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox_dead").one().n,
   }));
   expect(new Set(acknowledged).size).toBe(CREATES * PER_CREATE);
@@ -351,30 +331,31 @@ it("2,000 credentials, two racing signers, evictions, aborts and failing D1 writ
   expect(operations.every((o) => o.done === 1)).toBe(true);
   expect(dead).toBe(0);
 
-  // ── D1 equals the object: one credential row per acknowledged create, with the object's JWT.
+  // ── D1 equals the object: one body-free credential row per acknowledged create, signed once
+  // (migrations/0013); the JWT is the object's, as the API answers it.
   const rows = (
-    await env.DB.prepare("SELECT operation_id, jwt FROM credentials WHERE issuer = ?")
+    await env.DB.prepare("SELECT operation_id, jwt, signed_at FROM credentials WHERE issuer = ?")
       .bind(did)
-      .all<{ operation_id: string; jwt: string | null }>()
+      .all<{ operation_id: string; jwt: string | null; signed_at: number | null }>()
   ).results;
   expect(rows).toHaveLength(CREATES * PER_CREATE);
-  const jwtOf = new Map(
-    credentialJobs.map((j) => [j.operation_id, `${j.signing_input}.${j.signature}`]),
-  );
-  expect(rows.every((r) => r.jwt !== null && r.jwt === jwtOf.get(r.operation_id))).toBe(true);
-  const d1Ops = (
-    await env.DB.prepare("SELECT id, done FROM operations WHERE issuer = ?")
-      .bind(did)
-      .all<{ id: string; done: number }>()
-  ).results;
-  expect(new Map(d1Ops.map((o) => [o.id, o.done]))).toEqual(
-    new Map(operations.map((o) => [o.id, o.done])),
-  );
+  expect(new Set(rows.map((r) => r.operation_id))).toEqual(new Set(credentialJobs.map((j) => j.operation_id)));
+  expect(rows.every((r) => r.jwt === null && r.signed_at !== null)).toBe(true);
+  // The JWTs are the object's: a sample read through the API is the job's JWT.
+  const jwts = credentialJobs.map((j) => `${j.signing_input}.${j.signature}`);
+  for (const [i, j] of [0, 777, credentialJobs.length - 1].map((i) => [i, credentialJobs[i]!] as const)) {
+    const op = await api("GET", `/v1/operations/${j.operation_id}`);
+    expect(op.body.result.response.credentialJwt, `credential ${i}`).toBe(jwts[i]);
+    const cred = await api("GET", `/v1/credentials/${op.body.result.response.id}`);
+    expect(cred.body.credentialJwt, `credential ${i}`).toBe(jwts[i]);
+  }
+
+  const d1Ops = (await env.DB.prepare("SELECT id, done FROM operations WHERE issuer = ?").bind(did).all<{ id: string; done: number }>())
+    .results;
+  expect(new Map(d1Ops.map((o) => [o.id, o.done]))).toEqual(new Map(operations.map((o) => [o.id, o.done])));
 
   // Signers saw only answers a client can act on: never a 5xx other than a temporary 503.
-  expect(
-    Object.keys(tally.rest.errors).filter((status) => Number(status) >= 500 && status !== "503"),
-  ).toEqual([]);
+  expect(Object.keys(tally.rest.errors).filter((status) => Number(status) >= 500 && status !== "503")).toEqual([]);
 
   // ── Every JWT verifies against the issuer's key (and a sample through the service's own verifier).
   const publicKey = await crypto.subtle.importKey(
@@ -385,26 +366,15 @@ it("2,000 credentials, two racing signers, evictions, aborts and failing D1 writ
     ["verify"],
   );
   const utf8 = new TextEncoder();
-  const b64 = (s: string) =>
-    Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0));
+  const b64 = (s: string) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0));
   let verified = 0;
-  for (const r of rows) {
-    const [h, p, s] = r.jwt!.split(".");
-    if (
-      await crypto.subtle.verify(
-        { name: "ECDSA", hash: "SHA-256" },
-        publicKey,
-        b64(s!),
-        utf8.encode(`${h}.${p}`),
-      )
-    )
-      verified++;
+  for (const jwt of jwts) {
+    const [h, p, s] = jwt.split(".");
+    if (await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, publicKey, b64(s!), utf8.encode(`${h}.${p}`))) verified++;
   }
   expect(verified).toBe(CREATES * PER_CREATE);
-  for (const r of rows.slice(0, 3)) {
-    expect(
-      (await api("PUT", "/v1/credentials/verification", { credentialJwt: r.jwt })).body,
-    ).toEqual({ verified: true });
+  for (const jwt of jwts.slice(0, 3)) {
+    expect((await api("PUT", "/v1/credentials/verification", { credentialJwt: jwt })).body).toEqual({ verified: true });
   }
 
   console.log(JSON.stringify({ torture: "exactly-once", jobs: credentialJobs.length, ...tally }));

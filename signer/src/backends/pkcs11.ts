@@ -3,15 +3,7 @@ import { randomBytes } from "node:crypto";
 import { sha256 } from "@noble/hashes/sha2.js";
 import type { JWK } from "jose";
 import type * as P11 from "pkcs11js";
-import {
-  ALG_OF,
-  joseEcdsa,
-  jwkFromPublicBytes,
-  keygenResult,
-  type KeygenResult,
-  type KeyType,
-  type SigningBackend,
-} from "../backend.js";
+import { ALG_OF, joseEcdsa, jwkFromPublicBytes, keygenResult, type KeygenResult, type KeyType, type SigningBackend } from "../backend.js";
 
 // Mechanisms and key types from PKCS#11 3.0 that pkcs11js (a 2.40 binding) has no constants for.
 const CKK_EC_EDWARDS = 0x40;
@@ -109,9 +101,7 @@ class Token {
     const m = acquireModule(modulePath);
     this.lib = m.lib;
     this.p11 = m.p11;
-    const slot = this.p11
-      .C_GetSlotList(true)
-      .find((s) => this.p11.C_GetTokenInfo(s).label.trim() === tokenLabel);
+    const slot = this.p11.C_GetSlotList(true).find((s) => this.p11.C_GetTokenInfo(s).label.trim() === tokenLabel);
     if (!slot) {
       releaseModule(modulePath);
       throw new Error(`no token labelled "${tokenLabel}" in ${modulePath}`);
@@ -120,10 +110,7 @@ class Token {
   }
 
   openSession(pin: string): P11.Handle {
-    const s = this.p11.C_OpenSession(
-      this.slot,
-      this.lib.CKF_SERIAL_SESSION | this.lib.CKF_RW_SESSION,
-    );
+    const s = this.p11.C_OpenSession(this.slot, this.lib.CKF_SERIAL_SESSION | this.lib.CKF_RW_SESSION);
     try {
       this.p11.C_Login(s, this.lib.CKU_USER, pin);
     } catch (e) {
@@ -153,10 +140,7 @@ class Token {
     ]);
     if (!pub) throw new Error(`no public key labelled "${label}"`);
     if (extra) throw new Error(`more than one public key labelled "${label}"`);
-    const [params, point] = this.p11.C_GetAttributeValue(session, pub, [
-      { type: this.lib.CKA_EC_PARAMS },
-      { type: this.lib.CKA_EC_POINT },
-    ]);
+    const [params, point] = this.p11.C_GetAttributeValue(session, pub, [{ type: this.lib.CKA_EC_PARAMS }, { type: this.lib.CKA_EC_POINT }]);
     const hex = params!.value.toString("hex");
     const keyType = (Object.keys(EC_PARAMS) as KeyType[]).find((k) => EC_PARAMS[k].includes(hex));
     if (!keyType) throw new Error(`key "${label}" has unsupported CKA_EC_PARAMS ${hex}`);
@@ -184,8 +168,7 @@ export async function openPkcs11Backend(opts: Pkcs11Options): Promise<SigningBac
   const token = new Token(opts.module, opts.token);
   const sessions: P11.Handle[] = [];
   try {
-    for (let i = 0; i < Math.max(1, opts.sessions ?? 1); i++)
-      sessions.push(token.openSession(opts.pin));
+    for (let i = 0; i < Math.max(1, opts.sessions ?? 1); i++) sessions.push(token.openSession(opts.pin));
     const first = sessions[0]!;
     const { keyType, jwk } = token.publicKey(first, opts.keyLabel);
     const [priv, extra] = token.find(first, [
@@ -246,17 +229,13 @@ export async function openPkcs11Backend(opts: Pkcs11Options): Promise<SigningBac
  * Generates a token key pair labelled `keyLabel`: private key sensitive, never extractable,
  * sign-only. Refuses a label that already exists, because the backend finds keys by label.
  */
-export async function keygenPkcs11(
-  opts: Omit<Pkcs11Options, "sessions">,
-  keyType: KeyType,
-): Promise<KeygenResult> {
+export async function keygenPkcs11(opts: Omit<Pkcs11Options, "sessions">, keyType: KeyType): Promise<KeygenResult> {
   const token = new Token(opts.module, opts.token);
   const lib = token.lib;
   const s = token.openSession(opts.pin);
   try {
     const existing = token.find(s, [{ type: lib.CKA_LABEL, value: opts.keyLabel }]);
-    if (existing.length > 0)
-      throw new Error(`an object labelled "${opts.keyLabel}" already exists`);
+    if (existing.length > 0) throw new Error(`an object labelled "${opts.keyLabel}" already exists`);
     const ed = keyType === "Ed25519";
     const ckk = ed ? CKK_EC_EDWARDS : lib.CKK_EC;
     const id = randomBytes(16);

@@ -1,0 +1,140 @@
+import { credentialContainer, type CredentialJob } from "./kinds/credential";
+import type { Engine } from "./engine";
+import { OUTBOX_GRACE_MS } from "./engine";
+import type { JobRow } from "./jobs";
+import type { Outbox } from "./outbox";
+import type { StatusLists } from "./status-lists";
+
+/** A credential container as `GET /v1/credentials/{id}` answers it. */
+export type CredentialContainer = NonNullable<ReturnType<typeof credentialContainer>>;
+
+export type JwtHistoryEntry = { jwt: string; verificationMethodId: string; signedAt?: string };
+
+/**
+ * One credential as the issuer's object holds it: the one store of its body, its JWT and every JWT
+ * a key rotation replaced (D1 keeps body-free index rows only, migrations/0013).
+ */
+export type CredentialRead = {
+  id: string;
+  issuer: string;
+  operationId: string;
+  signed: boolean;
+  createdAt: number;
+  /**
+   * Null only when the claims are gone from here and from R2 (dropped by retention before jobs
+   * were archived): D1 may still hold that body, written before bodies left it.
+   */
+  container: CredentialContainer | null;
+  /** Its JWTs, newest first, as `GET /v1/credentials/{id}` lists them (one until a rotation re-signs it). */
+  jwtHistory: JwtHistoryEntry[];
+};
+
+/** Reads archived jobs' claims back from R2 (durable-objects/archive.ts). */
+export type Hydrate = (rows: JobRow[]) => Promise<JobRow[]>;
+
+const iso = (t: number | null) => (t === null ? {} : { signedAt: new Date(t).toISOString() });
+
+/**
+ * Reads of an issuer's credentials answered by its object (api.md "Consistency"): a create is
+ * visible here the moment it answers, whether or not the outbox has reached D1 yet.
+ */
+export class CredentialReads {
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly engine: Engine,
+    private readonly statusLists: StatusLists,
+    private readonly outbox: Outbox,
+    private readonly hydrate: Hydrate,
+  ) {}
+
+  async get(id: string): Promise<CredentialRead | null> {
+    const row = this.engine.jobs.byArtifact(id);
+    if (!row || row.kind !== "credential") return null;
+    return (await this.readAll([row]))[0]!;
+  }
+
+  /** A page of the issuer's live credentials, oldest first, keyset by (created_at, id) as D1 pages them. */
+  list(after: readonly [number, string] | null, limit: number): Promise<CredentialRead[]> {
+    return this.readAll(this.engine.jobs.credentials(after, limit));
+  }
+
+  /** The live credentials among `ids` (a cross-issuer page's share of this issuer), in one read. */
+  async many(ids: string[]): Promise<CredentialRead[]> {
+    const live = new Set(this.engine.jobs.liveArtifacts(ids));
+    const rows = [...live].flatMap((id) => {
+      const row = this.engine.jobs.byArtifact(id);
+      return row && row.kind === "credential" ? [row] : [];
+    });
+    return this.readAll(rows);
+  }
+
+  /** Which of `ids` are live credentials here. */
+  live(ids: string[]): string[] {
+    return this.engine.jobs.liveArtifacts(ids);
+  }
+
+  /**
+   * Marks a credential deleted here and, through the outbox, in D1. The caller cancels a pending
+   * one's operation first. Returns false when there was nothing live to delete.
+   */
+  delete(id: string, now: number): boolean {
+    let deleted = false;
+    this.storage.transactionSync(() => {
+      if (!this.engine.jobs.byArtifact(id)) return;
+      deleted = this.engine.jobs.markDeleted(id, now);
+      if (!deleted) return;
+      this.outbox.put(
+        `credential-deleted:${id}`,
+        { sql: "UPDATE credentials SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", params: [now, id] },
+        now + OUTBOX_GRACE_MS,
+      );
+    });
+    return deleted;
+  }
+
+  /**
+   * Each credential from its first job and the jobs that re-signed it (key rotations), their
+   * archived claims read back from R2 in one round for the lot.
+   */
+  private async readAll(rows: JobRow[]): Promise<CredentialRead[]> {
+    const chains = this.engine.jobs.resignChains(rows.map((r) => r.id));
+    const signedOf = (row: JobRow) => [row, ...(chains.get(row.id) ?? [])].filter((j) => j.status === "signed");
+    const archived = rows.flatMap((row) => [row, ...signedOf(row)]).filter((j) => j.purged_at !== null && j.archived === 1);
+    const back = new Map((await this.hydrate([...new Map(archived.map((j) => [j.id, j])).values()])).map((j) => [j.id, j]));
+    const whole = (j: JobRow) => back.get(j.id) ?? j;
+    return rows.map((row) => this.read(whole(row), signedOf(row).map(whole)));
+  }
+
+  private read(first: JobRow, signed: JobRow[]): CredentialRead {
+    const job = this.engine.viewOf(first) as CredentialJob;
+    const id = job.context.credentialId;
+    const flags = job.context.statusPurpose ? this.statusLists.flags(id) : { revoked: false, suspended: false, version: 0 };
+    // Newest first: a rotation's re-sign job carries the same claims under the new key's header.
+    const present = signed.filter((j) => j.purged_at === null && j.signature !== null);
+    const history = present
+      .map((j) => ({ jwt: `${j.signing_input}.${j.signature}`, verificationMethodId: j.vm_id, ...iso(j.signed_at) }))
+      .reverse();
+    // The claims: from the first job, or (dropped there before archiving existed) from a later one.
+    const claims = [first, ...signed].find((j) => j.purged_at === null);
+    const payload = claims ? (this.engine.viewOf(claims) as CredentialJob).payload : null;
+    const base = credentialContainer({ ...job, payload }, flags);
+    // A newest JWT that is gone (dropped before archiving existed) leaves the answer to D1's older copy.
+    const complete = base !== null && (signed.length === 0 || present[present.length - 1] === signed[signed.length - 1]);
+    const container =
+      complete && base
+        ? {
+            ...base,
+            ...(history[0] ? { credentialJwt: history[0].jwt, fullyQualifiedVerificationMethodId: history[0].verificationMethodId } : {}),
+          }
+        : null;
+    return {
+      id,
+      issuer: job.context.issuer,
+      operationId: first.operation_id,
+      signed: first.status === "signed",
+      createdAt: first.created_at,
+      container,
+      jwtHistory: container ? history : [],
+    };
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * What one credential costs each store, measured from this code by test/scale/measure.test.ts
+ * (workerd, real D1 and Durable Object SQLite, through the HTTP API). That test fails when any of
+ * these drifts more than 20% from the code, so update them from its printed line when it does.
+ *
+ * Workload of the measurement: custodial Ed25519 did:key issuer, did:key subject, three claims,
+ * revocable, jwt_vc; 200 credentials in batches of 100, then 20 single requests.
+ */
+// Ids name their issuer's object since issue 10 (`<64 hex>.<uuid>`, 101 characters, not a 36-character
+// UUID): most of the growth of the byte figures below; the object's statements fell with multi-row writes.
+export const MEASURED = {
+  today: {
+    /**
+     * D1 file bytes per credential since bodies left D1 (migrations/0013): the body-free credential
+     * row (ids, issuer, subject, schema, key, status entry, times) with its primary key and status-list
+     * index, the body-free operation row with its four list indexes, and the compact index row with its
+     * four. Was 10,445 with the bodies (credential JSON, JWT, the operation's result) and four more
+     * credential indexes.
+     */
+    d1BytesPerCredential: 2_495,
+    /** Of which bodies (credential JSON, JWT, operation result): none are written since 0013 (was 5,976). */
+    d1BodyBytesPerCredential: 0,
+    /** Per credential: statements D1 runs (grouped upserts of up to 250 rows), table + index rows written, D1's SQL time. */
+    batch: { d1Statements: 0.035, d1RowsWritten: 12, d1SqlMs: 0.06 },
+    single: { d1Statements: 3, d1RowsWritten: 12, d1SqlMs: 0.15 },
+  },
+  proposed: {
+    /** Two tables without bodies (PROPOSED_INDEX_DDL): credential and operation rows. */
+    indexBytesPerCredential: 1_334,
+    indexRowsWrittenPerCredential: 8,
+    /** One WITHOUT ROWID row per credential, its operation derived (COMPACT_INDEX_DDL). */
+    compactIndexBytesPerCredential: 612,
+    compactIndexRowsWrittenPerCredential: 3,
+  },
+  /** Growth of the issuer object's SQLite file per credential (job with its signing input, operation, status entry, audit). */
+  objectBytesPerCredential: 6_144,
+  /** Logical bytes by table per credential: jobs 2,680 (1,126 after retention), operations 385, audit 123, status entry 106, idempotency 64. */
+  objectLogicalPerCredential: 4_356,
+  /** Share of the object's logical bytes a credential keeps once retention dropped its job's signing input. */
+  objectPurgedRatio: 0.603,
+  /** Logical bytes of the status entry alone: what an object must keep for a credential whose job and operation are archived. */
+  objectStatusEntryLogical: 236,
+  /** The compact JWS as served (what R2 holds for a cold credential; the credential JSON is its payload). */
+  jwtBytes: 1_809,
+  credentialJsonBytes: 941,
+  /** SQLite statements the object runs per credential. */
+  batch: { objectStatements: 7.5 },
+  // The single path varies with load (how many outbox rounds a request shares). 28.05 alone, counted
+  // over the creates and their delivery only: the 42 measured before also counted the retention
+  // alarm the test runs afterwards (test/scale/measure.test.ts now stops counting before it).
+  single: { objectStatements: 30 },
+} as const;
+
+/**
+ * The global index without bodies: ids, issuer, subject, schema, status, times. Issuer-scoped reads
+ * go to the issuer's object, so the index carries no (issuer, time) index of its own beyond what
+ * cross-issuer lists need. Used by the measurement to fill the same rows into this shape.
+ */
+export const PROPOSED_INDEX_DDL = {
+  create: [
+    `CREATE TABLE scale_probe_credentials (
+       id TEXT PRIMARY KEY, issuer TEXT NOT NULL, subject TEXT NOT NULL, schema_id TEXT,
+       revoked INTEGER NOT NULL DEFAULT 0, suspended INTEGER NOT NULL DEFAULT 0, status_version INTEGER NOT NULL DEFAULT 0,
+       created_at INTEGER NOT NULL, signed_at INTEGER, deleted_at INTEGER)`,
+    "CREATE INDEX scale_probe_credentials_by_subject ON scale_probe_credentials (subject, created_at, id)",
+    "CREATE INDEX scale_probe_credentials_by_schema ON scale_probe_credentials (schema_id, created_at, id) WHERE schema_id IS NOT NULL",
+    "CREATE INDEX scale_probe_credentials_by_time ON scale_probe_credentials (created_at, id)",
+    `CREATE TABLE scale_probe_operations (
+       id TEXT PRIMARY KEY, parent TEXT NOT NULL, issuer TEXT NOT NULL, done INTEGER NOT NULL, code TEXT,
+       created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`,
+    "CREATE INDEX scale_probe_operations_by_parent ON scale_probe_operations (parent, done, created_at, id)",
+    "CREATE INDEX scale_probe_operations_by_done ON scale_probe_operations (done, created_at, id)",
+  ],
+  fill: [
+    `INSERT INTO scale_probe_credentials SELECT id, issuer, subject, schema_id, revoked, suspended, status_version, created_at, signed_at, deleted_at
+     FROM credentials WHERE issuer = ?`,
+    `INSERT INTO scale_probe_operations SELECT id, parent, issuer, done, code, created_at, updated_at
+     FROM operations WHERE issuer = ?`,
+  ],
+  drop: ["DROP TABLE scale_probe_credentials", "DROP TABLE scale_probe_operations"],
+};
+
+/**
+ * The compact index: one WITHOUT ROWID row per credential (no separate primary-key index), no
+ * operation row for a credential (its operation is `credentials/<id>`: done and failed are the
+ * credential's `state`, so operation lists for credentials read this table).
+ */
+export const COMPACT_INDEX_DDL = {
+  create: [
+    `CREATE TABLE scale_probe_compact (
+       id TEXT PRIMARY KEY, issuer TEXT NOT NULL, subject TEXT NOT NULL, schema_id TEXT,
+       state INTEGER NOT NULL, code TEXT, revoked INTEGER NOT NULL DEFAULT 0, suspended INTEGER NOT NULL DEFAULT 0,
+       status_version INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER
+     ) WITHOUT ROWID`,
+    "CREATE INDEX scale_probe_compact_by_subject ON scale_probe_compact (subject, created_at, id)",
+    "CREATE INDEX scale_probe_compact_by_schema ON scale_probe_compact (schema_id, created_at, id) WHERE schema_id IS NOT NULL",
+    "CREATE INDEX scale_probe_compact_by_time ON scale_probe_compact (created_at, id)",
+    "CREATE INDEX scale_probe_compact_by_state ON scale_probe_compact (state, created_at, id) WHERE state = 0",
+  ],
+  fill: [
+    `INSERT INTO scale_probe_compact SELECT id, issuer, subject, schema_id, CASE WHEN signed_at IS NULL THEN 0 ELSE 1 END, NULL,
+       revoked, suspended, status_version, created_at, coalesce(signed_at, created_at), deleted_at
+     FROM credentials WHERE issuer = ?`,
+  ],
+  drop: ["DROP TABLE scale_probe_compact"],
+};

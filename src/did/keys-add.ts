@@ -1,0 +1,233 @@
+/**
+ * `PUT /v1/dids/{method}/{did}/keys`: adds a key to a DID whose document can change.
+ * did:key and did:jwk are their key: 409 `did_immutable`. did:web: the key joins the document the
+ * service serves at once. did:ion: a Sidetree update adding the key, signed by the update key
+ * (custodial: here and now; external: a `did-operation` sign job) and anchored as Operation
+ * `dids/ion/{suffix}/keys/{keyId}`; the document changes when the node accepts it. Sidetree
+ * commits to the next update key in every update, so an external DID sends `nextUpdateKeyJwk`.
+ */
+import { z } from "@hono/zod-openapi";
+import { generateKeyPair, parseKek, validatePublicJwk, wrapPrivateKey, type PublicJwk } from "../crypto";
+import { ALG_BY_KEY_TYPE } from "../crypto/types";
+import type { D1Write } from "../core/kinds";
+import type { IssuerKey, Operation } from "../core/models";
+import type { IdempotencyClaim } from "../core/idempotency";
+import { ProblemError, badRequest, notFound } from "../http/errors";
+import { createArtifacts } from "../http/artifacts";
+import { issuerByName } from "../issuer-client";
+import { freeFormObject } from "../core/json-depth";
+import { KeyTypeSchema } from "./schemas";
+import type { DidDocument } from "./documents";
+import { getDid } from "./store";
+import { ionSigningKey } from "./ion/create";
+import { prepareUpdate } from "./ion/operations";
+import { externalUpdateKey, ionRecord, nextUpdateKey, signWithUpdateKey } from "./ion-update-key";
+import { applyPatches, renderDocument, type IonDidState } from "./ion/state";
+import type { Es256kPublicJwk } from "./ion/model";
+
+export const AddKeyRequest = z
+  .object({
+    keyType: KeyTypeSchema,
+    custody: z.enum(["custodial", "external"]).default("custodial"),
+    publicKeyJwk: freeFormObject().optional(),
+    keyRef: z.string().min(1).max(512).optional(),
+    nextUpdateKeyJwk: freeFormObject()
+      .optional()
+      .openapi({ description: "did:ion, external update key: the next update key Sidetree commits to" }),
+    nextUpdateKeyRef: z.string().min(1).max(512).optional(),
+  })
+  .strict()
+  .openapi("AddKeyRequest");
+
+export const AddKeyResponse = z
+  .object({
+    did: z.record(z.string(), z.unknown()),
+    verificationMethodId: z.string(),
+    operation: z.record(z.string(), z.unknown()).optional(),
+  })
+  .openapi("AddKeyResponse");
+
+type Body = z.infer<typeof AddKeyRequest>;
+
+const RELATIONS = ["authentication", "assertionMethod", "capabilityInvocation", "capabilityDelegation"] as const;
+
+/** The next free `key-N` of a DID: past every key it ever had, revoked ones included (their ids stay taken). */
+async function nextKeyId(db: D1Database, did: string, doc: DidDocument): Promise<string> {
+  const rows = (await db.prepare("SELECT id FROM keys WHERE did = ?").bind(did).all<{ id: string }>()).results;
+  const used = [...rows.map((r) => r.id), ...doc.verificationMethod.map((vm) => vm.id)].map((id) =>
+    Number(/#key-(\d+)$/.exec(id)?.[1] ?? 0),
+  );
+  return `key-${Math.max(0, ...used) + 1}`;
+}
+
+async function newKey(env: Env, body: Body, custody: string, vmId: string, did: string): Promise<IssuerKey> {
+  if (body.custody !== custody) throw badRequest("custody", `all keys of a DID share one custody: this DID's is ${custody}`);
+  let publicJwk: PublicJwk;
+  let encrypted: string | undefined;
+  if (body.custody === "external") {
+    if (body.publicKeyJwk === undefined) throw badRequest("publicKeyJwk", "required when custody is external");
+    const checked = validatePublicJwk(body.keyType, body.publicKeyJwk);
+    if (!checked.ok)
+      throw new ProblemError(400, "invalid_public_key", checked.detail, [
+        { path: checked.path ?? "publicKeyJwk", message: checked.detail },
+      ]);
+    publicJwk = checked.value;
+  } else {
+    if (body.publicKeyJwk !== undefined) throw badRequest("publicKeyJwk", "only external custody takes a public key");
+    const kek = parseKek(env.KEY_ENCRYPTION_KEY);
+    if (!kek) throw new ProblemError(503, "custody_unavailable", "custodial keys need KEY_ENCRYPTION_KEY");
+    const pair = await generateKeyPair(body.keyType);
+    publicJwk = pair.publicJwk;
+    encrypted = await wrapPrivateKey(kek, vmId, pair.privateKey);
+    pair.privateKey.fill(0);
+  }
+  return {
+    id: vmId,
+    did,
+    keyType: body.keyType,
+    alg: ALG_BY_KEY_TYPE[body.keyType],
+    custody: body.custody,
+    ...(body.keyRef !== undefined ? { keyRef: body.keyRef } : {}),
+    publicJwk,
+    ...(encrypted ? { encryptedPrivateKey: encrypted } : {}),
+    createdAt: Date.now(),
+    revoked: false,
+  };
+}
+
+const keyRowWrite = (k: IssuerKey): D1Write => ({
+  sql: `INSERT INTO keys (id, did, key_type, custody, key_ref, public_jwk, encrypted_private_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(id) DO NOTHING`,
+  params: [k.id, k.did, k.keyType, k.custody, k.keyRef ?? null, JSON.stringify(k.publicJwk), k.encryptedPrivateKey ?? null, k.createdAt],
+});
+
+/** The document with a key added to it and to every relationship the signing key has. */
+function withKey(doc: DidDocument, key: IssuerKey): DidDocument {
+  const out: DidDocument = {
+    ...doc,
+    verificationMethod: [
+      ...doc.verificationMethod,
+      { id: key.id, type: "JsonWebKey2020", controller: doc.id, publicKeyJwk: key.publicJwk },
+    ],
+  };
+  for (const rel of RELATIONS) out[rel] = [...(doc[rel] ?? []), key.id];
+  return out;
+}
+
+export async function addKey(
+  env: Env,
+  origin: string,
+  method: string,
+  did: string,
+  body: Body,
+  claim: IdempotencyClaim & { fromClient: boolean },
+): Promise<{ status: 201 | 202; body: z.infer<typeof AddKeyResponse> }> {
+  const row = await getDid(env.DB, did);
+  if (!row || row.method !== method || row.deleted_at !== null) throw notFound(`DID ${did}`);
+  if (method === "key" || method === "jwk")
+    throw new ProblemError(409, "did_immutable", `a did:${method} is its key: it cannot change; create a new DID`);
+  if (method !== "ion" && (body.nextUpdateKeyJwk !== undefined || body.nextUpdateKeyRef !== undefined))
+    throw badRequest("nextUpdateKeyJwk", "only did:ion has update keys");
+  const doc = JSON.parse(row.document) as DidDocument;
+  const keyId = await nextKeyId(env.DB, did, doc);
+  const key = await newKey(env, body, row.custody, `${did}#${keyId}`, did);
+
+  if (method === "web") {
+    const next = withKey(doc, key);
+    const write = keyRowWrite(key);
+    const [, updated] = await env.DB.batch([
+      env.DB.prepare(write.sql).bind(...write.params),
+      env.DB.prepare("UPDATE dids SET document = ? WHERE did = ? AND document = ?").bind(JSON.stringify(next), did, row.document),
+    ]);
+    if ((updated?.meta.changes ?? 0) === 0) throw new ProblemError(409, "conflict", "the DID document changed meanwhile; retry");
+    await issuerByName(env, did).registerKey(key);
+    return { status: 201, body: { did: next, verificationMethodId: key.id } };
+  }
+  return addIonKey(env, origin, did, row.document, keyId, key, body, claim);
+}
+
+async function addIonKey(
+  env: Env,
+  origin: string,
+  did: string,
+  documentText: string,
+  keyId: string,
+  key: IssuerKey,
+  body: Body,
+  claim: IdempotencyClaim & { fromClient: boolean },
+): Promise<{ status: 201 | 202; body: z.infer<typeof AddKeyResponse> }> {
+  const record = await ionRecord(env.DB, did);
+  const { state, keys } = record;
+  const ion = { suffix: record.suffix };
+  // The next update key: generated for a custodial DID, given for an external one.
+  const next = await nextUpdateKey(env, did, key.custody, record, body);
+
+  const entry = ionSigningKey(keyId, key.publicJwk);
+  const prepared = await prepareUpdate({
+    didSuffix: ion.suffix,
+    updateKey: keys.update.publicJwk as Es256kPublicJwk,
+    nextUpdateKey: next.publicJwk as Es256kPublicJwk,
+    addPublicKeys: [entry],
+  });
+  const nextState: IonDidState = {
+    ...state,
+    document: applyPatches(state.document, [{ action: "add-public-keys", publicKeys: [entry] }])!,
+    updateCommitment: (prepared.unsigned as { delta: { updateCommitment: string } }).delta.updateCommitment,
+  };
+  const nextDocument = renderDocument(did, nextState.document);
+  const write = keyRowWrite(key);
+  const onDone: D1Write[] = [
+    write,
+    {
+      sql: "UPDATE ion_dids SET state = ?, operation_keys = ? WHERE did = ?",
+      params: [JSON.stringify(nextState), JSON.stringify({ ...keys, update: next }), did],
+    },
+    { sql: "UPDATE dids SET document = ? WHERE did = ?", params: [JSON.stringify(nextDocument), did] },
+  ];
+  const anchorOperationId = `dids/ion/${ion.suffix}/keys/${keyId}`;
+  const response = { did, verificationMethodId: key.id };
+  const stub = issuerByName(env, did);
+
+  if (key.custody === "custodial") {
+    const request = await signWithUpdateKey(env, did, record, prepared);
+    if (!env.ION_NODE_URL) {
+      // No node: the change is the service's own record until it can be anchored.
+      await env.DB.batch(onDone.map((w) => env.DB.prepare(w.sql).bind(...w.params)));
+      await stub.registerKey(key);
+      return { status: 201, body: { did: nextDocument, verificationMethodId: key.id } };
+    }
+    const operation = await stub.anchorIon(did, anchorOperationId, request, response, onDone);
+    if (operation.done && !operation.result?.error) await stub.registerKey(key);
+    return {
+      status: operation.done ? 201 : 202,
+      body: { did: operation.done ? nextDocument : JSON.parse(documentText), verificationMethodId: key.id, operation },
+    };
+  }
+
+  if (!env.ION_NODE_URL) throw new ProblemError(409, "conflict", "an external update key's change is anchored: ION_NODE_URL is not set");
+  // The update key signs through a sign job: the object knows it as a key of this DID (not in the document).
+  const updateKey = externalUpdateKey(did, record);
+  const operation: Operation = await stub.anchorIon(did, anchorOperationId, null, response, onDone);
+  await stub.registerKey(updateKey);
+  await createArtifacts(
+    env,
+    origin,
+    [
+      {
+        issuer: did,
+        verificationMethodId: updateKey.id,
+        artifact: {
+          kind: "did-operation",
+          input: {
+            anchorOperationId,
+            operationId: `${anchorOperationId}/signature`,
+            unsigned: prepared.unsigned as Record<string, unknown>,
+            signingInput: prepared.signingInput,
+          },
+        },
+      },
+    ],
+    claim,
+  );
+  return { status: 202, body: { did: JSON.parse(documentText), verificationMethodId: key.id, operation } };
+}

@@ -1,0 +1,50 @@
+/** The capacity model's answers for the target workload (docs/SCALE.md), so a change to it is a visible change to the note. */
+import { describe, expect, it } from "vitest";
+import { DESIGNS, d1StatementsPerCredential, evaluate, shardsFor, type Workload } from "../../scripts/capacity/model";
+
+const target: Workload = { issuers: 100_000, credentials: 100_000_000, rate: 5_000, largest: 10_000_000, batch: 100 };
+
+describe("capacity model", () => {
+  // Bodies left D1 (migrations/0013): D1 keeps body-free rows, 2,495 bytes per credential where it was
+  // 10,445 (0.96 million credentials before D1 bound; 1.06 million before ids named their object).
+  it("today: D1's 10 GB binds first, at about 4.0 million credentials; one issuer's object at about 2.2 million", () => {
+    const r = evaluate(DESIGNS.today, target);
+    expect(r.binding.store).toBe("D1 (hottest shard)");
+    expect(r.binding.what).toBe("size");
+    expect(r.binding.bindsAt).toBe("4,008,016 credentials");
+    const object = r.checks.find((c) => c.store.startsWith("Issuer object") && c.what.startsWith("size"))!;
+    expect(object.bindsAt).toBe("2,205,397 credentials in one issuer");
+    expect(object.use).toBeGreaterThan(3);
+    // Spread over many issuers, D1 is the wall; one issuer alone meets its object's first.
+    const many = evaluate(DESIGNS.today, { issuers: 1_000, credentials: 4_000_000, rate: 100, largest: 4_000, batch: 100 });
+    expect(many.binding.store).toBe("D1 (hottest shard)");
+    expect(many.binding.use).toBeGreaterThan(0.99);
+    expect(many.binding.use).toBeLessThan(1);
+  });
+
+  it("proposed: the target needs 63 shards at a 70% fill; only the largest issuer's object is past 70% (71%)", () => {
+    const shards = shardsFor(DESIGNS.proposed, target)!;
+    expect(shards).toBe(63);
+    const r = evaluate({ ...DESIGNS.proposed, shards }, target);
+    for (const c of r.checks) {
+      if (c.store === "Issuer object (largest)" && c.what.startsWith("size")) expect(c.use).toBeLessThan(0.75);
+      else expect(c.use, `${c.store} ${c.what}`).toBeLessThan(0.7);
+    }
+  });
+
+  it("one issuer cannot outgrow one shard: no shard count holds an issuer whose index alone is past the fill", () => {
+    expect(shardsFor(DESIGNS.proposed, { ...target, largest: 20_000_000 })).toBeNull();
+  });
+
+  it("statements per credential follow the outbox's 250-row grouping", () => {
+    expect(d1StatementsPerCredential(DESIGNS.today, 1)).toBe(3);
+    expect(d1StatementsPerCredential(DESIGNS.today, 100)).toBe(0.03);
+    expect(d1StatementsPerCredential(DESIGNS.today, 1000)).toBe(0.012);
+  });
+
+  it("one create per request: the largest issuer's object is the wall, past 100% busy", () => {
+    const r = evaluate({ ...DESIGNS.proposed, shards: 11 }, { ...target, batch: 1 });
+    expect(r.binding.store).toBe("Issuer object (largest)");
+    expect(r.binding.use).toBeGreaterThan(1);
+  });
+});

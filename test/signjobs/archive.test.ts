@@ -1,0 +1,133 @@
+/**
+ * Cold jobs go to R2 (the ARCHIVE binding, local in tests): past retention, or past the object's
+ * hot limit, a signed job's signing input is put in R2 and dropped from the object; reads of the
+ * job and its operation answer from R2 whole, after eviction too. A crash between the R2 put and the
+ * object's update loses nothing: the next alarm puts again and purges. Unsigned ended jobs just
+ * drop their claims.
+ */
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { IssuerObject } from "../../durable-objects/issuer";
+import { api } from "../support/api";
+import { credentialRequest, custodialDid, externalDid, externalKey, issuePending, objectQuery, stubOf } from "../support/keys";
+
+type JobState = { id: string; signing_input: string; purged_at: number | null; archived: number };
+const jobsOf = (did: string) => objectQuery<JobState>(did, "SELECT id, signing_input, purged_at, archived FROM jobs ORDER BY seq");
+
+async function setMeta(did: string, k: string, v: string) {
+  await runInDurableObject(stubOf(did), (_i, state) => {
+    state.storage.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
+  });
+}
+
+/** Runs the object's alarm now (arming it first, as a due retention would have). */
+async function alarmNow(did: string) {
+  await runInDurableObject(stubOf(did), (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
+  return runDurableObjectAlarm(stubOf(did));
+}
+
+const archiveKey = (did: string, jobId: string) => `jobs/${env.ISSUER.idFromName(did).toString()}/${jobId}`;
+
+async function issueCustodial(n: number) {
+  const issuer = await custodialDid("Ed25519");
+  const ops = [];
+  for (let i = 0; i < n; i++) {
+    const res = await api("PUT", "/v1/credentials", credentialRequest(issuer, { data: { i } }));
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    ops.push(res.body);
+  }
+  return { issuer, ops };
+}
+
+describe("archiving ended jobs to R2", () => {
+  it("past retention a signed job's claims move to R2, and the job and its operation still read whole, after eviction too", async () => {
+    const { issuer, ops } = await issueCustodial(1);
+    const jobId = ops[0].signJobs[0] as string;
+    const before = (await api("GET", `/v1/signjobs/${jobId}`)).body;
+    const operationBefore = await stubOf(issuer.did).getOperation(ops[0].id);
+    expect(before.jwt).toBeTruthy();
+
+    await setMeta(issuer.did, "signjob_retention_ms", "0");
+    expect(await alarmNow(issuer.did)).toBe(true);
+    const [row] = await jobsOf(issuer.did);
+    expect(row).toMatchObject({ signing_input: "", archived: 1 });
+    expect(row!.purged_at).not.toBeNull();
+    const stored = await env.ARCHIVE.get(archiveKey(issuer.did, jobId));
+    expect(await stored?.text()).toBe(before.signingInput);
+
+    await evictDurableObject(stubOf(issuer.did));
+    const after = await api("GET", `/v1/signjobs/${jobId}`);
+    expect(after.status).toBe(200);
+    expect(after.body).toEqual(before);
+    expect(await stubOf(issuer.did).getOperation(ops[0].id)).toEqual(operationBefore);
+    const listed = await api("GET", `/v1/signjobs?did=${encodeURIComponent(issuer.did)}`);
+    expect(listed.body.signJobs).toEqual([before]);
+  });
+
+  it("a crash between the R2 put and the object's update: the next alarm puts again and purges; nothing is lost", async () => {
+    const { issuer, ops } = await issueCustodial(2);
+    const before = await Promise.all(ops.map(async (op) => (await api("GET", `/v1/signjobs/${op.signJobs[0]}`)).body));
+    await setMeta(issuer.did, "signjob_retention_ms", "0");
+    // The object dies right after R2 accepted the first put, before any purge is committed.
+    await runInDurableObject(stubOf(issuer.did), (instance: IssuerObject, state) => {
+      const archive = instance["archive"] as unknown as { bucket: R2Bucket };
+      const real = archive.bucket;
+      archive.bucket = new Proxy(real, {
+        get(target, prop) {
+          if (prop === "put") {
+            return async (key: string, value: string) => {
+              await target.put(key, value);
+              state.abort("crash after the R2 put");
+              throw new Error("unreachable: the object was aborted");
+            };
+          }
+          const v = Reflect.get(target, prop) as unknown;
+          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      return state.storage.setAlarm(Date.now() + 60_000);
+    });
+    await expect(runDurableObjectAlarm(stubOf(issuer.did))).rejects.toThrow();
+    // Nothing purged: the object still holds every claim.
+    for (const row of await jobsOf(issuer.did)) expect(row).toMatchObject({ purged_at: null, archived: 0 });
+
+    // The retry (the alarm again, in a fresh instance with the real bucket) completes it.
+    expect(await alarmNow(issuer.did)).toBe(true);
+    for (const row of await jobsOf(issuer.did).then((rows) => rows.filter((r) => ops.some((o) => o.signJobs[0] === r.id)))) {
+      expect(row).toMatchObject({ signing_input: "", archived: 1 });
+    }
+    for (const [i, op] of ops.entries()) {
+      expect((await api("GET", `/v1/signjobs/${op.signJobs[0]}`)).body).toEqual(before[i]);
+    }
+  });
+
+  it("past the hot limit the oldest ended jobs are archived, whatever their age", async () => {
+    const { issuer, ops } = await issueCustodial(5);
+    await setMeta(issuer.did, "signjob_hot_limit", "2");
+    expect(await alarmNow(issuer.did)).toBe(true);
+    const rows = await jobsOf(issuer.did);
+    const ids = ops.map((o) => o.signJobs[0] as string);
+    const state = ids.map((id) => rows.find((r) => r.id === id)!.archived);
+    expect(state).toEqual([1, 1, 1, 0, 0]);
+    for (const id of ids) {
+      const job = await api("GET", `/v1/signjobs/${id}`);
+      expect(job.body.jwt).toBeTruthy();
+      expect(job.body.purgedAt).toBeUndefined();
+    }
+  });
+
+  it("an unsigned ended job past retention drops its claims and puts nothing in R2", async () => {
+    const key = await externalKey("Ed25519");
+    const issuer = await externalDid(key);
+    const { job } = await issuePending(issuer);
+    expect((await api("PUT", `/v1/signjobs/${job.id}/reject`, { reason: "no" })).status).toBe(200);
+    await setMeta(issuer.did, "signjob_retention_ms", "0");
+    expect(await alarmNow(issuer.did)).toBe(true);
+    const row = (await jobsOf(issuer.did)).find((r) => r.id === job.id)!;
+    expect(row).toMatchObject({ signing_input: "", archived: 0 });
+    expect(await env.ARCHIVE.get(archiveKey(issuer.did, job.id))).toBeNull();
+    const after = await api("GET", `/v1/signjobs/${job.id}`);
+    expect(after.body.purgedAt).toBeTruthy();
+    expect(after.body.signingInput).toBeUndefined();
+  });
+});
