@@ -8,11 +8,11 @@
  *   npm run bench:scale                      # 1,000,000 credentials (run on an idle machine)
  *   SCALE_ISSUERS=50 SCALE_PER_ISSUER=200 npm run bench:scale   # a small run
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, ROOT } from "../scripts/dev-server.ts";
+import { launchWrangler, ROOT } from "../scripts/dev-server.ts";
 import { pool } from "./lib.ts";
 import { MEASURED } from "../scripts/capacity/measured.ts";
 import { shardOf } from "../src/shards/hash.ts";
@@ -66,43 +66,11 @@ async function launch(indexShards: number, bound: number): Promise<Bench> {
     });
     if (r.status !== 0) throw new Error(`migrations for ${d.name} failed:\n${r.stdout}\n${r.stderr}`);
   }
-  const port = await freePort();
-  const inspector = await freePort();
-  const child: ChildProcess = spawn(
-    WRANGLER,
-    [
-      "dev",
-      "-c",
-      config,
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--inspector-port",
-      String(inspector),
-      "--persist-to",
-      state,
-      "--log-level",
-      "warn",
-      "--show-interactive-dev-session=false",
-    ],
-    { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
-  );
-  let output = "";
-  child.stdout?.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-50_000)));
-  child.stderr?.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-50_000)));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
-    try {
-      if ((await fetch(`${url}/readiness`)).ok) break;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const { child, url } = await launchWrangler(["-c", config, "--persist-to", state], {
+    env,
+    verbose: false,
+    startTimeoutMs: 90_000,
+  });
   return {
     url,
     async stop() {
