@@ -1,3 +1,4 @@
+import { globSync, readFileSync, readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
@@ -35,14 +36,44 @@ export default defineConfig(async () => {
       }),
     ],
     test: {
-      include: ["test/**/*.test.ts"],
-      exclude: ["test/e2e/**", "test/signer-daemon/**", "node_modules/**"],
       setupFiles: ["./test/setup.ts"],
       testTimeout: 30_000,
       // Vitest's default is one worker fewer than the cores, which on a 2-core CI machine runs one
-      // file at a time while most of a file's time is the runtime loading modules. Storage is
-      // isolated per test file, so files can run side by side.
+      // file at a time while most of a file's time is the runtime loading modules.
       maxWorkers: availableParallelism(),
+      projects: [
+        // What `npm test` runs: each test/suites/*.test.ts imports a few folders' test files, so
+        // the Worker's modules load once per suite instead of once per file (test/suites/README.md).
+        { extends: true, test: { name: "suites", include: suiteFiles() } },
+        // Any one file on its own: `npx vitest run --project files test/signjobs/lifecycle.test.ts`.
+        { extends: true, test: { name: "files", include: ["test/**/*.test.ts"], exclude: [...NOT_WORKER, "test/suites/**"] } },
+      ],
     },
   };
 });
+
+/** Folders with their own runner (Node, not workerd). */
+const NOT_WORKER = ["test/e2e/**", "test/signer-daemon/**", "node_modules/**"];
+
+/**
+ * The suites, after checking that they import every workerd test file exactly once: a new test
+ * file in a folder no suite names would otherwise never run in CI.
+ */
+function suiteFiles(): string[] {
+  const root = import.meta.dirname;
+  const suites = readdirSync(path.join(root, "test/suites")).filter((f) => f.endsWith(".test.ts"));
+  const owner = new Map<string, string>();
+  for (const suite of suites) {
+    const text = readFileSync(path.join(root, "test/suites", suite), "utf8");
+    const patterns = [...text.matchAll(/"(\.\.\/[^"]+\.test\.ts)"/g)].map((m) => path.posix.join("test", m[1]!.slice(3)));
+    for (const file of globSync(patterns, { cwd: root })) {
+      const before = owner.get(file);
+      if (before) throw new Error(`${file} is imported by two suites: ${before} and ${suite}`);
+      owner.set(file, suite);
+    }
+  }
+  const all = globSync("test/**/*.test.ts", { cwd: root, exclude: (f) => /^test\/(e2e|signer-daemon|suites)(\/|$)/.test(f) });
+  const missing = all.filter((f) => !owner.has(f));
+  if (missing.length) throw new Error(`no suite in test/suites imports ${missing.join(", ")}`);
+  return suites.map((f) => `test/suites/${f}`);
+}
