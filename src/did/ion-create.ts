@@ -3,11 +3,11 @@
  * DID, its signing key and its ION record are stored in one D1 batch, and with ION_NODE_URL set
  * the create is handed to the issuer object to anchor (Operation `dids/ion/<suffix>`).
  */
-import { ALG_BY_KEY_TYPE } from "../crypto/types";
 import { parseKek, wrapPrivateKey } from "../crypto";
 import type { IssuerKey, Operation } from "../core/models";
 import { ProblemError } from "../http/errors";
 import { issuerByName } from "../issuer-client";
+import { newIssuerKey } from "../keys/model";
 import { planIonDid, type IonKeyInput, type IonPlannedKey } from "./ion/create";
 import { stateFromCreate, type IonDidState } from "./ion/state";
 import type { DidDocument } from "./documents";
@@ -53,20 +53,16 @@ export async function createIonDid(
     return stored;
   };
   const [signing, update, recovery] = keys as [IonPlannedKey, IonPlannedKey, IonPlannedKey];
-  const vmId = document.verificationMethod[0]!.id;
-  const key: IssuerKey = {
-    id: vmId,
+  const key = await newIssuerKey({
+    id: document.verificationMethod[0]!.id,
     did,
     keyType: signing.keyType,
-    alg: ALG_BY_KEY_TYPE[signing.keyType],
     custody: input.custody,
-    ...(signing.keyRef !== undefined ? { keyRef: signing.keyRef } : {}),
+    keyRef: signing.keyRef,
     publicJwk: signing.publicJwk,
-    ...(signing.privateKey ? { encryptedPrivateKey: await wrapPrivateKey(kek!, vmId, signing.privateKey) } : {}),
+    privateKey: signing.privateKey ? { bytes: signing.privateKey, kek: kek! } : undefined,
     createdAt: now,
-    revoked: false,
-  };
-  signing.privateKey?.fill(0);
+  });
   const operationKeys = {
     update: await wrap(ionOperationKeyId(did, "update"), update),
     recovery: await wrap(ionOperationKeyId(did, "recovery"), recovery),

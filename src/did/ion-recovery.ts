@@ -14,11 +14,12 @@ import { z } from "@hono/zod-openapi";
 import type { D1Write } from "../core/kinds";
 import type { IdempotencyClaim } from "../core/idempotency";
 import { freeFormObject } from "../core/json-depth";
-import type { IssuerKey, Operation } from "../core/models";
+import type { Operation } from "../core/models";
 import { generateKeyPair, importSigner, parseKek, unwrapPrivateKey, validatePublicJwk, wrapPrivateKey } from "../crypto";
 import { createArtifacts } from "../http/artifacts";
 import { ProblemError, badRequest, notFound } from "../http/errors";
 import { issuerByName } from "../issuer-client";
+import { newIssuerKey } from "../keys/model";
 import { commitmentOf } from "./ion/hashing";
 import type { Es256kPublicJwk } from "./ion/model";
 import { prepareDeactivate, prepareRecover, signOperation, type PreparedOperation } from "./ion/operations";
@@ -120,17 +121,15 @@ async function anchorRecoveryOperation(
     return { status: operation.done ? 201 : 202, operation };
   }
   if (!env.ION_NODE_URL) throw new ProblemError(409, "conflict", "an external recovery key's change is anchored: ION_NODE_URL is not set");
-  const key: IssuerKey = {
+  const key = await newIssuerKey({
     id: keyId,
     did,
     keyType: "secp256k1",
-    alg: "ES256K",
     custody: "external",
-    ...(recovery.keyRef !== undefined ? { keyRef: recovery.keyRef } : {}),
+    keyRef: recovery.keyRef,
     publicJwk: recovery.publicJwk,
     createdAt: Date.now(),
-    revoked: false,
-  };
+  });
   const operation = await stub.anchorIon(did, operationId, null, response, onDone);
   await stub.registerKey(key);
   const input = {

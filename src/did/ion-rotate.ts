@@ -65,7 +65,7 @@ export async function prepareKeyRemoval(
   const removal: IonKeyRemoval = { from, operationId, request: null, response: { did, removed: from }, onDone };
   if (custody === "custodial") return { removal: { ...removal, request: await signWithUpdateKey(env, did, record, prepared) } };
   return {
-    removal: { ...removal, updateKey: externalUpdateKey(did, record) },
+    removal: { ...removal, updateKey: await externalUpdateKey(did, record) },
     job: { unsigned: prepared.unsigned as Record<string, unknown>, signingInput: prepared.signingInput },
   };
 }

@@ -7,6 +7,7 @@
 import { generateKeyPair, importSigner, parseKek, unwrapPrivateKey, validatePublicJwk, wrapPrivateKey, type PublicJwk } from "../crypto";
 import type { IssuerKey } from "../core/models";
 import { ProblemError, badRequest, notFound } from "../http/errors";
+import { newIssuerKey } from "../keys/model";
 import { commitmentOf } from "./ion/hashing";
 import { signOperation, type PreparedOperation } from "./ion/operations";
 import type { IonDidState } from "./ion/state";
@@ -86,17 +87,15 @@ export async function signWithUpdateKey(env: Env, did: string, record: IonRecord
 }
 
 /** The external update key as the issuer object knows it: a key of the DID that signs did-operation jobs only. */
-export function externalUpdateKey(did: string, record: IonRecord): IssuerKey {
+export function externalUpdateKey(did: string, record: IonRecord): Promise<IssuerKey> {
   const update = record.keys.update;
-  return {
+  return newIssuerKey({
     id: updateKeyId(did, update.version ?? 0),
     did,
     keyType: "secp256k1",
-    alg: "ES256K",
     custody: "external",
-    ...(update.keyRef !== undefined ? { keyRef: update.keyRef } : {}),
+    keyRef: update.keyRef,
     publicJwk: update.publicJwk,
     createdAt: Date.now(),
-    revoked: false,
-  };
+  });
 }

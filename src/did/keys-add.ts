@@ -7,14 +7,14 @@
  * commits to the next update key in every update, so an external DID sends `nextUpdateKeyJwk`.
  */
 import { z } from "@hono/zod-openapi";
-import { generateKeyPair, parseKek, validatePublicJwk, wrapPrivateKey, type PublicJwk } from "../crypto";
-import { ALG_BY_KEY_TYPE } from "../crypto/types";
+import { generateKeyPair, parseKek, validatePublicJwk, type PublicJwk } from "../crypto";
 import type { D1Write } from "../core/kinds";
 import type { IssuerKey, Operation } from "../core/models";
 import type { IdempotencyClaim } from "../core/idempotency";
 import { ProblemError, badRequest, notFound } from "../http/errors";
 import { createArtifacts } from "../http/artifacts";
 import { issuerByName } from "../issuer-client";
+import { newIssuerKey } from "../keys/model";
 import { freeFormObject } from "../core/json-depth";
 import { KeyTypeSchema } from "./schemas";
 import type { DidDocument } from "./documents";
@@ -63,7 +63,7 @@ async function nextKeyId(db: D1Database, did: string, doc: DidDocument): Promise
 async function newKey(env: Env, body: Body, custody: string, vmId: string, did: string): Promise<IssuerKey> {
   if (body.custody !== custody) throw badRequest("custody", `all keys of a DID share one custody: this DID's is ${custody}`);
   let publicJwk: PublicJwk;
-  let encrypted: string | undefined;
+  let privateKey: { bytes: Uint8Array; kek: Uint8Array } | undefined;
   if (body.custody === "external") {
     if (body.publicKeyJwk === undefined) throw badRequest("publicKeyJwk", "required when custody is external");
     const checked = validatePublicJwk(body.keyType, body.publicKeyJwk);
@@ -78,21 +78,18 @@ async function newKey(env: Env, body: Body, custody: string, vmId: string, did: 
     if (!kek) throw new ProblemError(503, "custody_unavailable", "custodial keys need KEY_ENCRYPTION_KEY");
     const pair = await generateKeyPair(body.keyType);
     publicJwk = pair.publicJwk;
-    encrypted = await wrapPrivateKey(kek, vmId, pair.privateKey);
-    pair.privateKey.fill(0);
+    privateKey = { bytes: pair.privateKey, kek };
   }
-  return {
+  return newIssuerKey({
     id: vmId,
     did,
     keyType: body.keyType,
-    alg: ALG_BY_KEY_TYPE[body.keyType],
     custody: body.custody,
-    ...(body.keyRef !== undefined ? { keyRef: body.keyRef } : {}),
+    keyRef: body.keyRef,
     publicJwk,
-    ...(encrypted ? { encryptedPrivateKey: encrypted } : {}),
+    privateKey,
     createdAt: Date.now(),
-    revoked: false,
-  };
+  });
 }
 
 const keyRowWrite = (k: IssuerKey): D1Write => ({
@@ -206,7 +203,7 @@ async function addIonKey(
 
   if (!env.ION_NODE_URL) throw new ProblemError(409, "conflict", "an external update key's change is anchored: ION_NODE_URL is not set");
   // The update key signs through a sign job: the object knows it as a key of this DID (not in the document).
-  const updateKey = externalUpdateKey(did, record);
+  const updateKey = await externalUpdateKey(did, record);
   const operation: Operation = await stub.anchorIon(did, anchorOperationId, null, response, onDone);
   await stub.registerKey(updateKey);
   await createArtifacts(

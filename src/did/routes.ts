@@ -1,11 +1,10 @@
 import { issuerByName } from "../issuer-client";
 import { serviceOrigin } from "../http/auth";
 import { createRoute, z } from "@hono/zod-openapi";
-import { generateKeyPair, parseKek, validatePublicJwk, wrapPrivateKey } from "../crypto";
-import { ALG_BY_KEY_TYPE, type PublicJwk } from "../crypto/types";
+import { generateKeyPair, parseKek, validatePublicJwk, type PublicJwk } from "../crypto";
 import { ProblemError, badRequest, notFound } from "../http/errors";
 import { PageQuery, commonErrors, createRouter, keysetPage, jsonBody, jsonResponse } from "../http/router";
-import type { IssuerKey } from "../core/models";
+import { newIssuerKey } from "../keys/model";
 import { createDocument, didWebLocation, type DidDocument } from "./documents";
 import { createIonDid } from "./ion-create";
 import { AddKeyRequest, AddKeyResponse, addKey } from "./keys-add";
@@ -146,20 +145,16 @@ dids.openapi(
     }
 
     const { did, document } = createDocument(method, publicJwk, body.options?.didWebId);
-    const vmId = document.verificationMethod[0]!.id;
-    const key: IssuerKey = {
-      id: vmId,
+    const key = await newIssuerKey({
+      id: document.verificationMethod[0]!.id,
       did,
       keyType: body.keyType,
-      alg: ALG_BY_KEY_TYPE[body.keyType],
       custody: body.custody,
-      ...(body.keyRef !== undefined ? { keyRef: body.keyRef } : {}),
+      keyRef: body.keyRef,
       publicJwk,
-      ...(privateKey ? { encryptedPrivateKey: await wrapPrivateKey(parseKek(c.env.KEY_ENCRYPTION_KEY)!, vmId, privateKey) } : {}),
+      privateKey: privateKey ? { bytes: privateKey, kek: parseKek(c.env.KEY_ENCRYPTION_KEY)! } : undefined,
       createdAt: now,
-      revoked: false,
-    };
-    privateKey?.fill(0);
+    });
     const answer = { status: 201, body: { did: document } };
     const inserted = await insertDid(c.env.DB, method, did, document, key, web, idempotent ? { claim: idempotent, answer } : undefined);
     if (inserted === "claimed") {
