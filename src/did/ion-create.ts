@@ -3,7 +3,7 @@
  * DID, its signing key and its ION record are stored in one D1 batch, and with ION_NODE_URL set
  * the create is handed to the issuer object to anchor (Operation `dids/ion/<suffix>`).
  */
-import { parseKek, wrapPrivateKey } from "../crypto";
+import { wrapPrivateKey } from "../crypto";
 import type { IssuerKey, Operation } from "../core/models";
 import { ProblemError } from "../http/errors";
 import { issuerByName } from "../issuer-client";
@@ -11,6 +11,7 @@ import { newIssuerKey } from "../keys/model";
 import { planIonDid, type IonKeyInput, type IonPlannedKey } from "./ion/create";
 import { stateFromCreate, type IonDidState } from "./ion/state";
 import type { DidDocument } from "./documents";
+import { NO_KEK_FOR_NEW_DID, custodyKek } from "./requested-key";
 
 export interface IonCreated {
   did: DidDocument;
@@ -28,14 +29,7 @@ export async function createIonDid(
   input: IonKeyInput,
   store: (did: string, document: DidDocument, key: IssuerKey, extra: D1PreparedStatement[], longFormDid: string) => Promise<void>,
 ): Promise<IonCreated> {
-  const kek = parseKek(env.KEY_ENCRYPTION_KEY);
-  if (input.custody === "custodial" && !kek) {
-    throw new ProblemError(
-      503,
-      "custody_unavailable",
-      "custodial keys need KEY_ENCRYPTION_KEY (base64url of 32 bytes); create an external DID, or configure it",
-    );
-  }
+  const kek = input.custody === "custodial" ? custodyKek(env, NO_KEK_FOR_NEW_DID) : null;
   const plan = await planIonDid(input);
   if (!plan.ok) {
     const status = plan.code === "invalid_public_key" || plan.code === "validation_failed" ? 400 : 400;

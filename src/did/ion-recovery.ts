@@ -15,7 +15,7 @@ import type { D1Write } from "../core/kinds";
 import type { IdempotencyClaim } from "../core/idempotency";
 import { freeFormObject } from "../core/json-depth";
 import type { Operation } from "../core/models";
-import { generateKeyPair, importSigner, parseKek, unwrapPrivateKey, validatePublicJwk, wrapPrivateKey } from "../crypto";
+import { generateKeyPair, importSigner, unwrapPrivateKey, validatePublicJwk, wrapPrivateKey } from "../crypto";
 import { createArtifacts } from "../http/artifacts";
 import { ProblemError, badRequest, notFound } from "../http/errors";
 import { issuerByName } from "../issuer-client";
@@ -25,6 +25,7 @@ import type { Es256kPublicJwk } from "./ion/model";
 import { prepareDeactivate, prepareRecover, signOperation, type PreparedOperation } from "./ion/operations";
 import type { IonDidState } from "./ion/state";
 import { ionRecord, nextUpdateKey, type IonRecord, type StoredOperationKey } from "./ion-update-key";
+import { custodyKek } from "./requested-key";
 import { getDid } from "./store";
 
 export const RecoverRequest = z
@@ -54,8 +55,7 @@ async function nextRecoveryKey(env: Env, did: string, custody: string, record: I
   if (custody === "custodial") {
     if (body.nextRecoveryKeyJwk !== undefined || body.nextRecoveryKeyRef !== undefined)
       throw badRequest("nextRecoveryKeyJwk", "this DID's recovery keys are custodial: the service makes the next one");
-    const kek = parseKek(env.KEY_ENCRYPTION_KEY);
-    if (!kek) throw new ProblemError(503, "custody_unavailable", "custodial keys need KEY_ENCRYPTION_KEY");
+    const kek = custodyKek(env);
     const pair = await generateKeyPair("secp256k1");
     const next = {
       publicJwk: pair.publicJwk,
@@ -98,8 +98,7 @@ async function anchorRecoveryOperation(
   const keyId = recoveryKeyId(did, recovery.version ?? 0);
   const response = { did, type: prepared.type };
   if (custody === "custodial") {
-    const kek = parseKek(env.KEY_ENCRYPTION_KEY);
-    if (!kek) throw new ProblemError(503, "custody_unavailable", "custodial keys need KEY_ENCRYPTION_KEY");
+    const kek = custodyKek(env);
     const d = await unwrapPrivateKey(kek, keyId, recovery.encryptedPrivateKey!);
     const request = await signOperation(prepared, await importSigner("secp256k1", d, recovery.publicJwk)).finally(() => d.fill(0));
     if (!env.ION_NODE_URL) {

@@ -4,13 +4,14 @@
  * commits to (generated for a custodial DID, `nextUpdateKeyJwk` for an external one), and who
  * signs: a custodial update key here and now, an external one through a `did-operation` job.
  */
-import { generateKeyPair, importSigner, parseKek, unwrapPrivateKey, validatePublicJwk, wrapPrivateKey, type PublicJwk } from "../crypto";
+import { generateKeyPair, importSigner, unwrapPrivateKey, validatePublicJwk, wrapPrivateKey, type PublicJwk } from "../crypto";
 import type { IssuerKey } from "../core/models";
 import { ProblemError, badRequest, notFound } from "../http/errors";
 import { newIssuerKey } from "../keys/model";
 import { commitmentOf } from "./ion/hashing";
 import { signOperation, type PreparedOperation } from "./ion/operations";
 import type { IonDidState } from "./ion/state";
+import { custodyKek } from "./requested-key";
 
 export type StoredOperationKey = { publicJwk: PublicJwk; keyRef?: string; encryptedPrivateKey?: string; version?: number };
 export type OperationKeys = { update: StoredOperationKey; recovery: StoredOperationKey };
@@ -50,8 +51,7 @@ export async function nextUpdateKey(
   if (custody === "custodial") {
     if (body.nextUpdateKeyJwk !== undefined || body.nextUpdateKeyRef !== undefined)
       throw badRequest("nextUpdateKeyJwk", "this DID's update keys are custodial: the service makes the next one");
-    const kek = parseKek(env.KEY_ENCRYPTION_KEY);
-    if (!kek) throw new ProblemError(503, "custody_unavailable", "custodial keys need KEY_ENCRYPTION_KEY");
+    const kek = custodyKek(env);
     const pair = await generateKeyPair("secp256k1");
     const next = {
       publicJwk: pair.publicJwk,
@@ -75,8 +75,7 @@ export async function nextUpdateKey(
 
 /** Signs a prepared update with the DID's custodial update key. */
 export async function signWithUpdateKey(env: Env, did: string, record: IonRecord, prepared: PreparedOperation) {
-  const kek = parseKek(env.KEY_ENCRYPTION_KEY);
-  if (!kek) throw new ProblemError(503, "custody_unavailable", "custodial keys need KEY_ENCRYPTION_KEY");
+  const kek = custodyKek(env);
   const update = record.keys.update;
   const d = await unwrapPrivateKey(kek, updateKeyId(did, update.version ?? 0), update.encryptedPrivateKey!);
   try {

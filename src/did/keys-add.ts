@@ -7,7 +7,6 @@
  * commits to the next update key in every update, so an external DID sends `nextUpdateKeyJwk`.
  */
 import { z } from "@hono/zod-openapi";
-import { generateKeyPair, parseKek, validatePublicJwk, type PublicJwk } from "../crypto";
 import type { D1Write } from "../core/kinds";
 import type { IssuerKey, Operation } from "../core/models";
 import type { IdempotencyClaim } from "../core/idempotency";
@@ -19,6 +18,7 @@ import { freeFormObject } from "../core/json-depth";
 import { KeyTypeSchema } from "./schemas";
 import type { DidDocument } from "./documents";
 import { getDid } from "./store";
+import { NO_KEK, requestedKey } from "./requested-key";
 import { ionSigningKey } from "./ion/create";
 import { prepareUpdate } from "./ion/operations";
 import { externalUpdateKey, ionRecord, nextUpdateKey, signWithUpdateKey } from "./ion-update-key";
@@ -62,32 +62,13 @@ async function nextKeyId(db: D1Database, did: string, doc: DidDocument): Promise
 
 async function newKey(env: Env, body: Body, custody: string, vmId: string, did: string): Promise<IssuerKey> {
   if (body.custody !== custody) throw badRequest("custody", `all keys of a DID share one custody: this DID's is ${custody}`);
-  let publicJwk: PublicJwk;
-  let privateKey: { bytes: Uint8Array; kek: Uint8Array } | undefined;
-  if (body.custody === "external") {
-    if (body.publicKeyJwk === undefined) throw badRequest("publicKeyJwk", "required when custody is external");
-    const checked = validatePublicJwk(body.keyType, body.publicKeyJwk);
-    if (!checked.ok)
-      throw new ProblemError(400, "invalid_public_key", checked.detail, [
-        { path: checked.path ?? "publicKeyJwk", message: checked.detail },
-      ]);
-    publicJwk = checked.value;
-  } else {
-    if (body.publicKeyJwk !== undefined) throw badRequest("publicKeyJwk", "only external custody takes a public key");
-    const kek = parseKek(env.KEY_ENCRYPTION_KEY);
-    if (!kek) throw new ProblemError(503, "custody_unavailable", "custodial keys need KEY_ENCRYPTION_KEY");
-    const pair = await generateKeyPair(body.keyType);
-    publicJwk = pair.publicJwk;
-    privateKey = { bytes: pair.privateKey, kek };
-  }
   return newIssuerKey({
     id: vmId,
     did,
     keyType: body.keyType,
     custody: body.custody,
     keyRef: body.keyRef,
-    publicJwk,
-    privateKey,
+    ...(await requestedKey(env, body, NO_KEK)),
     createdAt: Date.now(),
   });
 }

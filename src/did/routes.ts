@@ -1,12 +1,12 @@
 import { issuerByName } from "../issuer-client";
 import { serviceOrigin } from "../http/auth";
 import { createRoute, z } from "@hono/zod-openapi";
-import { generateKeyPair, parseKek, validatePublicJwk, type PublicJwk } from "../crypto";
 import { ProblemError, badRequest, notFound } from "../http/errors";
 import { PageQuery, commonErrors, createRouter, keysetPage, jsonBody, jsonResponse } from "../http/router";
 import { newIssuerKey } from "../keys/model";
 import { createDocument, didWebLocation, type DidDocument } from "./documents";
 import { createIonDid } from "./ion-create";
+import { NO_KEK_FOR_NEW_DID, requestedKey } from "./requested-key";
 import { AddKeyRequest, AddKeyResponse, addKey } from "./keys-add";
 import { RotateKeyRequest, rotateKey } from "./rotate";
 import { RecoverRequest, deactivateIon, recoverIon } from "./ion-recovery";
@@ -119,40 +119,15 @@ dids.openapi(
     }
 
     const now = Date.now();
-    let publicJwk: PublicJwk;
-    let privateKey: Uint8Array | null = null;
-    if (body.custody === "external") {
-      if (body.publicKeyJwk === undefined) throw badRequest("publicKeyJwk", "required when custody is external");
-      const checked = validatePublicJwk(body.keyType, body.publicKeyJwk);
-      if (!checked.ok) {
-        throw new ProblemError(400, "invalid_public_key", checked.detail, [
-          { path: checked.path ?? "publicKeyJwk", message: checked.detail },
-        ]);
-      }
-      publicJwk = checked.value;
-    } else {
-      if (body.publicKeyJwk !== undefined) throw badRequest("publicKeyJwk", "only external custody takes a public key");
-      if (!parseKek(c.env.KEY_ENCRYPTION_KEY)) {
-        throw new ProblemError(
-          503,
-          "custody_unavailable",
-          "custodial keys need KEY_ENCRYPTION_KEY (base64url of 32 bytes); create an external DID, or configure it",
-        );
-      }
-      const pair = await generateKeyPair(body.keyType);
-      publicJwk = pair.publicJwk;
-      privateKey = pair.privateKey;
-    }
-
-    const { did, document } = createDocument(method, publicJwk, body.options?.didWebId);
+    const requested = await requestedKey(c.env, body, NO_KEK_FOR_NEW_DID);
+    const { did, document } = createDocument(method, requested.publicJwk, body.options?.didWebId);
     const key = await newIssuerKey({
       id: document.verificationMethod[0]!.id,
       did,
       keyType: body.keyType,
       custody: body.custody,
       keyRef: body.keyRef,
-      publicJwk,
-      privateKey: privateKey ? { bytes: privateKey, kek: parseKek(c.env.KEY_ENCRYPTION_KEY)! } : undefined,
+      ...requested,
       createdAt: now,
     });
     const answer = { status: 201, body: { did: document } };
