@@ -11,6 +11,7 @@ import { CustodialSigner } from "./custodial-signer";
 import { Engine } from "./engine";
 import { IdempotencyStore } from "./idempotency";
 import { JobStore } from "./jobs";
+import { KeyChanges, type RotationInput } from "./key-changes";
 import { KeyStore } from "./keys";
 import { KINDS } from "./kinds";
 import { Leases } from "./leases";
@@ -26,29 +27,14 @@ import { migrate } from "./schema";
 import { resultFrame } from "./signer-protocol";
 import { SignerSockets, send } from "./signer-sockets";
 import type { ListPublication } from "../src/core/publication";
-import { StatusLists, type StatusChange, type StatusChangeResult } from "./status-lists";
+import { StatusUpdates, type StatusChanges } from "./status-changes";
+import { StatusLists, type StatusChange } from "./status-lists";
 import { Upkeep } from "./upkeep";
 
 export type { CheckIssuerInput, CreateArtifactsInput, CreatedOperations } from "./issuance";
-
-/** A did:ion rotation's Sidetree update removing the old keys (src/did/ion-rotate.ts prepares it). */
-export interface IonKeyRemoval {
-  /** The keys it removes: what `planRotation` answered. */
-  from: string[];
-  /** Its anchoring Operation, `dids/ion/<suffix>/rotations/<id>`. */
-  operationId: string;
-  /** Signed already (custodial update key), or null: a did-operation job signed by `updateKey` brings it. */
-  request: unknown | null;
-  response: unknown;
-  /** The DID's new state and document in D1, once the node accepted it. */
-  onDone: D1Write[];
-  /** An external update key, registered here so its did-operation job can be created and verified. */
-  updateKey?: IssuerKey;
-}
+export type { IonKeyRemoval } from "./key-changes";
 export type { CredentialRead } from "./credential-reads";
-
-/** Per change: the flags after it, why it was refused (`code`), and the status-list job's operation. */
-export type StatusChanges = { results: (Omit<StatusChangeResult, "listId"> & { operationId?: string })[]; operations: Operation[] };
+export type { StatusChanges } from "./status-changes";
 
 /**
  * One per issuer DID (named by the DID): the source of truth for that issuer's sign jobs,
@@ -69,6 +55,8 @@ export class IssuerObject extends DurableObject<Env> {
   private readonly issuance: Issuance;
   private readonly anchors: IonAnchors;
   private readonly rotations: Rotations;
+  private readonly keyChanges: KeyChanges;
+  private readonly statusUpdates: StatusUpdates;
   private readonly archive: Archive;
   private readonly upkeep: Upkeep;
   private readonly credentials: CredentialReads;
@@ -94,7 +82,7 @@ export class IssuerObject extends DurableObject<Env> {
     const ttl = Number(env.SIGNJOB_TTL_SECONDS ?? "604800");
     // A deactivate the node accepted is final: this issuer signs nothing more (api.md "did:ion").
     const anchors = (this.anchors = new IonAnchors(ctx.storage, outbox, did, undefined, (request) => {
-      if (request.type === "deactivate") this.deactivateNow("its did:ion was deactivated");
+      if (request.type === "deactivate") this.keyChanges.deactivateNow("its did:ion was deactivated");
     }));
     const rotations = (this.rotations = new Rotations({
       storage: ctx.storage,
@@ -137,6 +125,10 @@ export class IssuerObject extends DurableObject<Env> {
     this.credentials = new CredentialReads(ctx.storage, this.engine, statusLists, outbox, (rows) => this.archive.hydrateAll(rows));
     const parts = { ctx, meta, keys, engine: this.engine, statusLists, leases, custodial: this.custodial, rotations };
     this.issuance = new Issuance(parts, this.idempotency, () => this.afterChange());
+    const keyChangeParts = { ...parts, objectId: ctx.id.toString(), anchors, sockets: this.sockets, issuance: this.issuance };
+    this.keyChanges = new KeyChanges(keyChangeParts, () => this.afterChange());
+    const statusChangeParts = { ...parts, storage: ctx.storage, objectId: ctx.id.toString(), issuance: this.issuance };
+    this.statusUpdates = new StatusUpdates(statusChangeParts, () => this.afterChange());
     this.upkeep = new Upkeep({
       env,
       objectId: ctx.id.toString(),
@@ -187,88 +179,34 @@ export class IssuerObject extends DurableObject<Env> {
   }
 
   /** A revoked key signs nothing more: its pending jobs are cancelled and their operations fail, in D1 too. */
-  async revokeKey(did: string, verificationMethodId: string): Promise<{ cancelled: string[] }> {
+  revokeKey(did: string, verificationMethodId: string): Promise<{ cancelled: string[] }> {
     this.meta.bind(did);
-    this.keys.revoke(verificationMethodId);
-    this.meta.bumpAuthEpoch();
-    return this.cancelPending(verificationMethodId, "signing key revoked");
+    return this.keyChanges.revoke(verificationMethodId);
   }
 
   /**
    * The checks of a rotation to `to`, and the keys it would take out of the document: the DID's
-   * current signing key as its document says (`from`), joined by keys a failed rotation left behind.
-   * A did:ion rotation asks this first, to prepare the Sidetree update removing exactly those.
+   * current signing key and keys a failed rotation left behind. A did:ion rotation asks this first,
+   * to prepare the Sidetree update removing exactly those.
    */
-  async planRotation(did: string, input: { to: string; from: string | null }): Promise<Result<{ from: string[] }>> {
+  planRotation(did: string, input: { to: string; from: string | null }): Promise<Result<{ from: string[] }>> {
     this.meta.bind(did);
-    if (this.meta.deactivated()) return fail("did_deactivated", this.meta.deactivatedDetail(did));
-    const to = await this.keys.get(input.to);
-    if (!to) return fail("not_found", `verification method ${input.to} not found for ${did}`);
-    if (to.revoked) return fail("key_revoked", `key ${to.id} is revoked`);
-    if (this.rotations.successor(to.id) !== to.id) return fail("conflict", `key ${to.id} was rotated away`);
-    const ready = await this.custodial.ready(to);
-    if (!ready.ok) return ready;
-    const from = new Set(this.rotations.leftOver(to.id));
-    if (input.from !== null && input.from !== to.id) {
-      const current = await this.keys.get(input.from);
-      if (current && !current.revoked && this.rotations.successor(current.id) === current.id) from.add(current.id);
-    }
-    return ok({ from: [...from].sort() });
+    return this.keyChanges.planRotation(did, input);
   }
 
   /**
-   * Key rotation (durable-objects/rotations.ts): `to` becomes the signing key, the keys of
-   * `planRotation` are rotated away. The re-sign jobs are created by the alarm, in turns. did:ion
-   * (`ion`): the Sidetree update removing the old keys, prepared for exactly `ion.from`, is held
-   * as an anchoring until the rotation is done (signed already, or waiting for its did-operation
-   * job signed by `ion.updateKey`).
+   * Key rotation (durable-objects/key-changes.ts, rotations.ts): `to` becomes the signing key, the
+   * keys of `planRotation` are rotated away; the alarm creates the re-sign jobs, in turns.
    */
-  async startRotation(
-    did: string,
-    input: { to: string; from: string | null; method: string; origin: string; ion?: IonKeyRemoval },
-  ): Promise<Result<Operation>> {
-    const plan = await this.planRotation(did, input);
-    if (!plan.ok) return plan;
-    const to = (await this.keys.get(input.to))!;
-    const from = plan.value.from;
-    // The update was prepared for a set of keys: another change since (a failed rotation) asks for a new one.
-    if (input.ion && JSON.stringify(input.ion.from) !== JSON.stringify(from))
-      return fail("conflict", "the keys to rotate away changed meanwhile; retry");
-    const started = this.rotations.start(
-      { to, from, method: input.method, origin: input.origin, ...(input.ion ? { documentOperation: input.ion.operationId } : {}) },
-      Date.now(),
-    );
-    if (!started.ok) return started;
-    if (input.ion) {
-      const { operationId, request, response, onDone, updateKey } = input.ion;
-      if (updateKey) this.keys.put(updateKey);
-      this.anchors.start(operationId, request, response, onDone, Date.now(), true);
-    }
-    // The lists the old keys signed, signed again by the new key now (custodial) or by its signers.
-    await this.issuance.dispatch(this.statusLists.publish(this.engine, input.origin, this.ctx.id.toString()), input.origin);
-    await this.afterChange();
-    return ok(this.rotations.operation(started.value.id)!);
+  startRotation(did: string, input: RotationInput): Promise<Result<Operation>> {
+    this.meta.bind(did);
+    return this.keyChanges.startRotation(did, input);
   }
 
   /** The DID was deleted: no new jobs, and every pending one is cancelled. */
-  async deactivate(did: string): Promise<{ cancelled: string[] }> {
+  deactivate(did: string): Promise<{ cancelled: string[] }> {
     this.meta.bind(did);
-    this.meta.deactivate(Date.now());
-    return this.cancelPending(undefined, "issuer DID deleted");
-  }
-
-  /** The same, from inside the object (a did:ion deactivate accepted by the node): open sockets see it at their next frame. */
-  private deactivateNow(reason: string): void {
-    this.meta.deactivate(Date.now());
-    this.meta.bumpAuthEpoch();
-    this.engine.end(this.engine.jobs.pending(), { to: "cancelled", code: "cancelled", reason });
-  }
-
-  private async cancelPending(vmId: string | undefined, reason: string): Promise<{ cancelled: string[] }> {
-    const cancelled = this.engine.end(this.engine.jobs.pending(vmId), { to: "cancelled", code: "cancelled", reason });
-    await this.sockets.recheck();
-    await this.afterChange();
-    return { cancelled };
+    return this.keyChanges.deactivate();
   }
 
   /** Verifies a DID-auth JWT for this DID and consumes its jti. A deleted DID authenticates nothing. */
@@ -343,36 +281,12 @@ export class IssuerObject extends DurableObject<Env> {
 
   /**
    * Applies status changes (each on its own; refused ones carry a `code`), then re-signs every
-   * list whose bits changed with one status-list job per list, folding into it any older pending one.
+   * list whose bits changed with one status-list job per list, folding into it any older pending one
+   * (durable-objects/status-changes.ts).
    */
-  async setStatus(did: string, origin: string, changes: StatusChange[]): Promise<Result<StatusChanges>> {
+  setStatus(did: string, origin: string, changes: StatusChange[]): Promise<Result<StatusChanges>> {
     this.meta.bind(did);
-    if (this.meta.deactivated()) return fail("did_deactivated", this.meta.deactivatedDetail(did));
-    // A list whose key was revoked falls back to another key of the DID: one this object may not have heard of yet.
-    if (this.statusLists.unsignable(changes.map((c) => c.id))) await this.keys.refresh();
-    // Every custodial key that would re-sign a touched list is unlocked before any bit moves.
-    for (const key of this.statusLists.keysForCredentials(changes.map((c) => c.id))) {
-      const ready = await this.custodial.ready(key);
-      if (!ready.ok) return ready;
-    }
-    let results: StatusChangeResult[] = [];
-    // The key check (no_signing_key) and the bits are one synchronous step: a revocation of the
-    // key during the await above is seen here.
-    this.ctx.storage.transactionSync(() => {
-      results = this.statusLists.apply(changes, Date.now());
-    });
-    // No await between the change and the jobs: the bits signed are the bits just written.
-    const groups = this.statusLists.publish(this.engine, origin, this.ctx.id.toString());
-    await this.issuance.dispatch(groups, origin);
-    await this.afterChange();
-    const operationOf = new Map(groups.flatMap((g) => [...g.operations]));
-    const operationIds = new Set<string>();
-    const answers = results.map(({ listId, ...r }) => {
-      const operationId = listId ? operationOf.get(listId) : undefined;
-      if (operationId) operationIds.add(operationId);
-      return operationId ? { ...r, operationId } : r;
-    });
-    return ok({ results: answers, operations: [...operationIds].map((id) => this.engine.operation(id)!) });
+    return this.statusUpdates.apply(did, origin, changes);
   }
 
   /** Where one of this issuer's status lists stands in publication (operators). */
