@@ -19,6 +19,7 @@ import { Issuance, type CheckIssuerInput, type CreateArtifactsInput, type Create
 import { IssuerMeta } from "./meta";
 import { IonAnchors } from "./ion-anchors";
 import { Rotations } from "./rotations";
+import { SignatureIntake } from "./signature-intake";
 import type { D1Write } from "../src/core/kinds";
 import { Outbox } from "./outbox";
 import { IndexShards } from "../src/shards/shards";
@@ -51,6 +52,8 @@ export class IssuerObject extends DurableObject<Env> {
   private readonly sockets: SignerSockets;
   private readonly leases: Leases;
   private readonly engine: Engine;
+  /** Signatures and refusals from signers (REST and socket frames). */
+  private readonly signatures: SignatureIntake;
   private readonly custodial: CustodialSigner;
   private readonly issuance: Issuance;
   private readonly anchors: IonAnchors;
@@ -121,6 +124,7 @@ export class IssuerObject extends DurableObject<Env> {
       },
       ttlMs: (Number.isFinite(ttl) && ttl > 0 ? ttl : 604800) * 1000,
     });
+    this.signatures = new SignatureIntake(this.engine);
     this.custodial = new CustodialSigner(keys, this.engine);
     this.credentials = new CredentialReads(ctx.storage, this.engine, statusLists, outbox, (rows) => this.archive.hydrateAll(rows));
     const parts = { ctx, meta, keys, engine: this.engine, statusLists, leases, custodial: this.custodial, rotations };
@@ -317,20 +321,20 @@ export class IssuerObject extends DurableObject<Env> {
   }
 
   async submit(id: string, submission: Submission, origin: string): Promise<Result<SignJob>> {
-    const result = await this.engine.submit(id, submission, origin);
+    const result = await this.signatures.submit(id, submission, origin);
     await this.afterChange();
     return result;
   }
 
   /** A batch of signatures: each judged on its own; only the outcome crosses back, not the jobs. */
   async submitMany(items: { id: string; submission: Submission }[], origin: string): Promise<SignOutcome[]> {
-    const results = await this.engine.submitMany(items, origin);
+    const results = await this.signatures.submitMany(items, origin);
     await this.afterChange();
     return results.map((r, i) => signOutcome(items[i]!.id, r));
   }
 
   async reject(id: string, reason: string): Promise<Result<SignJob>> {
-    const result = this.engine.reject(id, reason);
+    const result = this.signatures.reject(id, reason);
     await this.afterChange();
     return result;
   }
@@ -407,7 +411,7 @@ export class IssuerObject extends DurableObject<Env> {
     const m = event.message;
     if (m.type === "sign-batch") {
       // One verification round, one transaction, one delivery, one `results` frame for the lot.
-      const results = await this.engine.submitMany(
+      const results = await this.signatures.submitMany(
         m.signatures.map((x) => ({ id: x.id, submission: submissionOf(x) })),
         event.socket.a.origin,
       );
@@ -416,7 +420,9 @@ export class IssuerObject extends DurableObject<Env> {
       return;
     }
     const result =
-      m.type === "sign" ? await this.engine.submit(m.id, submissionOf(m), event.socket.a.origin) : this.engine.reject(m.id, m.reason);
+      m.type === "sign"
+        ? await this.signatures.submit(m.id, submissionOf(m), event.socket.a.origin)
+        : this.signatures.reject(m.id, m.reason);
     // Delivered and re-armed before the answer, so a signer that reads `result` finds the operation done.
     await this.afterChange();
     send(ws, resultFrame(m.id, result));

@@ -5,8 +5,8 @@
  * owned by the rotation's operation `dids/rotations/<id>`; the kind's `resign.swap` puts the new
  * JWT in the artifact's place. Jobs are created by the alarm in turns of ROTATION_BATCH scanned
  * jobs with a real yield between turns, so issuance on the same object waits for at most one turn
- * (a few milliseconds; durable-objects/turns.ts). The rotation
- * counts its jobs instead of settling its operation from their states (it may own 100,000).
+ * (a few milliseconds; durable-objects/turns.ts). The rotation counts its jobs instead of settling
+ * its operation from their states (it may own 100,000).
  *
  * Done when the scan is over, every re-sign job is signed, no job of an old key is still pending,
  * and every status list the old keys signed is published by the new key: then the old keys leave
@@ -16,7 +16,7 @@
  */
 import { fail, ok, type Result } from "../src/core/errors";
 import { routedId } from "../src/core/ids";
-import type { AnyKind, D1Write } from "../src/core/kinds";
+import type { D1Write } from "../src/core/kinds";
 import type { IssuerKey, Operation, OperationFailure } from "../src/core/models";
 import { OUTBOX_GRACE_MS, type Engine, type RotationService, type Unsigned } from "./engine";
 import type { JobRow } from "./jobs";
@@ -25,6 +25,7 @@ import { OperationStore, operationWrite } from "./operations";
 import type { Outbox } from "./outbox";
 import { TURN_JOBS, yieldTurn } from "./turns";
 import { documentRewrite } from "./did-document-write";
+import { ResignTargets, type ResignTargetParts } from "./resign-targets";
 
 /**
  * Jobs scanned per turn (each may become a re-sign job, signed at once when custodial): one
@@ -78,18 +79,13 @@ export interface StartRotation {
   documentOperation?: string;
 }
 
-export interface RotationParts {
+export interface RotationParts extends ResignTargetParts {
   storage: DurableObjectStorage;
   engine: () => Engine;
   keys: KeyStore;
   outbox: Outbox;
   did: () => string;
-  kinds: Readonly<Record<string, AnyKind>>;
   objectId: () => string;
-  /** Archived jobs' claims read back from R2 (durable-objects/archive.ts). */
-  hydrate: (rows: JobRow[]) => Promise<JobRow[]>;
-  /** D1, where an artifact of another kind (or a credential from before 0013) whose job was purged without an archive still has its JWT. */
-  db: D1Database;
   /** Moves the auth epoch: open signer sockets re-check their key on their next frame. */
   bumpAuthEpoch: () => void;
   /** did:ion anchoring: the held key removal is released when the rotation is done, failed when it fails. */
@@ -101,6 +97,7 @@ export interface RotationParts {
 
 export class Rotations implements RotationService {
   private readonly operations: OperationStore;
+  private readonly targets: ResignTargets;
   /**
    * Whether any rotation is running or cleaning up, read once per instance and kept by the only
    * code that changes it: the engine's hooks run on every signed job, and cost nothing when idle.
@@ -109,6 +106,7 @@ export class Rotations implements RotationService {
 
   constructor(private readonly parts: RotationParts) {
     this.operations = new OperationStore(parts.storage.sql);
+    this.targets = new ResignTargets(parts);
   }
 
   private get sql(): SqlStorage {
@@ -241,7 +239,8 @@ export class Rotations implements RotationService {
       if (!r || r.cursor >= r.high || Date.now() >= until) break;
       const to = this.parts.keys.local(r.to_key);
       if (!to) break;
-      const created = this.scan(r, to, await this.purgedClaims(r));
+      const from = new Set(JSON.parse(r.from_keys) as string[]);
+      const created = this.scan(r, to, await this.targets.purgedClaims(this.targets.window(r, ROTATION_BATCH), from));
       if (created.length > 0) await dispatch(to, created);
       // The D1 writes go out every DELIVER_EVERY re-sign jobs, before the scan goes on: the outbox
       // never holds more than a few deliveries' worth, and a delivery is not a whole run's.
@@ -276,60 +275,13 @@ export class Rotations implements RotationService {
     }
   }
 
-  /** The next window of the scan. */
-  private window(r: RotationRow): JobRow[] {
-    return this.sql
-      .exec<JobRow>("SELECT * FROM jobs WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", r.cursor, r.high, ROTATION_BATCH)
-      .toArray();
-  }
-
-  /**
-   * Jobs of the next window whose signing input retention dropped, by job id: read back from R2
-   * when archived; else their artifact's JWT in D1 (other kinds' tables, credentials from before
-   * 0013) carries the same claims (its header and payload).
-   */
-  private async purgedClaims(r: RotationRow): Promise<Map<string, string>> {
-    const from = new Set(JSON.parse(r.from_keys) as string[]);
-    const byTable = new Map<string, Map<string, string>>();
-    const claims = new Map<string, string>();
-    const due = this.window(r).filter(
-      (row) => row.purged_at !== null && row.status === "signed" && from.has(row.vm_id) && this.parts.kinds[row.kind]?.resign,
-    );
-    // Archived claims come back from R2: the object and R2 are the one store of a credential's claims.
-    for (const back of await this.parts.hydrate(due.filter((row) => row.archived === 1))) {
-      if (back.purged_at === null) claims.set(back.id, back.signing_input);
-    }
-    for (const row of due) {
-      const kind = this.parts.kinds[row.kind];
-      if (claims.has(row.id) || !kind?.resign) continue;
-      const { id, table } = kind.resign.artifact(kind.context.parse(JSON.parse(row.context)));
-      const ids = byTable.get(table) ?? new Map<string, string>();
-      ids.set(id, row.id);
-      byTable.set(table, ids);
-    }
-    for (const [table, ids] of byTable) {
-      const rows = await this.parts.db
-        .prepare(`SELECT id, jwt FROM ${table} WHERE id IN (SELECT value FROM json_each(?)) AND jwt IS NOT NULL`)
-        .bind(JSON.stringify([...ids.keys()]))
-        .all<{ id: string; jwt: string }>();
-      for (const { id, jwt } of rows.results) claims.set(ids.get(id)!, jwt.split(".").slice(0, 2).join("."));
-    }
-    return claims;
-  }
-
   /** One batch, in one transaction: the next ROTATION_BATCH jobs past the cursor, re-signed where they need it. */
   private scan(r: RotationRow, to: IssuerKey, purged: Map<string, string>): JobRow[] {
     let created: JobRow[] = [];
     this.parts.storage.transactionSync(() => {
       const now = Date.now();
-      const rows = this.window(r);
-      const from = new Set(JSON.parse(r.from_keys) as string[]);
-      // A purged job's claims come back from its artifact's JWT in D1 (read before this transaction).
-      const readable = rows.map((row) => {
-        const claims = row.purged_at !== null ? purged.get(row.id) : undefined;
-        return claims === undefined ? row : { ...row, signing_input: claims, purged_at: null };
-      });
-      const due = readable.filter((row) => from.has(row.vm_id) && this.needsResign(row, to, r.origin, now));
+      const rows = this.targets.window(r, ROTATION_BATCH);
+      const due = this.targets.due(rows, new Set(JSON.parse(r.from_keys) as string[]), purged, to, r.origin, now);
       created = this.parts.engine().resignInside(to, due, r.id, this.parts.objectId(), now);
       const cursor = rows.length < ROTATION_BATCH ? r.high : rows[rows.length - 1]!.seq;
       this.sql.exec("UPDATE rotations SET cursor = ?, created = created + ? WHERE id = ?", cursor, created.length, r.id);
@@ -338,22 +290,6 @@ export class Rotations implements RotationService {
       this.tryComplete(after, now);
     });
     return created;
-  }
-
-  /** A signed job of a resignable kind, whose artifact is live and not already re-signed (or being re-signed). */
-  private needsResign(row: JobRow, to: IssuerKey, origin: string, now: number): boolean {
-    if (row.status !== "signed" || row.purged_at !== null) return false;
-    const kind = this.parts.kinds[row.kind];
-    if (!kind?.resign) return false;
-    const redone = this.sql
-      .exec("SELECT 1 FROM jobs WHERE resigns = ? AND status IN ('pending', 'signed') LIMIT 1", row.id)
-      .toArray().length;
-    if (redone > 0) return false;
-    const engine = this.parts.engine();
-    const view = engine.view(kind, row);
-    const exp = view.payload?.exp;
-    if (typeof exp === "number" && exp * 1000 <= now) return false;
-    return kind.resign.live?.(engine.context(to, origin, now), view) ?? true;
   }
 
   // ── engine hooks (inside the transaction that moved the job) ─────────────
@@ -366,7 +302,7 @@ export class Rotations implements RotationService {
     if (from.includes(job.vm_id) && job.seq <= r.cursor) {
       const to = this.parts.keys.local(r.to_key);
       const row = this.parts.engine().jobs.get(job.id)!;
-      if (to && this.needsResign(row, to, r.origin, now)) {
+      if (to && this.targets.needsResign(row, to, r.origin, now)) {
         this.parts.engine().resignInside(to, [row], r.id, this.parts.objectId(), now);
         this.sql.exec("UPDATE rotations SET created = created + 1 WHERE id = ?", r.id);
       }

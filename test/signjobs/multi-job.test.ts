@@ -9,6 +9,7 @@ import { z } from "zod";
 import { Engine, type EngineParts } from "../../durable-objects/engine";
 import type { IssuerObject } from "../../durable-objects/issuer";
 import { KINDS } from "../../durable-objects/kinds";
+import { SignatureIntake } from "../../durable-objects/signature-intake";
 import { defineKind } from "../../src/core/kinds";
 import type { IssuerKey } from "../../src/core/models";
 import { externalDid, externalKey, stubOf, type ExternalKey, type Issuer } from "../support/keys";
@@ -43,7 +44,9 @@ async function group(key: ExternalKey, n: number) {
     return created.jobs.map((j) => ({ id: j.id, signingInput: j.signing_input }));
   });
   const sign = (i: number) =>
-    withEngine(issuer, async (engine) => engine.submit(jobs[i]!.id, { signature: await key.sign(jobs[i]!.signingInput) }, ""));
+    withEngine(issuer, async (engine) =>
+      new SignatureIntake(engine).submit(jobs[i]!.id, { signature: await key.sign(jobs[i]!.signingInput) }, ""),
+    );
   const state = () =>
     withEngine(issuer, async (engine) => ({
       operation: engine.operation(operationId)!,
@@ -73,7 +76,7 @@ describe("an operation of several jobs", () => {
     const key = await externalKey("P-256");
     const g = await group(key, 3);
     expect((await g.sign(0)).ok).toBe(true);
-    const rejected = await withEngine(g.issuer, async (engine) => engine.reject(g.jobs[1]!.id, "not this one"));
+    const rejected = await withEngine(g.issuer, async (engine) => new SignatureIntake(engine).reject(g.jobs[1]!.id, "not this one"));
     expect(rejected).toMatchObject({ ok: true, value: { status: "rejected" } });
     const { operation, statuses } = await g.state();
     expect(statuses).toEqual(["signed", "rejected", "cancelled"]);
@@ -87,7 +90,7 @@ describe("an operation of several jobs", () => {
     await runInDurableObject(stubOf(g.issuer.did), (_o, state) => {
       state.storage.sql.exec("UPDATE jobs SET expires_at = ? WHERE id = ?", Date.now() - 1, g.jobs[0]!.id);
     });
-    const late = await withEngine(g.issuer, async (engine) => engine.reject(g.jobs[0]!.id, "too late"));
+    const late = await withEngine(g.issuer, async (engine) => new SignatureIntake(engine).reject(g.jobs[0]!.id, "too late"));
     expect(late).toMatchObject({ ok: false, code: "job_not_pending", job: { status: "expired" } });
     const { operation, statuses } = await g.state();
     expect(statuses).toEqual(["expired", "cancelled"]);

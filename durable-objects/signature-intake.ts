@@ -1,0 +1,165 @@
+/**
+ * Signatures signers submit for sign jobs (`PUT /v1/signjobs/{id}`, a `PUT /v1/signjobs` batch,
+ * `sign` and `sign-batch` socket frames): each checked against its job, verified against the key,
+ * and applied by the engine's state machine (Engine.accept) if it is the first valid one. Kept apart
+ * from the engine, which owns the transitions; this is the one way in for a signature from outside.
+ */
+import { base64url } from "jose";
+import { fail, ok, type Result } from "../src/core/errors";
+import type { KindContext } from "../src/core/kinds";
+import type { IssuerKey, SignJob, Submission } from "../src/core/models";
+import { decodeSignature, splitCompactJws, verifySignature } from "../src/crypto";
+import type { Engine } from "./engine";
+import type { JobRow } from "./jobs";
+import { TURN_JOBS, yieldTurn } from "./turns";
+
+const enc = new TextEncoder();
+
+/** A submitted signature that passed the cheap checks, waiting for verification. */
+type SignatureCheck = { at: number; job: JobRow; key: IssuerKey; signature: Uint8Array; encoded: string };
+
+export class SignatureIntake {
+  constructor(private readonly engine: Engine) {}
+
+  /**
+   * Checks a signer's submission and, if it is the first valid one, signs the job.
+   * Verification happens before anything changes; the state is re-read after the await.
+   */
+  async submit(jobId: string, submission: Submission, origin: string): Promise<Result<SignJob>> {
+    return (await this.submitMany([{ id: jobId, submission }], origin))[0]!;
+  }
+
+  /**
+   * Signatures for many jobs (a `PUT /v1/signjobs` batch, a batched `sign` frame), each judged on
+   * its own with the rules of `submit`: decoded and checked against the job first, then verified
+   * and applied in turns of TURN_JOBS (`applySignatures`), each job's state read again in its
+   * turn's transaction (another submission may have landed meanwhile; the same id twice in one
+   * batch is a repeat).
+   */
+  async submitMany(items: readonly { id: string; submission: Submission }[], origin: string): Promise<Result<SignJob>[]> {
+    const out: Result<SignJob>[] = new Array(items.length);
+    const checks: SignatureCheck[] = [];
+    const keys = new Map<string, IssuerKey | null>();
+    const known = this.engine.jobs.getMany(items.map((i) => i.id));
+    for (const [at, { id, submission }] of items.entries()) {
+      const job = known.get(id) ?? null;
+      if (!job) {
+        out[at] = fail("not_found", `sign job ${id} not found`);
+        continue;
+      }
+      if (!keys.has(job.vm_id)) keys.set(job.vm_id, await this.engine.parts.keys.get(job.vm_id));
+      const key = keys.get(job.vm_id);
+      if (!key) {
+        out[at] = fail("not_found", `key ${job.vm_id} not found`);
+        continue;
+      }
+      let signature: Uint8Array;
+      if (submission.jws !== undefined) {
+        const split = splitCompactJws(job.alg, submission.jws);
+        if (!split.ok) {
+          out[at] = this.invalid(job, split.detail);
+          continue;
+        }
+        // A job past retention no longer has its signing input to compare with; it is no longer
+        // pending either, so the signature alone decides the answer (same: 200, other: 409).
+        if (job.purged_at === null && split.value.signingInput !== job.signing_input) {
+          out[at] = this.invalid(job, "the JWS signs a different header or payload than this job");
+          continue;
+        }
+        signature = split.value.signature;
+      } else {
+        const decoded = decodeSignature(job.alg, submission.signature ?? "", submission.signatureFormat ?? "jose");
+        if (!decoded.ok) {
+          out[at] = this.invalid(job, decoded.detail);
+          continue;
+        }
+        signature = decoded.value;
+      }
+      const encoded = base64url.encode(signature);
+      const early = this.settled(job, encoded);
+      if (early) out[at] = early;
+      else checks.push({ at, job, key, signature, encoded });
+    }
+    // Verified and applied in turns of TURN_JOBS, with a real yield between them: a batch of 1,000
+    // would otherwise hold every other request on this object for its whole verify-and-commit.
+    for (let from = 0; from < checks.length; from += TURN_JOBS) {
+      if (from > 0) await yieldTurn();
+      await this.applySignatures(checks.slice(from, from + TURN_JOBS), origin, out);
+    }
+    // No re-arm here: every caller ends with the object's afterChange, once per request or batch.
+    return out;
+  }
+
+  /**
+   * One turn of `submitMany`: the signatures verified at once (WebCrypto runs them natively), then
+   * every valid one applied in one transaction, where each job's state is read again (another
+   * submission may have landed during the await or an earlier turn).
+   */
+  private async applySignatures(checks: SignatureCheck[], origin: string, out: Result<SignJob>[]): Promise<void> {
+    const valid = await Promise.all(
+      checks.map((c) => verifySignature(c.job.alg, c.key.publicJwk, enc.encode(c.job.signing_input), c.signature)),
+    );
+    const now = Date.now();
+    const contexts = new Map<string, KindContext>();
+    const signedIds: string[] = [];
+    this.engine.tx(() => {
+      // Every job's state as it is now, in one read; kept up to date below, so the same id twice in
+      // one turn sees the first one's effect (in a later turn, the read itself does).
+      const currentRows = this.engine.jobs.getMany(checks.map((c) => c.job.id));
+      checks.forEach((c, i) => {
+        // Settled first, as if the items ran one after another: a job an earlier item (or another
+        // request) signed answers by its signature, whether or not this one verified.
+        const current = currentRows.get(c.job.id)!;
+        const settled = this.settled(current, c.encoded);
+        if (settled) {
+          out[c.at] = settled;
+          return;
+        }
+        if (!valid[i]) {
+          out[c.at] = this.invalid(current, `signature does not verify against ${c.job.vm_id}`);
+          return;
+        }
+        let ctx = contexts.get(c.key.id);
+        if (!ctx) contexts.set(c.key.id, (ctx = this.engine.context(c.key, origin, now)));
+        const signed = this.engine.accept(ctx, current, c.encoded);
+        currentRows.set(c.job.id, signed);
+        signedIds.push(c.job.id);
+        out[c.at] = ok(this.engine.jobs.toSignJob(signed));
+      });
+      this.engine.parts.hooks.signed(signedIds);
+    });
+  }
+
+  /** A signer refuses to sign: the job is rejected and its operation fails. The same checks as `submit`. */
+  reject(jobId: string, reason: string): Result<SignJob> {
+    const job = this.engine.jobs.get(jobId);
+    if (!job) return fail("not_found", `sign job ${jobId} not found`);
+    const early = this.settled(job, null);
+    if (early) return early;
+    this.engine.end([job], { to: "rejected", code: "rejected_by_signer", reason });
+    return ok(this.engine.jobs.toSignJob(this.engine.jobs.get(jobId)!));
+  }
+
+  /**
+   * The answer for a job that is no longer open to a signature (`signature`, or a rejection when
+   * null), or null if it is open. A pending job past its time expires here, as the alarm would.
+   */
+  private settled(job: JobRow, signature: string | null): Result<SignJob> | null {
+    if (job.status === "signed") {
+      if (signature !== null && job.signature === signature) return ok(this.engine.jobs.toSignJob(job));
+      const detail = signature === null ? "a signed job cannot be rejected" : "this sign job is already signed with another signature";
+      return fail("job_already_signed", detail, { job: this.engine.jobs.toSignJob(job) });
+    }
+    if (job.status === "pending" && job.expires_at <= Date.now()) {
+      this.engine.expire([job]);
+      return fail("job_not_pending", "sign job expired", { job: this.engine.jobs.toSignJob(this.engine.jobs.get(job.id)!) });
+    }
+    if (job.status !== "pending") return fail("job_not_pending", `sign job is ${job.status}`, { job: this.engine.jobs.toSignJob(job) });
+    return null;
+  }
+
+  private invalid(job: JobRow, detail: string): Result<never> {
+    this.engine.jobs.audit(job.id, "invalid_signature", { detail }, Date.now());
+    return fail("invalid_signature", detail, { job: this.engine.jobs.toSignJob(job) });
+  }
+}
