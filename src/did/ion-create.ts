@@ -12,16 +12,13 @@ import { planIonDid, type IonKeyInput, type IonPlannedKey } from "./ion/create";
 import { stateFromCreate, type IonDidState } from "./ion/state";
 import type { DidDocument } from "./documents";
 import { NO_KEK_FOR_NEW_DID, custodyKek } from "./requested-key";
+import { operationKeyId, type StoredOperationKey } from "./ion-update-key";
 
 export interface IonCreated {
   did: DidDocument;
   longFormDid: string;
   operation?: Operation;
 }
-
-type StoredOperationKey = { publicJwk: IonPlannedKey["publicJwk"]; keyRef?: string; encryptedPrivateKey?: string };
-
-export const ionOperationKeyId = (did: string, role: "update" | "recovery") => `${did}#ion-${role}`;
 
 /** Builds, stores and (with a node) anchors a did:ion. Throws problems for bad input. */
 export async function createIonDid(
@@ -32,8 +29,7 @@ export async function createIonDid(
   const kek = input.custody === "custodial" ? custodyKek(env, NO_KEK_FOR_NEW_DID) : null;
   const plan = await planIonDid(input);
   if (!plan.ok) {
-    const status = plan.code === "invalid_public_key" || plan.code === "validation_failed" ? 400 : 400;
-    throw new ProblemError(status, plan.code, plan.detail, [{ path: plan.path ?? "body", message: plan.detail }]);
+    throw new ProblemError(400, plan.code, plan.detail, [{ path: plan.path ?? "body", message: plan.detail }]);
   }
   const { created, document, keys } = plan.value;
   const did = created.shortFormDid;
@@ -58,8 +54,8 @@ export async function createIonDid(
     createdAt: now,
   });
   const operationKeys = {
-    update: await wrap(ionOperationKeyId(did, "update"), update),
-    recovery: await wrap(ionOperationKeyId(did, "recovery"), recovery),
+    update: await wrap(operationKeyId(did, "update", 0), update),
+    recovery: await wrap(operationKeyId(did, "recovery", 0), recovery),
   };
   const state = (await stateFromCreate(created.request))!;
   const ionRow = env.DB.prepare(

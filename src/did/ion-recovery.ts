@@ -15,17 +15,20 @@ import type { D1Write } from "../core/kinds";
 import type { IdempotencyClaim } from "../core/idempotency";
 import { freeFormObject } from "../core/json-depth";
 import type { Operation } from "../core/models";
-import { generateKeyPair, importSigner, unwrapPrivateKey, validatePublicJwk, wrapPrivateKey } from "../crypto";
-import { createArtifacts } from "../http/artifacts";
 import { ProblemError, badRequest, notFound } from "../http/errors";
 import { issuerByName } from "../issuer-client";
-import { newIssuerKey } from "../keys/model";
 import { commitmentOf } from "./ion/hashing";
 import type { Es256kPublicJwk } from "./ion/model";
-import { prepareDeactivate, prepareRecover, signOperation, type PreparedOperation } from "./ion/operations";
+import { prepareDeactivate, prepareRecover, type PreparedOperation } from "./ion/operations";
 import type { IonDidState } from "./ion/state";
-import { ionRecord, nextUpdateKey, type IonRecord, type StoredOperationKey } from "./ion-update-key";
-import { custodyKek } from "./requested-key";
+import {
+  createDidOperationJob,
+  externalOperationKey,
+  ionRecord,
+  nextOperationKey,
+  signWithOperationKey,
+  type IonRecord,
+} from "./ion-update-key";
 import { getDid } from "./store";
 
 export const RecoverRequest = z
@@ -39,42 +42,12 @@ export const RecoverRequest = z
   .openapi("IonRecoverRequest");
 type RecoverBody = z.infer<typeof RecoverRequest>;
 
-/** The object's id of the recovery key of version `v`: `#ion-recovery`, then `#ion-recovery-1`, ... */
-const recoveryKeyId = (did: string, v: number) => `${did}#ion-recovery${v === 0 ? "" : `-${v}`}`;
-
 /** The DID's row and ION record, refused unless it is a live did:ion with nothing else pending. */
 async function ionDid(env: Env, method: string, did: string): Promise<{ custody: string; record: IonRecord }> {
   if (method !== "ion") throw badRequest("method", "recover and deactivate are did:ion operations (Sidetree)");
   const row = await getDid(env.DB, did);
   if (!row || row.method !== "ion" || row.deleted_at !== null) throw notFound(`DID ${did}`);
   return { custody: row.custody, record: await ionRecord(env.DB, did) };
-}
-
-async function nextRecoveryKey(env: Env, did: string, custody: string, record: IonRecord, body: RecoverBody): Promise<StoredOperationKey> {
-  const version = (record.keys.recovery.version ?? 0) + 1;
-  if (custody === "custodial") {
-    if (body.nextRecoveryKeyJwk !== undefined || body.nextRecoveryKeyRef !== undefined)
-      throw badRequest("nextRecoveryKeyJwk", "this DID's recovery keys are custodial: the service makes the next one");
-    const kek = custodyKek(env);
-    const pair = await generateKeyPair("secp256k1");
-    const next = {
-      publicJwk: pair.publicJwk,
-      encryptedPrivateKey: await wrapPrivateKey(kek, recoveryKeyId(did, version), pair.privateKey),
-      version,
-    };
-    pair.privateKey.fill(0);
-    return next;
-  }
-  if (body.nextRecoveryKeyJwk === undefined)
-    throw badRequest("nextRecoveryKeyJwk", "required: Sidetree commits to the next recovery key in every recover");
-  const checked = validatePublicJwk("secp256k1", body.nextRecoveryKeyJwk, "nextRecoveryKeyJwk");
-  if (!checked.ok)
-    throw new ProblemError(400, "invalid_public_key", checked.detail, [
-      { path: checked.path ?? "nextRecoveryKeyJwk", message: checked.detail },
-    ]);
-  if ((await commitmentOf(checked.value)) === record.state.recoveryCommitment)
-    throw badRequest("nextRecoveryKeyJwk", "the next recovery key must differ from the current one");
-  return { publicJwk: checked.value, ...(body.nextRecoveryKeyRef !== undefined ? { keyRef: body.nextRecoveryKeyRef } : {}), version };
 }
 
 /**
@@ -94,13 +67,9 @@ async function anchorRecoveryOperation(
   claim: IdempotencyClaim & { fromClient: boolean },
 ): Promise<{ status: 201 | 202; operation: Operation }> {
   const stub = issuerByName(env, did);
-  const recovery = record.keys.recovery;
-  const keyId = recoveryKeyId(did, recovery.version ?? 0);
   const response = { did, type: prepared.type };
   if (custody === "custodial") {
-    const kek = custodyKek(env);
-    const d = await unwrapPrivateKey(kek, keyId, recovery.encryptedPrivateKey!);
-    const request = await signOperation(prepared, await importSigner("secp256k1", d, recovery.publicJwk)).finally(() => d.fill(0));
+    const request = await signWithOperationKey(env, did, record, "recovery", prepared);
     if (!env.ION_NODE_URL) {
       await env.DB.batch(onDone.map((w) => env.DB.prepare(w.sql).bind(...w.params)));
       if (prepared.type === "deactivate") await stub.deactivate(did);
@@ -120,24 +89,10 @@ async function anchorRecoveryOperation(
     return { status: operation.done ? 201 : 202, operation };
   }
   if (!env.ION_NODE_URL) throw new ProblemError(409, "conflict", "an external recovery key's change is anchored: ION_NODE_URL is not set");
-  const key = await newIssuerKey({
-    id: keyId,
-    did,
-    keyType: "secp256k1",
-    custody: "external",
-    keyRef: recovery.keyRef,
-    publicJwk: recovery.publicJwk,
-    createdAt: Date.now(),
-  });
+  const key = await externalOperationKey(did, record, "recovery");
   const operation = await stub.anchorIon(did, operationId, null, response, onDone);
   await stub.registerKey(key);
-  const input = {
-    anchorOperationId: operationId,
-    operationId: `${operationId}/signature`,
-    unsigned: prepared.unsigned,
-    signingInput: prepared.signingInput,
-  };
-  await createArtifacts(env, origin, [{ issuer: did, verificationMethodId: key.id, artifact: { kind: "did-operation", input } }], claim);
+  await createDidOperationJob(env, origin, key, operationId, { unsigned: prepared.unsigned, signingInput: prepared.signingInput }, claim);
   return { status: 202, operation };
 }
 
@@ -150,8 +105,8 @@ export async function recoverIon(
   claim: IdempotencyClaim & { fromClient: boolean },
 ): Promise<{ status: 201 | 202; operation: Operation }> {
   const { custody, record } = await ionDid(env, method, did);
-  const nextRecovery = await nextRecoveryKey(env, did, custody, record, body);
-  const nextUpdate = await nextUpdateKey(env, did, custody, record, body);
+  const nextRecovery = await nextOperationKey(env, did, custody, record, "recovery", body);
+  const nextUpdate = await nextOperationKey(env, did, custody, record, "update", body);
   const document = record.state.document;
   const prepared = await prepareRecover({
     didSuffix: record.suffix,

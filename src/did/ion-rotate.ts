@@ -6,13 +6,9 @@
  * resolvable while their JWTs are the only ones. A custodial update key signs it here; an external
  * one signs a `did-operation` job, with the next update key from the request (`nextUpdateKeyJwk`).
  */
-import type { D1Write } from "../core/kinds";
 import type { IonKeyRemoval } from "../../durable-objects/issuer";
 import { ProblemError } from "../http/errors";
-import { prepareUpdate } from "./ion/operations";
-import { applyPatches, renderDocument, type IonDidState } from "./ion/state";
-import type { Es256kPublicJwk } from "./ion/model";
-import { externalUpdateKey, ionRecord, nextUpdateKey, signWithUpdateKey } from "./ion-update-key";
+import { externalOperationKey, ionRecord, nextOperationKey, prepareKeyUpdate, signWithOperationKey } from "./ion-update-key";
 
 export interface PreparedRemoval {
   removal: IonKeyRemoval;
@@ -33,7 +29,7 @@ export async function prepareKeyRemoval(
   body: { nextUpdateKeyJwk?: unknown; nextUpdateKeyRef?: string | undefined },
 ): Promise<PreparedRemoval | null> {
   const record = await ionRecord(env.DB, did);
-  const next = await nextUpdateKey(env, did, custody, record, body);
+  const next = await nextOperationKey(env, did, custody, record, "update", body);
   if (!env.ION_NODE_URL) {
     if (custody === "external")
       throw new ProblemError(409, "conflict", "an external update key's change is anchored: ION_NODE_URL is not set");
@@ -43,29 +39,13 @@ export async function prepareKeyRemoval(
   const present = new Set((record.state.document.publicKeys ?? []).map((k) => k.id));
   const ids = from.map((vm) => vm.slice(did.length + 1)).filter((id) => present.has(id));
   if (ids.length === 0) return null;
-  const prepared = await prepareUpdate({
-    didSuffix: record.suffix,
-    updateKey: record.keys.update.publicJwk as Es256kPublicJwk,
-    nextUpdateKey: next.publicJwk as Es256kPublicJwk,
-    removePublicKeyIds: ids,
-  });
-  const nextState: IonDidState = {
-    ...record.state,
-    document: applyPatches(record.state.document, [{ action: "remove-public-keys", ids }])!,
-    updateCommitment: (prepared.unsigned as { delta: { updateCommitment: string } }).delta.updateCommitment,
-  };
-  const onDone: D1Write[] = [
-    {
-      sql: "UPDATE ion_dids SET state = ?, operation_keys = ? WHERE did = ?",
-      params: [JSON.stringify(nextState), JSON.stringify({ ...record.keys, update: next }), did],
-    },
-    { sql: "UPDATE dids SET document = ? WHERE did = ?", params: [JSON.stringify(renderDocument(did, nextState.document)), did] },
-  ];
+  const { prepared, onDone } = await prepareKeyUpdate(did, record, next, { action: "remove-public-keys", ids });
   const operationId = `dids/ion/${record.suffix}/rotations/${crypto.randomUUID()}`;
   const removal: IonKeyRemoval = { from, operationId, request: null, response: { did, removed: from }, onDone };
-  if (custody === "custodial") return { removal: { ...removal, request: await signWithUpdateKey(env, did, record, prepared) } };
+  if (custody === "custodial")
+    return { removal: { ...removal, request: await signWithOperationKey(env, did, record, "update", prepared) } };
   return {
-    removal: { ...removal, updateKey: await externalUpdateKey(did, record) },
+    removal: { ...removal, updateKey: await externalOperationKey(did, record, "update") },
     job: { unsigned: prepared.unsigned as Record<string, unknown>, signingInput: prepared.signingInput },
   };
 }

@@ -11,7 +11,6 @@ import type { D1Write } from "../core/kinds";
 import type { IssuerKey, Operation } from "../core/models";
 import type { IdempotencyClaim } from "../core/idempotency";
 import { ProblemError, badRequest, notFound } from "../http/errors";
-import { createArtifacts } from "../http/artifacts";
 import { issuerByName } from "../issuer-client";
 import { newIssuerKey } from "../keys/model";
 import { freeFormObject } from "../core/json-depth";
@@ -20,10 +19,14 @@ import type { DidDocument } from "./documents";
 import { getDid } from "./store";
 import { NO_KEK, requestedKey } from "./requested-key";
 import { ionSigningKey } from "./ion/create";
-import { prepareUpdate } from "./ion/operations";
-import { externalUpdateKey, ionRecord, nextUpdateKey, signWithUpdateKey } from "./ion-update-key";
-import { applyPatches, renderDocument, type IonDidState } from "./ion/state";
-import type { Es256kPublicJwk } from "./ion/model";
+import {
+  createDidOperationJob,
+  externalOperationKey,
+  ionRecord,
+  nextOperationKey,
+  prepareKeyUpdate,
+  signWithOperationKey,
+} from "./ion-update-key";
 
 export const AddKeyRequest = z
   .object({
@@ -135,39 +138,22 @@ async function addIonKey(
   claim: IdempotencyClaim & { fromClient: boolean },
 ): Promise<{ status: 201 | 202; body: z.infer<typeof AddKeyResponse> }> {
   const record = await ionRecord(env.DB, did);
-  const { state, keys } = record;
-  const ion = { suffix: record.suffix };
   // The next update key: generated for a custodial DID, given for an external one.
-  const next = await nextUpdateKey(env, did, key.custody, record, body);
+  const next = await nextOperationKey(env, did, key.custody, record, "update", body);
 
-  const entry = ionSigningKey(keyId, key.publicJwk);
-  const prepared = await prepareUpdate({
-    didSuffix: ion.suffix,
-    updateKey: keys.update.publicJwk as Es256kPublicJwk,
-    nextUpdateKey: next.publicJwk as Es256kPublicJwk,
-    addPublicKeys: [entry],
+  const update = await prepareKeyUpdate(did, record, next, {
+    action: "add-public-keys",
+    publicKeys: [ionSigningKey(keyId, key.publicJwk)],
   });
-  const nextState: IonDidState = {
-    ...state,
-    document: applyPatches(state.document, [{ action: "add-public-keys", publicKeys: [entry] }])!,
-    updateCommitment: (prepared.unsigned as { delta: { updateCommitment: string } }).delta.updateCommitment,
-  };
-  const nextDocument = renderDocument(did, nextState.document);
-  const write = keyRowWrite(key);
-  const onDone: D1Write[] = [
-    write,
-    {
-      sql: "UPDATE ion_dids SET state = ?, operation_keys = ? WHERE did = ?",
-      params: [JSON.stringify(nextState), JSON.stringify({ ...keys, update: next }), did],
-    },
-    { sql: "UPDATE dids SET document = ? WHERE did = ?", params: [JSON.stringify(nextDocument), did] },
-  ];
-  const anchorOperationId = `dids/ion/${ion.suffix}/keys/${keyId}`;
+  const { prepared, document: nextDocument } = update;
+  // The key's own row lands with the document that names it.
+  const onDone: D1Write[] = [keyRowWrite(key), ...update.onDone];
+  const anchorOperationId = `dids/ion/${record.suffix}/keys/${keyId}`;
   const response = { did, verificationMethodId: key.id };
   const stub = issuerByName(env, did);
 
   if (key.custody === "custodial") {
-    const request = await signWithUpdateKey(env, did, record, prepared);
+    const request = await signWithOperationKey(env, did, record, "update", prepared);
     if (!env.ION_NODE_URL) {
       // No node: the change is the service's own record until it can be anchored.
       await env.DB.batch(onDone.map((w) => env.DB.prepare(w.sql).bind(...w.params)));
@@ -184,28 +170,10 @@ async function addIonKey(
 
   if (!env.ION_NODE_URL) throw new ProblemError(409, "conflict", "an external update key's change is anchored: ION_NODE_URL is not set");
   // The update key signs through a sign job: the object knows it as a key of this DID (not in the document).
-  const updateKey = await externalUpdateKey(did, record);
+  const updateKey = await externalOperationKey(did, record, "update");
   const operation: Operation = await stub.anchorIon(did, anchorOperationId, null, response, onDone);
   await stub.registerKey(updateKey);
-  await createArtifacts(
-    env,
-    origin,
-    [
-      {
-        issuer: did,
-        verificationMethodId: updateKey.id,
-        artifact: {
-          kind: "did-operation",
-          input: {
-            anchorOperationId,
-            operationId: `${anchorOperationId}/signature`,
-            unsigned: prepared.unsigned as Record<string, unknown>,
-            signingInput: prepared.signingInput,
-          },
-        },
-      },
-    ],
-    claim,
-  );
+  const job = { unsigned: prepared.unsigned as Record<string, unknown>, signingInput: prepared.signingInput };
+  await createDidOperationJob(env, origin, updateKey, anchorOperationId, job, claim);
   return { status: 202, body: { did: JSON.parse(documentText), verificationMethodId: key.id, operation } };
 }

@@ -9,12 +9,12 @@ import { z } from "@hono/zod-openapi";
 import type { IdempotencyClaim } from "../core/idempotency";
 import { freeFormObject } from "../core/json-depth";
 import type { Operation } from "../core/models";
-import { createArtifacts } from "../http/artifacts";
 import { ProblemError, badRequest, notFound } from "../http/errors";
 import { unwrap } from "../http/rpc";
 import { issuerByName } from "../issuer-client";
 import type { DidDocument } from "./documents";
 import { prepareKeyRemoval } from "./ion-rotate";
+import { createDidOperationJob } from "./ion-update-key";
 import { getDid } from "./store";
 
 export const RotateKeyRequest = z
@@ -58,22 +58,7 @@ export async function rotateKey(
   const prepared = await prepareKeyRemoval(env, did, row.custody, plan.from, body);
   const operation = unwrap(await stub.startRotation(did, { ...input, ...(prepared ? { ion: prepared.removal } : {}) }));
   if (prepared?.job) {
-    const anchorOperationId = prepared.removal.operationId;
-    await createArtifacts(
-      env,
-      origin,
-      [
-        {
-          issuer: did,
-          verificationMethodId: prepared.removal.updateKey!.id,
-          artifact: {
-            kind: "did-operation",
-            input: { anchorOperationId, operationId: `${anchorOperationId}/signature`, ...prepared.job },
-          },
-        },
-      ],
-      claim,
-    );
+    await createDidOperationJob(env, origin, prepared.removal.updateKey!, prepared.removal.operationId, prepared.job, claim);
   }
   return operation;
 }
