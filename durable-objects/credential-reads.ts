@@ -1,4 +1,5 @@
-import { credentialContainer, type CredentialJob } from "./kinds/credential";
+import { credentialContainer, hasLegacyRow, type CredentialJob } from "./kinds/credential";
+import { credentialIndexDeletedKey, indexDeletion } from "../src/shards/index-writes";
 import type { Engine } from "./engine";
 import { OUTBOX_GRACE_MS } from "./engine";
 import type { JobRow } from "./jobs";
@@ -27,6 +28,11 @@ export type CredentialRead = {
   container: CredentialContainer | null;
   /** Its JWTs, newest first, as `GET /v1/credentials/{id}` lists them (one until a rotation re-signs it). */
   jwtHistory: JwtHistoryEntry[];
+  /**
+   * Whether D1's `credentials` table has a row for it (created before that table left the write
+   * path): only then may D1 hold a body for it, or need its deletion written.
+   */
+  legacyRow: boolean;
 };
 
 /** Reads archived jobs' claims back from R2 (durable-objects/archive.ts). */
@@ -74,15 +80,20 @@ export class CredentialReads {
   }
 
   /**
-   * Marks a credential deleted here and, through the outbox, in D1. The caller cancels a pending
-   * one's operation first. Returns false when there was nothing live to delete.
+   * Marks a credential deleted here and, through the outbox, in its credential index row (and in
+   * its D1 `credentials` row, for a credential old enough to have one). The route writes the same
+   * at once; the outbox makes it survive a failure there. The caller cancels a pending one's
+   * operation first. Returns false when there was nothing live to delete.
    */
   delete(id: string, now: number): boolean {
     let deleted = false;
     this.storage.transactionSync(() => {
-      if (!this.engine.jobs.byArtifact(id)) return;
+      const row = this.engine.jobs.byArtifact(id);
+      if (!row) return;
       deleted = this.engine.jobs.markDeleted(id, now);
       if (!deleted) return;
+      this.outbox.put(credentialIndexDeletedKey(id), indexDeletion(id, now), now + OUTBOX_GRACE_MS);
+      if (!hasLegacyRow((this.engine.viewOf(row) as CredentialJob).context)) return;
       this.outbox.put(
         `credential-deleted:${id}`,
         { sql: "UPDATE credentials SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", params: [now, id] },
@@ -135,6 +146,7 @@ export class CredentialReads {
       createdAt: first.created_at,
       container,
       jwtHistory: container ? history : [],
+      legacyRow: hasLegacyRow(job.context),
     };
   }
 }

@@ -65,6 +65,11 @@ const flagsOf = (e: EntryRow | undefined): StatusFlags => ({
   version: e?.version ?? 0,
 });
 
+// A status entry, and whether its credential has a D1 `credentials` row (its first job's context has
+// no `indexOnly`); a credential whose job is unknown here is treated as having one, as all once did.
+const ENTRY_WITH_LEGACY_ROW = `SELECT e.*, coalesce((SELECT json_extract(j.context, '$.indexOnly') IS NULL FROM jobs j INDEXED BY jobs_by_artifact
+  WHERE j.artifact_id = e.credential_id ORDER BY j.seq LIMIT 1), 1) AS legacy_row FROM status_entries e WHERE e.credential_id = ?`;
+
 const NEWEST_JOB = `jobs.id = status_lists.job_id`;
 // The issuer can still sign: its DID is not deleted and it has a key that is not revoked.
 const CAN_SIGN = `NOT EXISTS (SELECT 1 FROM meta WHERE k = 'deactivated') AND EXISTS (SELECT 1 FROM keys WHERE revoked = 0)`;
@@ -161,7 +166,9 @@ export class StatusLists {
    */
   apply(changes: StatusChange[], now: number): StatusChangeResult[] {
     return changes.map((change) => {
-      const entry = this.sql.exec<EntryRow>("SELECT * FROM status_entries WHERE credential_id = ?", change.id).toArray()[0];
+      // Whether D1's `credentials` table has a row to update comes with the entry, in the same statement:
+      // only credentials created before that table left the write path do (kinds/credential.ts).
+      const entry = this.sql.exec<EntryRow & { legacy_row: number }>(ENTRY_WITH_LEGACY_ROW, change.id).toArray()[0];
       const flags = flagsOf(entry);
       const refuse = (code: StatusChangeResult["code"], detail: string) => ({
         id: change.id,
@@ -193,14 +200,16 @@ export class StatusLists {
       // New bits: publication starts over (a list that had failed is offered again).
       this.sql.exec("UPDATE status_lists SET revision = revision + 1, publish_attempts = 0 WHERE id = ?", entry.list_id);
       const after = flagsOf({ ...entry, bit: want ? 1 : 0, version });
-      this.outbox.put(
-        `credential-status:${change.id}`,
-        {
-          sql: "UPDATE credentials SET revoked = ?, suspended = ?, status_version = ? WHERE id = ? AND status_version < ?",
-          params: [after.revoked ? 1 : 0, after.suspended ? 1 : 0, version, change.id, version],
-        },
-        now + OUTBOX_GRACE_MS,
-      );
+      if (entry.legacy_row === 1) {
+        this.outbox.put(
+          `credential-status:${change.id}`,
+          {
+            sql: "UPDATE credentials SET revoked = ?, suspended = ?, status_version = ? WHERE id = ? AND status_version < ?",
+            params: [after.revoked ? 1 : 0, after.suspended ? 1 : 0, version, change.id, version],
+          },
+          now + OUTBOX_GRACE_MS,
+        );
+      }
       this.outbox.put(credentialIndexStatusKey(change.id), indexStatusUpdate(change.id, after, now), now + OUTBOX_GRACE_MS);
       return { id: change.id, revoked: after.revoked, suspended: after.suspended, listId: entry.list_id };
     });

@@ -19,7 +19,7 @@ async function custodialIssuer() {
   return { did: res.body.did.id as string, vm: res.body.did.verificationMethod[0].id as string };
 }
 
-const credentialRows = async () => (await env.DB.prepare("SELECT count(*) AS n FROM credentials").first<{ n: number }>())!.n;
+const credentialRows = async () => (await env.DB.prepare("SELECT count(*) AS n FROM credential_index").first<{ n: number }>())!.n;
 
 describe("JSON nesting limits (api.md Conventions: free-form JSON deeper than 32 levels is 400)", () => {
   it("6,000 levels in data is a 400 naming data, not a 500, and creates nothing", async () => {

@@ -47,6 +47,12 @@ const CredentialContext = z.object({
   statusIndex: z.number().nullish(),
   /** Only jobs stored before the claims became the one copy kept the credential here too. */
   credential: Json.optional(),
+  /**
+   * True for credentials created since D1's `credentials` table left the write path: they have
+   * only their credential index row. Absent on older jobs, whose D1 row (body-free since 0013, or
+   * with its body before) is kept up to date as it always was.
+   */
+  indexOnly: z.literal(true).optional(),
 });
 type CredentialContext = z.infer<typeof CredentialContext>;
 
@@ -76,25 +82,28 @@ function container(c: CredentialContext, credential: Record<string, unknown>, op
 /** A row written before 0013 that changes now loses its body too: the object answers for it from here on. */
 const BODY_FREE = "credential = '', jwt = NULL";
 
+/** Whether a credential has a row in D1's `credentials` table (created before that table left the write path). */
+export const hasLegacyRow = (c: { indexOnly?: true | undefined }): boolean => c.indexOnly !== true;
+
 /**
- * Upsert of the credential's D1 row: an index row without a body (migrations/0013): the credential
- * JSON and its JWTs live in the issuer's object (and R2), which answers every read of them. The row
- * may land before or after the pending one; the status flags ride along for the case where a status
- * update reached D1 before the row did.
+ * Upsert of a legacy credential's D1 row (one created before the table left the write path; new
+ * credentials have only their credential index row, docs/SCALE.md): without a body (migrations/0013),
+ * so a pending legacy credential signed now, or re-signed by a rotation, keeps its row current. The
+ * status flags ride along for the case where a status update reached D1 before the row did.
  */
-function credentialWrite(
+function legacyCredentialWrite(
   c: CredentialContext,
   operationId: string,
   createdAt: number,
-  signed: { at: number; flags: StatusFlags; vmId?: string } | null,
+  signed: { at: number; flags: StatusFlags; vmId?: string },
 ): D1Write {
-  const flags = signed?.flags ?? NO_STATUS;
+  const flags = signed.flags;
   const row = {
     id: c.credentialId,
     issuer: c.issuer,
     subject: c.subject,
     schema_id: c.schemaId,
-    verification_method_id: signed?.vmId ?? c.verificationMethodId,
+    verification_method_id: signed.vmId ?? c.verificationMethodId,
     operation_id: operationId,
     format: c.format,
     // NOT NULL since 0001; empty says "the body is in the issuer's object", as for every row since 0013.
@@ -104,12 +113,12 @@ function credentialWrite(
     status_index: c.statusIndex ?? null,
     status_purpose: c.statusPurpose,
     created_at: createdAt,
-    signed_at: signed?.at ?? null,
+    signed_at: signed.at,
     revoked: flags.revoked ? 1 : 0,
     suspended: flags.suspended ? 1 : 0,
     status_version: flags.version,
   };
-  const onConflict = signed?.vmId
+  const onConflict = signed.vmId
     ? // Re-signed by a rotation's new key: the row names the key that signed last.
       `ON CONFLICT(id) DO UPDATE SET verification_method_id = excluded.verification_method_id, signed_at = excluded.signed_at, ${BODY_FREE} WHERE coalesce(credentials.signed_at, 0) <= excluded.signed_at`
     : `ON CONFLICT(id) DO UPDATE SET signed_at = excluded.signed_at, ${BODY_FREE} WHERE credentials.signed_at IS NULL AND excluded.signed_at IS NOT NULL`;
@@ -181,9 +190,11 @@ export const credentialKind = defineKind({
       statusPurpose,
       statusListId: status?.listId ?? null,
       statusIndex: status?.index ?? null,
+      indexOnly: true,
     };
     const credential = credentialOf(context, payload);
-    ctx.write(`credential:${credentialId}`, credentialWrite(context, operationId, ctx.now, null));
+    // The credential index row is its one D1 row: D1's `credentials` table grew with every credential
+    // and stayed in shard 0 whatever the shard count (docs/SCALE.md); reads by id ask this object.
     ctx.write(credentialIndexKey(credentialId), indexSnapshot(context, { createdAt: ctx.now, now: ctx.now, state: "pending" }));
     return { operationId, header, payload, context, pending: container(context, credential, operationId), artifactId: credentialId };
   },
@@ -193,7 +204,8 @@ export const credentialKind = defineKind({
     const credential = credentialOf(c, job.payload);
     // Only a credential issued with a status purpose has flags to read.
     const flags = c.statusPurpose ? ctx.status.flags(c.credentialId) : NO_STATUS;
-    ctx.write(`credential:${c.credentialId}`, credentialWrite(c, job.operationId, job.createdAt, { at: ctx.now, flags }));
+    if (hasLegacyRow(c))
+      ctx.write(`credential:${c.credentialId}`, legacyCredentialWrite(c, job.operationId, job.createdAt, { at: ctx.now, flags }));
     ctx.write(credentialIndexKey(c.credentialId), indexSnapshot(c, { createdAt: job.createdAt, now: ctx.now, state: "signed", flags }));
     return container(c, credential, job.operationId, jwt, flags);
   },
@@ -214,7 +226,7 @@ export const credentialKind = defineKind({
     swap(ctx, job) {
       const c = job.context;
       const signed = { at: ctx.now, flags: ctx.status.flags(c.credentialId), vmId: ctx.key.id };
-      ctx.write(`credential:${c.credentialId}`, credentialWrite(c, job.operationId, job.createdAt, signed));
+      if (hasLegacyRow(c)) ctx.write(`credential:${c.credentialId}`, legacyCredentialWrite(c, job.operationId, job.createdAt, signed));
       return { id: c.credentialId, verificationMethodId: ctx.key.id };
     },
   },

@@ -192,8 +192,11 @@ credentials.openapi(
     // The object cancels a pending one's operation, forgets it for its reads, and tells D1 through its outbox.
     await issuerByName(c.env, found.issuer).deleteCredential(found.id);
     const now = Date.now();
-    // D1's row and the index too, now (idempotent with the object's own outbox write; deletion outranks any snapshot).
-    await c.env.DB.prepare("UPDATE credentials SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").bind(now, found.id).run();
+    // The index row too, now (idempotent with the object's own outbox write; deletion outranks any
+    // snapshot), and D1's legacy `credentials` row where one exists: it answers reads of old ids.
+    if (found.legacyRow) {
+      await c.env.DB.prepare("UPDATE credentials SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").bind(now, found.id).run();
+    }
     const deletion = indexDeletion(found.id, now);
     await Promise.all(
       (await new IndexShards(c.env).writeTargets(found.issuer)).map((db) =>

@@ -1,9 +1,10 @@
 /**
  * Reads of credentials. The issuer's object is the one store of credential bodies, JWTs and JWT
- * history (D1's `credentials` rows are body-free since migrations/0013): a read by id asks the
- * object its id names; lists page an index (the object's for one issuer, D1's credential index
- * across issuers) and fetch the page's bodies from each issuer's object, one call per issuer.
- * Rows written before 0013 keep their bodies in D1, which answers for them when no object does.
+ * history: a read by id asks the object its id names; lists page an index (the object's for one
+ * issuer, D1's credential index across issuers) and fetch the page's bodies from each issuer's
+ * object, one call per issuer. D1's `credentials` table is legacy: new credentials write no row
+ * there (their index row is their one D1 row), rows written before 0013 keep their bodies, and
+ * D1 answers for those only when no object does.
  */
 import { objectOfId } from "../core/ids";
 import { issuerByHex, issuerByName } from "../issuer-client";
@@ -86,6 +87,8 @@ export interface FoundCredential {
   container: Container;
   /** Every JWT it had, newest first (key rotation re-signs); empty before it is signed. */
   jwtHistory: JwtHistory;
+  /** Whether D1's legacy `credentials` table has a row for it (its deletion is written there too). */
+  legacyRow: boolean;
 }
 
 const fromRead = (read: CredentialRead & { container: Container }): FoundCredential => ({
@@ -95,6 +98,7 @@ const fromRead = (read: CredentialRead & { container: Container }): FoundCredent
   signed: read.signed,
   container: read.container,
   jwtHistory: read.jwtHistory,
+  legacyRow: read.legacyRow,
 });
 
 /**
@@ -117,6 +121,8 @@ export async function findCredential(env: Env, id: string): Promise<FoundCredent
     read = await issuerByName(env, row.issuer).getCredential(id);
   }
   if (read?.container) return fromRead({ ...read, container: read.container });
+  // Only a credential old enough to have a D1 row can have its body there.
+  if (read && !read.legacyRow) return null;
   const legacy = (await legacyRows(env.DB, [id])).get(id);
   if (!legacy) return null;
   return {
@@ -126,6 +132,7 @@ export async function findCredential(env: Env, id: string): Promise<FoundCredent
     signed: legacy.jwt !== null,
     container: containerOf(legacy),
     jwtHistory: await legacyJwtHistory(env.DB, legacy),
+    legacyRow: true,
   };
 }
 
@@ -137,12 +144,17 @@ export async function containersByIssuer(env: Env, refs: { id: string; issuer: s
   const byIssuer = new Map<string, string[]>();
   for (const r of refs) byIssuer.set(r.issuer, [...(byIssuer.get(r.issuer) ?? []), r.id]);
   const out = new Map<string, Container>();
+  // Ids an object knows to have no D1 row: D1 cannot have their body either.
+  const indexOnly = new Set<string>();
   await Promise.all(
     [...byIssuer].map(async ([issuer, ids]) => {
-      for (const read of await issuerByName(env, issuer).getCredentials(ids)) if (read.container) out.set(read.id, read.container);
+      for (const read of await issuerByName(env, issuer).getCredentials(ids)) {
+        if (read.container) out.set(read.id, read.container);
+        else if (!read.legacyRow) indexOnly.add(read.id);
+      }
     }),
   );
-  const missing = refs.filter((r) => !out.has(r.id)).map((r) => r.id);
+  const missing = refs.filter((r) => !out.has(r.id) && !indexOnly.has(r.id)).map((r) => r.id);
   for (const [id, row] of await legacyRows(env.DB, missing)) out.set(id, containerOf(row));
   return out;
 }
@@ -160,7 +172,7 @@ export async function listIssuerCredentials(
   const reads: CredentialRead[] = await issuerByName(env, issuer).listCredentials(after, limit);
   const legacy = await legacyRows(
     env.DB,
-    reads.filter((r) => r.container === null).map((r) => r.id),
+    reads.filter((r) => r.container === null && r.legacyRow).map((r) => r.id),
   );
   return reads.flatMap((r) => {
     const row = legacy.get(r.id);

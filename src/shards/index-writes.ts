@@ -10,6 +10,7 @@ import { CredentialState, indexWrite, revOf } from "./credential-index";
 /** Must start with the outbox's INDEX_KEY_PREFIX ("index:"). */
 export const credentialIndexKey = (credentialId: string) => `index:credential:${credentialId}`;
 export const credentialIndexStatusKey = (credentialId: string) => `index:credential-status:${credentialId}`;
+export const credentialIndexDeletedKey = (credentialId: string) => `index:credential-deleted:${credentialId}`;
 
 /** A deleted row's revision is past every other (deletion is final). */
 const DELETED = 2 ** 40;

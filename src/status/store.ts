@@ -14,7 +14,13 @@ export async function publishedList(env: Env, id: string): Promise<PublishedList
   return env.DB.prepare("SELECT id, credential, jwt, ttl_ms, version FROM status_lists WHERE id = ?").bind(id).first<PublishedList>();
 }
 
-/** The issuer of a list: from its published row, or from a credential on it before its first signature. */
+/**
+ * The issuer of a list: a list id that names its object is asked of it. An older list id (made
+ * before ids were routed) is looked up in D1: its published row, or before its first signature a
+ * credential on it in the legacy `credentials` table. Such a list was opened for a credential
+ * created back then, which has a row there, so the lookup holds although new credentials (which
+ * may still be allocated on that list) write none.
+ */
 export async function listOwner(env: Env, listId: string): Promise<string | null> {
   const hex = objectOfId(listId);
   if (hex !== null) return (await issuerByHex(env, hex)?.liveCredentials([]))?.did ?? null;
@@ -25,8 +31,9 @@ export async function listOwner(env: Env, listId: string): Promise<string | null
 
 /**
  * credential id → issuer, for the live credentials among `ids`: ids that name their object are
- * asked of it (one call per object, so a credential just created is found), older ids of D1
- * (which binds at most 100 parameters).
+ * asked of it (one call per object, so a credential just created is found), older ids of D1's
+ * legacy `credentials` table (every credential with such an id was created with a row there;
+ * D1 binds at most 100 parameters).
  */
 export async function issuersOf(env: Env, ids: string[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();

@@ -11,7 +11,7 @@ import { crashOnDelivery, installOutboxD1 } from "../support/faults";
 import { credentialRequest, custodialDid, externalDid, externalKey, objectQuery, stubOf, type Issuer } from "../support/keys";
 
 const credentialRows = async (issuer: string) =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM credentials WHERE issuer = ?").bind(issuer).first<{ n: number }>())!.n;
+  (await env.DB.prepare("SELECT count(*) AS n FROM credential_index WHERE issuer = ?").bind(issuer).first<{ n: number }>())!.n;
 const jobRows = async (did: string) =>
   (await objectQuery<{ n: number }>(did, "SELECT count(*) AS n FROM jobs WHERE kind = 'credential'"))[0]!.n;
 

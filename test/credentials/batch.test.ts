@@ -11,7 +11,8 @@ import { credentialRequest, custodialDid, delivered, externalDid, externalKey, t
 const requests = (issuer: Issuer, n: number) =>
   Array.from({ length: n }, (_, i) => credentialRequest(issuer, { subject: `did:example:holder-${i}`, data: { n: i } }));
 
-async function d1Count(table: "credentials" | "operations", issuer: string, extra = "") {
+// A credential's D1 row is its credential index row (state 0 pending, 1 signed).
+async function d1Count(table: "credential_index" | "operations", issuer: string, extra = "") {
   await delivered(issuer);
   const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE issuer = ? ${extra}`).bind(issuer).first<{ n: number }>();
   return row!.n;
@@ -27,7 +28,7 @@ describe("batch issuance", () => {
     expect(ops.every((o) => o.done && o.result.response.credentialJwt)).toBe(true);
     expect(ops.map((o) => o.result.response.credential.credentialSubject.n)).toEqual([...Array(1000).keys()]);
     expect(new Set(ops.map((o) => o.id)).size).toBe(1000);
-    expect(await d1Count("credentials", issuer.did, "AND signed_at IS NOT NULL")).toBe(1000);
+    expect(await d1Count("credential_index", issuer.did, "AND state = 1")).toBe(1000);
     expect(await d1Count("operations", issuer.did, "AND done = 1")).toBe(1000);
     const sample = await api("PUT", "/v1/credentials/verification", { credentialJwt: ops[537].result.response.credentialJwt });
     expect(sample.body).toEqual({ verified: true });
@@ -41,7 +42,7 @@ describe("batch issuance", () => {
     const ops = res.body.operations as any[];
     expect(ops).toHaveLength(1000);
     expect(ops.every((o) => !o.done && o.signJobs.length === 1)).toBe(true);
-    expect(await d1Count("credentials", issuer.did, "AND signed_at IS NULL")).toBe(1000);
+    expect(await d1Count("credential_index", issuer.did, "AND state = 0")).toBe(1000);
     expect(await d1Count("operations", issuer.did, "AND done = 0")).toBe(1000);
 
     const listed: any[] = [];
@@ -65,7 +66,7 @@ describe("batch issuance", () => {
     const signed = await api("PUT", "/v1/signjobs", { signatures });
     expect(signed.status).toBe(200);
     expect(signed.body.results.every((r: any) => r.status === "signed" && !r.code)).toBe(true);
-    expect(await d1Count("credentials", issuer.did, "AND signed_at IS NOT NULL")).toBe(1000);
+    expect(await d1Count("credential_index", issuer.did, "AND state = 1")).toBe(1000);
     expect(await d1Count("operations", issuer.did, "AND done = 1")).toBe(1000);
   });
 
@@ -81,7 +82,7 @@ describe("batch issuance", () => {
     const paths = res.body.errors.map((e: any) => e.path);
     expect(paths).toContain("requests.7.subject");
     expect(paths).toContain("requests.3.format");
-    expect(await d1Count("credentials", issuer.did)).toBe(0);
+    expect(await d1Count("credential_index", issuer.did)).toBe(0);
     const jobs = await api("GET", `/v1/signjobs?did=${enc(issuer.did)}`);
     expect(jobs.body.signJobs).toEqual([]);
 
@@ -98,7 +99,7 @@ describe("batch issuance", () => {
     const res = await api("PUT", "/v1/credentials/batch", { requests: batch });
     expect(res.status).toBe(400);
     expect(res.body.errors.map((e: any) => e.path)).toContain("requests.1.suspendable");
-    expect(await d1Count("credentials", issuer.did)).toBe(0);
+    expect(await d1Count("credential_index", issuer.did)).toBe(0);
   });
 
   it("a batch may span issuers and keeps request order", async () => {

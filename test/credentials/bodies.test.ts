@@ -1,6 +1,6 @@
 /**
- * Bodies leave D1 (migrations/0013, docs/SCALE.md): D1's `credentials` and `operations` rows hold
- * no credential JSON, JWT or operation result. Every read still answers them whole, from the
+ * Bodies leave D1 (migrations/0013, docs/SCALE.md): D1's `operations` rows hold no operation
+ * result, and a new credential has no `credentials` row at all (its index row has no body). Every read still answers them whole, from the
  * issuer's object (R2 for archived claims): by id, by issuer, and across issuers by subject, by
  * schema and unfiltered (the index's page, then one call per issuer); operation lists too. Rows
  * written before 0013 keep their bodies in D1 and still read.
@@ -46,12 +46,14 @@ describe("bodies live with their issuer, not in D1", () => {
     await drained(a.did);
     await drained(b.did);
 
+    // A new credential's one D1 row is its body-free index row: no `credentials` row at all.
     const ids = JSON.stringify(containers.map((c) => c.id));
-    const rows = await env.DB.prepare("SELECT credential, jwt FROM credentials WHERE id IN (SELECT value FROM json_each(?))")
+    const legacy = await env.DB.prepare("SELECT id FROM credentials WHERE id IN (SELECT value FROM json_each(?))").bind(ids).all();
+    expect(legacy.results).toEqual([]);
+    const indexed = await env.DB.prepare("SELECT state FROM credential_index WHERE id IN (SELECT value FROM json_each(?))")
       .bind(ids)
-      .all<{ credential: string; jwt: string | null }>();
-    expect(rows.results).toHaveLength(3);
-    for (const row of rows.results) expect(row).toEqual({ credential: "", jwt: null });
+      .all<{ state: number }>();
+    expect(indexed.results).toEqual([{ state: 1 }, { state: 1 }, { state: 1 }]);
     const ops = await env.DB.prepare("SELECT done, result, sign_jobs FROM operations WHERE id IN (SELECT value FROM json_each(?))")
       .bind(JSON.stringify(created.map((c) => c.id)))
       .all<{ done: number; result: string | null; sign_jobs: string }>();

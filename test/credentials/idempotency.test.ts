@@ -19,7 +19,7 @@ async function d1Count(sql: string, ...params: unknown[]) {
     .bind(...params)
     .first<{ n: number }>())!.n;
 }
-const credentialRows = (issuer: string) => d1Count("SELECT count(*) AS n FROM credentials WHERE issuer = ?", issuer);
+const credentialRows = (issuer: string) => d1Count("SELECT count(*) AS n FROM credential_index WHERE issuer = ?", issuer);
 const jobRows = async (did: string) =>
   (await objectQuery<{ n: number }>(did, "SELECT count(*) AS n FROM jobs WHERE kind = 'credential'"))[0]!.n;
 

@@ -28,8 +28,9 @@ const counts = async (issuer: Issuer) => ({
   entries: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM status_entries"))[0]!.n,
   setBits: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM status_entries WHERE bit = 1"))[0]!.n,
   outbox: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM outbox"))[0]!.n,
-  d1Credentials: (await env.DB.prepare("SELECT count(*) AS n FROM credentials WHERE issuer = ?").bind(issuer.did).first<{ n: number }>())!
-    .n,
+  d1Credentials: (await env.DB.prepare("SELECT count(*) AS n FROM credential_index WHERE issuer = ?")
+    .bind(issuer.did)
+    .first<{ n: number }>())!.n,
   d1Operations: (await env.DB.prepare("SELECT count(*) AS n FROM operations WHERE issuer = ?").bind(issuer.did).first<{ n: number }>())!.n,
 });
 

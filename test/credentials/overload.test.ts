@@ -46,7 +46,9 @@ describe("overload", () => {
     expect(jobs[0]!.n).toBe(MAX_REQUESTS_IN_FLIGHT);
     await runInDurableObject(stubOf(issuer.did), (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
     await runDurableObjectAlarm(stubOf(issuer.did));
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM credentials WHERE issuer = ?").bind(issuer.did).first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM credential_index WHERE issuer = ?")
+      .bind(issuer.did)
+      .first<{ n: number }>();
     expect(rows!.n).toBe(MAX_REQUESTS_IN_FLIGHT);
     // Once the load is gone, the refused ones go through on retry.
     const retried = await api("PUT", "/v1/credentials", credentialRequest(issuer));

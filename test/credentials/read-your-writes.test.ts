@@ -36,7 +36,7 @@ describe("read your writes, with D1 held", () => {
     expect((await api("GET", `/v1/credentials/${container.id}`)).body.revoked).toBe(true);
 
     // D1 has not been written (its delivery is held), so a cross-issuer query does not list it yet.
-    const row = await env.DB.prepare("SELECT id FROM credentials WHERE id = ?").bind(container.id).first();
+    const row = await env.DB.prepare("SELECT id FROM credential_index WHERE id = ?").bind(container.id).first();
     expect(row).toBeNull();
     expect((await api("GET", `/v1/credentials?subject=${enc(subject)}`)).body.credentials).toEqual([]);
 
@@ -74,13 +74,13 @@ describe("read your writes, with D1 held", () => {
 
     gate.release();
     await delivered(issuer.did);
-    const row = await env.DB.prepare("SELECT jwt, signed_at, deleted_at FROM credentials WHERE id = ?")
+    // Its one D1 row, the credential index's: signed, then deleted (the JWT is the object's).
+    const row = await env.DB.prepare("SELECT state, deleted_at FROM credential_index WHERE id = ?")
       .bind(id)
-      .first<{ jwt: string | null; signed_at: number | null; deleted_at: number }>();
-    // Body-free (migrations/0013): the JWT is the object's.
-    expect(row?.jwt).toBeNull();
-    expect(row?.signed_at).not.toBeNull();
+      .first<{ state: number; deleted_at: number | null }>();
+    expect(row?.state).toBe(1);
     expect(row?.deleted_at).not.toBeNull();
+    expect(await env.DB.prepare("SELECT id FROM credentials WHERE id = ?").bind(id).first()).toBeNull();
   });
 
   it("an id that names no object of ours, or another object, is simply not found", async () => {

@@ -25,7 +25,7 @@ describe("outbox dead letters", () => {
     const key = await externalKey("Ed25519");
     const issuer = await externalDid(key);
     await env.DB.exec(
-      "CREATE TRIGGER doomed BEFORE INSERT ON credentials WHEN NEW.subject = 'did:example:doomed' BEGIN SELECT RAISE(ABORT, 'row refused'); END",
+      "CREATE TRIGGER doomed BEFORE INSERT ON credential_index WHEN NEW.subject = 'did:example:doomed' BEGIN SELECT RAISE(ABORT, 'row refused'); END",
     );
     try {
       const res = await api("PUT", "/v1/credentials", {
@@ -35,7 +35,7 @@ describe("outbox dead letters", () => {
         data: {},
       });
       expect(res.status, JSON.stringify(res.body)).toBe(202);
-      const entity = `credential:${res.body.result.response.id}`;
+      const entity = `index:credential:${res.body.result.response.id}`;
       let rows = await objectQuery<Row>(issuer.did, "SELECT key, attempts, refusals FROM outbox");
       expect(rows).toEqual([{ key: entity, attempts: 1, refusals: 1 }]);
 

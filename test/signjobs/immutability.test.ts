@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api } from "../support/api";
-import { auditEvents, b64, d1Credentials, externalDid, externalKey, issuePending, nobleSign, stubOf } from "../support/keys";
+import { auditEvents, b64, indexRows, externalDid, externalKey, issuePending, nobleSign, stubOf } from "../support/keys";
 
 describe.each(["P-256", "secp256k1"] as const)("a signed %s job is immutable", (keyType) => {
   it("a second, different valid signature is 409 with the stored job; the same one again is 200", async () => {
@@ -38,9 +38,9 @@ describe.each(["P-256", "secp256k1"] as const)("a signed %s job is immutable", (
     expect(stored.body.jwt).toBe(jwt);
     const op = await api("GET", `/v1/operations/${operation.id}`);
     expect(op.body.result.response.credentialJwt).toBe(jwt);
-    // D1's row is body-free (migrations/0013): signed once, the JWT is the object's.
-    const rows = await d1Credentials(operation.id);
-    expect(rows.map((r) => [r.jwt, r.signed_at !== null])).toEqual([[null, true]]);
+    // D1's one row is the credential index's, signed (state 1); the JWT is the object's.
+    const rows = await indexRows(operation.id);
+    expect(rows.map((r) => r.state)).toEqual([1]);
     expect(await auditEvents(issuer.did, job.id, "signed")).toBe(1);
 
     // A rejection or a cancellation cannot undo it either.
@@ -92,9 +92,9 @@ describe.each(["P-256", "secp256k1"] as const)("racing signers (%s)", (keyType) 
       expect(loser.body.job.jwt).toBe(jwt);
     }
 
-    const rows = await d1Credentials(operation.id);
+    const rows = await indexRows(operation.id);
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.signed_at).not.toBeNull();
+    expect(rows[0]!.state).toBe(1);
     expect(await auditEvents(issuer.did, job.id, "signed")).toBe(1);
     const op = await api("GET", `/v1/operations/${operation.id}`);
     expect(op.body.done).toBe(true);
@@ -122,13 +122,13 @@ describe("signing races cancelling", () => {
         expect(signs.every((r) => r.status === 409 && r.body.code === "job_not_pending")).toBe(true);
         expect(final.body.status).toBe("cancelled");
         expect(op.body.result.code).toBe("cancelled");
-        expect((await d1Credentials(operation.id))[0]!.signed_at).toBeNull();
+        expect((await indexRows(operation.id))[0]).toMatchObject({ state: 2, code: "cancelled" });
       } else {
         expect(cancel.status).toBe(409);
         expect(signs.filter((r) => r.status === 200)).toHaveLength(1);
         expect(final.body.status).toBe("signed");
         expect(op.body.result.response.credentialJwt).toBe(final.body.jwt);
-        expect((await d1Credentials(operation.id))[0]!.signed_at).not.toBeNull();
+        expect((await indexRows(operation.id))[0]!.state).toBe(1);
       }
     }
   });

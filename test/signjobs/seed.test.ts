@@ -8,7 +8,7 @@ import { verifyCredential } from "did-jwt-vc";
 import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
 import { api, enc } from "../support/api";
-import { b64, d1Credentials, externalDid, externalKey, KEY_TYPES, pendingJobs, type ExternalKey, type Issuer } from "../support/keys";
+import { b64, indexRows, externalDid, externalKey, KEY_TYPES, pendingJobs, type ExternalKey, type Issuer } from "../support/keys";
 
 /** did-jwt-vc resolves the issuer through the service's own resolver endpoint, as a relying party would. */
 function resolverVia() {
@@ -47,7 +47,7 @@ async function signThrough(key: ExternalKey, issuer: Issuer, operation: any) {
   const cred = await api("GET", `/v1/credentials/${op.body.result.response.id}`);
   expect(cred.status).toBe(200);
   expect(cred.body.credentialJwt).toBe(signed.body.jwt);
-  expect(await d1Credentials(operation.id)).toHaveLength(1);
+  expect(await indexRows(operation.id)).toHaveLength(1);
   return signed.body.jwt as string;
 }
 

@@ -183,11 +183,15 @@ export async function auditEvents(did: string, jobId: string, event: string): Pr
   return rows[0]!.n;
 }
 
-/** D1's credential rows of an operation, once the issuer's object named by the operation id has delivered. */
-export async function d1Credentials(operationId: string) {
+/**
+ * The credential index rows (D1, one shard in tests) of a `credentials/<id>` operation, once the
+ * issuer's object named by the operation id has delivered: a credential's one D1 row.
+ */
+export async function indexRows(operationId: string) {
   const hex = objectOfOperation(operationId);
   if (hex) await env.ISSUER.get(env.ISSUER.idFromString(hex)).flush();
-  return (await env.DB.prepare("SELECT * FROM credentials WHERE operation_id = ?").bind(operationId).all<Record<string, any>>()).results;
+  const id = operationId.replace(/^credentials\//, "");
+  return (await env.DB.prepare("SELECT * FROM credential_index WHERE id = ?").bind(id).all<Record<string, any>>()).results;
 }
 
 /** What a DID-auth JWT says; every member can be overridden to break it. */

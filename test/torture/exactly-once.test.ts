@@ -331,16 +331,15 @@ it("2,000 credentials, two racing signers, evictions, aborts and failing D1 writ
   expect(operations.every((o) => o.done === 1)).toBe(true);
   expect(dead).toBe(0);
 
-  // ── D1 equals the object: one body-free credential row per acknowledged create, signed once
-  // (migrations/0013); the JWT is the object's, as the API answers it.
+  // ── D1 equals the object: one credential index row per acknowledged create, signed once (a
+  // credential's one D1 row); the JWT is the object's, as the API answers it.
   const rows = (
-    await env.DB.prepare("SELECT operation_id, jwt, signed_at FROM credentials WHERE issuer = ?")
-      .bind(did)
-      .all<{ operation_id: string; jwt: string | null; signed_at: number | null }>()
+    await env.DB.prepare("SELECT id, state FROM credential_index WHERE issuer = ?").bind(did).all<{ id: string; state: number }>()
   ).results;
   expect(rows).toHaveLength(CREATES * PER_CREATE);
-  expect(new Set(rows.map((r) => r.operation_id))).toEqual(new Set(credentialJobs.map((j) => j.operation_id)));
-  expect(rows.every((r) => r.jwt === null && r.signed_at !== null)).toBe(true);
+  expect(new Set(rows.map((r) => `credentials/${r.id}`))).toEqual(new Set(credentialJobs.map((j) => j.operation_id)));
+  expect(rows.every((r) => r.state === 1)).toBe(true);
+  expect(await env.DB.prepare("SELECT id FROM credentials WHERE issuer = ?").bind(did).first()).toBeNull();
   // The JWTs are the object's: a sample read through the API is the job's JWT.
   const jwts = credentialJobs.map((j) => `${j.signing_input}.${j.signature}`);
   for (const [i, j] of [0, 777, credentialJobs.length - 1].map((i) => [i, credentialJobs[i]!] as const)) {
