@@ -11,18 +11,17 @@
 export const MEASURED = {
   today: {
     /**
-     * D1 file bytes per credential since bodies left D1 (migrations/0013): the body-free credential
-     * row (ids, issuer, subject, schema, key, status entry, times) with its primary key and status-list
-     * index, the body-free operation row with its four list indexes, and the compact index row with its
-     * four. Was 10,445 with the bodies (credential JSON, JWT, the operation's result) and four more
-     * credential indexes.
+     * D1 file bytes per credential since D1's `credentials` table left the write path: the body-free
+     * operation row with its four list indexes and the compact credential index row with its four; no
+     * `credentials` row. Was 2,495 with that row (body-free since migrations/0013), 10,445 with the
+     * bodies (credential JSON, JWT, the operation's result) and four more credential indexes.
      */
-    d1BytesPerCredential: 2_495,
+    d1BytesPerCredential: 1_564,
     /** Of which bodies (credential JSON, JWT, operation result): none are written since 0013 (was 5,976). */
     d1BodyBytesPerCredential: 0,
     /** Per credential: statements D1 runs (grouped upserts of up to 250 rows), table + index rows written, D1's SQL time. */
-    batch: { d1Statements: 0.035, d1RowsWritten: 12, d1SqlMs: 0.06 },
-    single: { d1Statements: 3, d1RowsWritten: 12, d1SqlMs: 0.15 },
+    batch: { d1Statements: 0.02, d1RowsWritten: 9, d1SqlMs: 0.06 },
+    single: { d1Statements: 2.1, d1RowsWritten: 9, d1SqlMs: 0.15 },
   },
   proposed: {
     /** Two tables without bodies (PROPOSED_INDEX_DDL): credential and operation rows. */
@@ -72,8 +71,9 @@ export const PROPOSED_INDEX_DDL = {
     "CREATE INDEX scale_probe_operations_by_done ON scale_probe_operations (done, created_at, id)",
   ],
   fill: [
-    `INSERT INTO scale_probe_credentials SELECT id, issuer, subject, schema_id, revoked, suspended, status_version, created_at, signed_at, deleted_at
-     FROM credentials WHERE issuer = ?`,
+    `INSERT INTO scale_probe_credentials SELECT id, issuer, subject, schema_id, revoked, suspended, rev / 4 % (1 << 38), created_at,
+       CASE WHEN state = 1 THEN updated_at END, deleted_at
+     FROM credential_index WHERE issuer = ?`,
     `INSERT INTO scale_probe_operations SELECT id, parent, issuer, done, code, created_at, updated_at
      FROM operations WHERE issuer = ?`,
   ],
@@ -98,9 +98,9 @@ export const COMPACT_INDEX_DDL = {
     "CREATE INDEX scale_probe_compact_by_state ON scale_probe_compact (state, created_at, id) WHERE state = 0",
   ],
   fill: [
-    `INSERT INTO scale_probe_compact SELECT id, issuer, subject, schema_id, CASE WHEN signed_at IS NULL THEN 0 ELSE 1 END, NULL,
-       revoked, suspended, status_version, created_at, coalesce(signed_at, created_at), deleted_at
-     FROM credentials WHERE issuer = ?`,
+    `INSERT INTO scale_probe_compact SELECT id, issuer, subject, schema_id, state, code,
+       revoked, suspended, rev / 4 % (1 << 38), created_at, updated_at, deleted_at
+     FROM credential_index WHERE issuer = ?`,
   ],
   drop: ["DROP TABLE scale_probe_compact"],
 };

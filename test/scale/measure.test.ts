@@ -104,24 +104,24 @@ describe("capacity model inputs", () => {
     const batchPer = per(batchCounts, BATCH * BATCHES);
     const singlePer = per(singleCounts, SINGLES);
     const n = BATCH * BATCHES + SINGLES;
-    // Every credential and operation is in D1 (body-free, migrations/0013) once the object has delivered.
+    // Every credential is in D1's credential index, signed, once the object has delivered; none in
+    // the legacy `credentials` table (its index row is a credential's one row there).
     const landed = await db
-      .prepare("SELECT count(*) AS n FROM credentials WHERE issuer = ? AND signed_at IS NOT NULL")
+      .prepare(
+        "SELECT (SELECT count(*) FROM credential_index WHERE issuer = ?1 AND state = 1) AS n, (SELECT count(*) FROM credentials WHERE issuer = ?1) AS legacy",
+      )
       .bind(did)
-      .first<{ n: number }>();
-    expect(landed!.n).toBe(n + 1);
+      .first<{ n: number; legacy: number }>();
+    expect(landed).toEqual({ n: n + 1, legacy: 0 });
 
     const d1After = await d1Size(db);
     const objAfter = await objectSize(stub);
     const logicalAfter = await objectLogicalBytes(stub);
 
-    // Bodies left in D1 (credential JSON, JWT, the operation's result): none since migrations/0013.
+    // Bodies left in D1 (the operation's result; credential JSON and JWT have no row to go in): none since migrations/0013.
     const bodies = await db
-      .prepare(
-        `SELECT (SELECT coalesce(sum(length(credential) + coalesce(length(jwt), 0)), 0) FROM credentials WHERE issuer = ?) AS credential,
-              (SELECT coalesce(sum(length(result)), 0) FROM operations WHERE issuer = ?) AS result`,
-      )
-      .bind(did, did)
+      .prepare("SELECT 0 AS credential, (SELECT coalesce(sum(length(result)), 0) FROM operations WHERE issuer = ?) AS result")
+      .bind(did)
       .first<{ credential: number; result: number }>();
 
     // The proposed indexes (no bodies), filled from the same rows, measured the same way.
@@ -193,7 +193,12 @@ describe("capacity model inputs", () => {
     within20(measured.objectBytesPerCredential, MEASURED.objectBytesPerCredential, "object bytes per credential");
     within20(measured.objectPurgedRatio, MEASURED.objectPurgedRatio, "object bytes kept after retention");
     within20(measured.jwtBytes, MEASURED.jwtBytes, "JWT bytes");
-    within20(measured.batch.d1Statements, MEASURED.today.batch.d1Statements, "D1 statements per credential, batch");
+    // A batch's rows reach D1 in one delivery round, or in two when a round starts between its
+    // create and its signing (two transactions): one statement per table per round, so between
+    // the model's figure and twice it, whatever the machine's load.
+    const batchStatements = measured.batch.d1Statements / MEASURED.today.batch.d1Statements;
+    expect(batchStatements, `D1 statements per credential, batch: ${measured.batch.d1Statements}`).toBeGreaterThan(0.8);
+    expect(batchStatements, `D1 statements per credential, batch: ${measured.batch.d1Statements}`).toBeLessThan(2.4);
     within20(measured.batch.d1RowsWritten, MEASURED.today.batch.d1RowsWritten, "D1 rows written per credential, batch");
     within20(measured.single.d1Statements, MEASURED.today.single.d1Statements, "D1 statements per credential, single");
     within20(measured.single.d1RowsWritten, MEASURED.today.single.d1RowsWritten, "D1 rows written per credential, single");

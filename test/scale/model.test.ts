@@ -5,18 +5,19 @@ import { DESIGNS, d1StatementsPerCredential, evaluate, shardsFor, type Workload 
 const target: Workload = { issuers: 100_000, credentials: 100_000_000, rate: 5_000, largest: 10_000_000, batch: 100 };
 
 describe("capacity model", () => {
-  // Bodies left D1 (migrations/0013): D1 keeps body-free rows, 2,495 bytes per credential where it was
-  // 10,445 (0.96 million credentials before D1 bound; 1.06 million before ids named their object).
-  it("today: D1's 10 GB binds first, at about 4.0 million credentials; one issuer's object at about 2.2 million", () => {
+  // D1's `credentials` table left the write path: D1 keeps the operation row and the compact index
+  // row, 1,564 bytes per credential (2,495 with the body-free credentials row: 4.0 million; 10,445
+  // with bodies: 0.96 million before D1 bound).
+  it("today: D1's 10 GB binds first, at about 6.4 million credentials; one issuer's object at about 2.2 million", () => {
     const r = evaluate(DESIGNS.today, target);
     expect(r.binding.store).toBe("D1 (hottest shard)");
     expect(r.binding.what).toBe("size");
-    expect(r.binding.bindsAt).toBe("4,008,016 credentials");
+    expect(r.binding.bindsAt).toBe("6,393,862 credentials");
     const object = r.checks.find((c) => c.store.startsWith("Issuer object") && c.what.startsWith("size"))!;
     expect(object.bindsAt).toBe("2,205,397 credentials in one issuer");
     expect(object.use).toBeGreaterThan(3);
     // Spread over many issuers, D1 is the wall; one issuer alone meets its object's first.
-    const many = evaluate(DESIGNS.today, { issuers: 1_000, credentials: 4_000_000, rate: 100, largest: 4_000, batch: 100 });
+    const many = evaluate(DESIGNS.today, { issuers: 1_000, credentials: 6_390_000, rate: 100, largest: 6_390, batch: 100 });
     expect(many.binding.store).toBe("D1 (hottest shard)");
     expect(many.binding.use).toBeGreaterThan(0.99);
     expect(many.binding.use).toBeLessThan(1);
@@ -37,9 +38,9 @@ describe("capacity model", () => {
   });
 
   it("statements per credential follow the outbox's 250-row grouping", () => {
-    expect(d1StatementsPerCredential(DESIGNS.today, 1)).toBe(3);
-    expect(d1StatementsPerCredential(DESIGNS.today, 100)).toBe(0.03);
-    expect(d1StatementsPerCredential(DESIGNS.today, 1000)).toBe(0.012);
+    expect(d1StatementsPerCredential(DESIGNS.today, 1)).toBe(2);
+    expect(d1StatementsPerCredential(DESIGNS.today, 100)).toBe(0.02);
+    expect(d1StatementsPerCredential(DESIGNS.today, 1000)).toBe(0.008);
   });
 
   it("one create per request: the largest issuer's object is the wall, past 100% busy", () => {
