@@ -1,5 +1,5 @@
 import { base64url } from "jose";
-import { parseJsonWithin } from "../core/json-depth";
+import { parseJsonWithin, type BoundedJson } from "../core/json-depth";
 
 // jose's decoder is lenient (it tolerates padding and some foreign characters). Untrusted
 // input must have exactly one spelling, otherwise two different strings name the same key or
@@ -40,4 +40,19 @@ export function parseJsonBytes(bytes: Uint8Array): unknown {
   }
   const parsed = parseJsonWithin(text);
   return parsed.ok ? parsed.value : undefined;
+}
+
+/**
+ * A base64url segment of a compact JWS (header or payload) read as JSON: null when it is not
+ * base64url of strict UTF-8 (a leading BOM is dropped); otherwise what `parseJsonWithin` makes of
+ * the text, so a caller can tell JSON nested too deep from no JSON at all.
+ */
+export function parseJsonSegment(segment: string): BoundedJson | null {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(base64url.decode(segment));
+  } catch {
+    return null;
+  }
+  return parseJsonWithin(text);
 }

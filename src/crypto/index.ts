@@ -1,5 +1,5 @@
 export * from "./types";
-export { decodeBase64urlStrict } from "./encoding";
+export { decodeBase64urlStrict, parseJsonSegment } from "./encoding";
 export { generateKeyPair, jwkFromPublicKeyBytes, keyTypeOfJwk, publicKeyBytes, validatePublicJwk } from "./keys";
 export { didJwkFromJwk, didKeyFromJwk, parseDidJwk, parseDidKey } from "./did-key";
 export { kekState, parseKek, unwrapPrivateKey, wrapPrivateKey, type KekState } from "./wrap";

@@ -6,8 +6,7 @@
  * Evaluation is a library's: the same RFC 9535 JSONPath the presentation exchange code uses
  * (src/presentations/jsonpath.ts).
  */
-import { base64url } from "jose";
-import { parseJsonWithin } from "../core/json-depth";
+import { parseJsonSegment } from "../crypto";
 import { checkJsonPath, queryJsonPath } from "../presentations/jsonpath";
 import type { ParsedApplication } from "./application";
 import type { Descriptor, TemplateCredential } from "./model";
@@ -40,14 +39,8 @@ export function decodeCredential(value: unknown): unknown {
   if (typeof value !== "string") return value;
   const payload = value.split(".")[1];
   if (payload === undefined) return value;
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(base64url.decode(payload));
-  } catch {
-    return value;
-  }
-  const parsed = parseJsonWithin(text);
-  if (!parsed.ok || !isObj(parsed.value)) return value;
+  const parsed = parseJsonSegment(payload);
+  if (!parsed?.ok || !isObj(parsed.value)) return value;
   return isObj(parsed.value.vc) ? parsed.value.vc : parsed.value;
 }
 

@@ -5,9 +5,8 @@
  * signature verifies with that key, and `exp`/`nbf` hold. Nothing of the payload is trusted before
  * this. Then, for a JWT that answers a request made here, that it answers that request.
  */
-import { base64url } from "jose";
-import { MAX_DOCUMENT_DEPTH, parseJsonWithin } from "../core/json-depth";
-import { splitCompactJws, verifySignature, type Alg, type PublicJwk } from "../crypto";
+import { MAX_DOCUMENT_DEPTH } from "../core/json-depth";
+import { parseJsonSegment, splitCompactJws, verifySignature, type Alg, type PublicJwk } from "../crypto";
 import { resolveDid } from "../did/resolver";
 import type { SchemaFieldError } from "../schemas/json-schema";
 
@@ -30,13 +29,8 @@ export interface HolderJwtOptions {
 }
 
 function jsonPart(s: string): Claims | "too_deep" | null {
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(base64url.decode(s));
-  } catch {
-    return null;
-  }
-  const parsed = parseJsonWithin(text);
+  const parsed = parseJsonSegment(s);
+  if (!parsed) return null;
   if (!parsed.ok) return parsed.reason === "too_deep" ? "too_deep" : null;
   const v = parsed.value;
   return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Claims) : null;
