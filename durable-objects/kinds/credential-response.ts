@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineKind, insertRow, resignInTable, type D1Write } from "../../src/core/kinds";
+import { defineKind, insertSignedRow, resignInTable, type D1Write } from "../../src/core/kinds";
 import { responseClaims } from "../../src/manifests/build";
 import type { CredentialResponse } from "../../src/manifests/model";
 
@@ -19,22 +19,18 @@ function responseWrite(
   createdAt: number,
   signed: { jwt: string; at: number } | null,
 ): D1Write {
-  return insertRow(
-    "credential_responses",
-    {
-      id: c.responseId,
-      application_id: c.applicationId,
-      manifest_id: c.manifestId,
-      issuer: did,
-      applicant: c.applicant,
-      operation_id: operationId,
-      response: JSON.stringify(response),
-      jwt: signed?.jwt ?? null,
-      created_at: createdAt,
-      signed_at: signed?.at ?? null,
-    },
-    "ON CONFLICT(id) DO UPDATE SET jwt = excluded.jwt, signed_at = excluded.signed_at WHERE credential_responses.jwt IS NULL AND excluded.jwt IS NOT NULL",
-  );
+  return insertSignedRow("credential_responses", {
+    id: c.responseId,
+    application_id: c.applicationId,
+    manifest_id: c.manifestId,
+    issuer: did,
+    applicant: c.applicant,
+    operation_id: operationId,
+    response: JSON.stringify(response),
+    jwt: signed?.jwt ?? null,
+    created_at: createdAt,
+    signed_at: signed?.at ?? null,
+  });
 }
 
 const responseOf = (payload: Record<string, unknown> | null) => (payload?.credential_response ?? null) as CredentialResponse | null;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineKind, insertRow, resignInTable, type D1Write } from "../../src/core/kinds";
+import { defineKind, insertSignedRow, resignInTable, type D1Write } from "../../src/core/kinds";
 import { manifestRequestClaims } from "../../src/manifests/build";
 import type { CredentialManifest } from "../../src/manifests/model";
 
@@ -27,22 +27,18 @@ function requestWrite(
   createdAt: number,
   signed: { jwt: string; at: number } | null,
 ): D1Write {
-  return insertRow(
-    "manifest_requests",
-    {
-      id: c.requestId,
-      manifest_id: c.manifestId,
-      issuer: did,
-      operation_id: operationId,
-      audience: c.audience ? JSON.stringify(c.audience) : null,
-      expires_at: c.expiresAt,
-      callback_url: c.callbackUrl,
-      jwt: signed?.jwt ?? null,
-      created_at: createdAt,
-      signed_at: signed?.at ?? null,
-    },
-    "ON CONFLICT(id) DO UPDATE SET jwt = excluded.jwt, signed_at = excluded.signed_at WHERE manifest_requests.jwt IS NULL AND excluded.jwt IS NOT NULL",
-  );
+  return insertSignedRow("manifest_requests", {
+    id: c.requestId,
+    manifest_id: c.manifestId,
+    issuer: did,
+    operation_id: operationId,
+    audience: c.audience ? JSON.stringify(c.audience) : null,
+    expires_at: c.expiresAt,
+    callback_url: c.callbackUrl,
+    jwt: signed?.jwt ?? null,
+    created_at: createdAt,
+    signed_at: signed?.at ?? null,
+  });
 }
 
 const response = (c: ManifestRequestContext, jwt: string | null) => ({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineKind, insertRow, resignInTable, type D1Write } from "../../src/core/kinds";
+import { defineKind, insertSignedRow, resignInTable, type D1Write } from "../../src/core/kinds";
 import { manifestClaims } from "../../src/manifests/build";
 import type { CredentialManifest } from "../../src/manifests/model";
 
@@ -19,20 +19,16 @@ function manifestWrite(
   signed: { jwt: string; at: number } | null,
 ): D1Write {
   const m = manifest as CredentialManifest;
-  return insertRow(
-    "manifests",
-    {
-      id: m.id,
-      issuer: ctx.did,
-      verification_method_id: ctx.key.id,
-      operation_id: operationId,
-      manifest: JSON.stringify(m),
-      jwt: signed?.jwt ?? null,
-      created_at: createdAt,
-      signed_at: signed?.at ?? null,
-    },
-    "ON CONFLICT(id) DO UPDATE SET jwt = excluded.jwt, signed_at = excluded.signed_at WHERE manifests.jwt IS NULL AND excluded.jwt IS NOT NULL",
-  );
+  return insertSignedRow("manifests", {
+    id: m.id,
+    issuer: ctx.did,
+    verification_method_id: ctx.key.id,
+    operation_id: operationId,
+    manifest: JSON.stringify(m),
+    jwt: signed?.jwt ?? null,
+    created_at: createdAt,
+    signed_at: signed?.at ?? null,
+  });
 }
 
 const manifestOf = (payload: Record<string, unknown> | null) => (payload?.credential_manifest ?? null) as CredentialManifest | null;

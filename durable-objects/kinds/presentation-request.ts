@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineKind, insertRow, resignInTable, type D1Write } from "../../src/core/kinds";
+import { defineKind, insertSignedRow, resignInTable, type D1Write } from "../../src/core/kinds";
 import { seconds } from "../../src/vc/claims";
 
 /** What `PUT /v1/presentations/requests` asks the verifier's DID to sign; the route has loaded the definition. */
@@ -28,20 +28,16 @@ type RequestContext = z.infer<typeof RequestContext>;
 const StoredResponse = z.object({ presentationRequest: z.object({ id: z.string(), presentationDefinitionId: z.string() }) });
 
 function requestWrite(c: RequestContext, operationId: string, createdAt: number, jwt: string | null): D1Write {
-  return insertRow(
-    "presentation_requests",
-    {
-      id: c.id,
-      definition_id: c.definitionId,
-      issuer: c.issuer,
-      verification_method_id: c.verificationMethodId,
-      operation_id: operationId,
-      jwt,
-      expires_at: c.expiresAt,
-      created_at: createdAt,
-    },
-    "ON CONFLICT(id) DO UPDATE SET jwt = excluded.jwt WHERE presentation_requests.jwt IS NULL AND excluded.jwt IS NOT NULL",
-  );
+  return insertSignedRow("presentation_requests", {
+    id: c.id,
+    definition_id: c.definitionId,
+    issuer: c.issuer,
+    verification_method_id: c.verificationMethodId,
+    operation_id: operationId,
+    jwt,
+    expires_at: c.expiresAt,
+    created_at: createdAt,
+  });
 }
 
 const response = (c: { id: string; definitionId: string }, jwt?: string | null) => ({

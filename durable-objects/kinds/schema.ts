@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineKind, insertRow, resignInTable, type D1Write } from "../../src/core/kinds";
+import { defineKind, insertSignedRow, resignInTable, type D1Write } from "../../src/core/kinds";
 import { credentialJwt } from "../../src/vc/claims";
 
 /** What `PUT /v1/schemas` asks the issuer to sign: the schema, already checked against its meta-schema by the route. */
@@ -41,22 +41,18 @@ function schemaWrite(
   createdAt: number,
   jwt: string | null,
 ): D1Write {
-  return insertRow(
-    "schemas",
-    {
-      id: c.id,
-      name: c.name,
-      description: c.description,
-      schema: JSON.stringify(schema),
-      dialect: c.dialect,
-      issuer: c.issuer,
-      verification_method_id: c.verificationMethodId,
-      operation_id: operationId,
-      jwt,
-      created_at: createdAt,
-    },
-    "ON CONFLICT(id) DO UPDATE SET jwt = excluded.jwt WHERE schemas.jwt IS NULL AND excluded.jwt IS NOT NULL",
-  );
+  return insertSignedRow("schemas", {
+    id: c.id,
+    name: c.name,
+    description: c.description,
+    schema: JSON.stringify(schema),
+    dialect: c.dialect,
+    issuer: c.issuer,
+    verification_method_id: c.verificationMethodId,
+    operation_id: operationId,
+    jwt,
+    created_at: createdAt,
+  });
 }
 
 /** The JSON Schema inside a JsonSchemaCredential's claims. */

@@ -18,6 +18,16 @@ export function insertRow(table: string, row: Record<string, string | number | n
   };
 }
 
+/**
+ * The D1 row of a signed artifact, written when its job is created (`jwt` null) and again once
+ * signed. The signed write replaces a pending row (its `jwt`, and `signed_at` where the table has
+ * one); nothing replaces a signed row, so a late pending write that is delivered after it is a no-op.
+ */
+export function insertSignedRow(table: string, row: { id: string; jwt: string | null } & Record<string, string | number | null>): D1Write {
+  const set = "signed_at" in row ? "jwt = excluded.jwt, signed_at = excluded.signed_at" : "jwt = excluded.jwt";
+  return insertRow(table, row, `ON CONFLICT(id) DO UPDATE SET ${set} WHERE ${table}.jwt IS NULL AND excluded.jwt IS NOT NULL`);
+}
+
 export type StatusPurpose = "revocation" | "suspension";
 
 /** A credential's flags; `version` is bumped by every change of its bit and orders D1 writes. */
