@@ -1,15 +1,9 @@
 import { fail, ok, type Result } from "../src/core/errors";
 import type { D1Write } from "../src/core/kinds";
 import type { IssuerKey, Operation } from "../src/core/models";
-import type { CustodialSigner } from "./custodial-signer";
-import type { Engine } from "./engine";
 import type { IonAnchors } from "./ion-anchors";
-import type { Issuance } from "./issuance";
-import type { KeyStore } from "./keys";
-import type { IssuerMeta } from "./meta";
-import type { Rotations } from "./rotations";
+import type { Issuance, IssuanceParts } from "./issuance";
 import type { SignerSockets } from "./signer-sockets";
-import type { StatusLists } from "./status-lists";
 
 /** A did:ion rotation's Sidetree update removing the old keys (src/did/ion-rotate.ts prepares it). */
 export interface IonKeyRemoval {
@@ -30,18 +24,12 @@ export interface IonKeyRemoval {
 export type RotationInput = { to: string; from: string | null; method: string; origin: string; ion?: IonKeyRemoval };
 
 /** The parts of the issuer object that a change of its keys or its DID's life touches. */
-export interface KeyChangeParts {
+export type KeyChangeParts = Pick<IssuanceParts, "meta" | "keys" | "engine" | "statusLists" | "custodial" | "rotations"> & {
   objectId: string;
-  meta: IssuerMeta;
-  keys: KeyStore;
-  engine: Engine;
-  statusLists: StatusLists;
-  custodial: CustodialSigner;
-  rotations: Rotations;
   anchors: IonAnchors;
   sockets: SignerSockets;
   issuance: Issuance;
-}
+};
 
 /**
  * The changes to which keys may sign for the issuer: a rotation to another key (planned, then

@@ -1,26 +1,17 @@
 import { fail, ok, type Result } from "../src/core/errors";
 import type { Operation } from "../src/core/models";
-import type { CustodialSigner } from "./custodial-signer";
-import type { Engine } from "./engine";
-import type { Issuance } from "./issuance";
-import type { KeyStore } from "./keys";
-import type { IssuerMeta } from "./meta";
-import type { StatusChange, StatusChangeResult, StatusLists } from "./status-lists";
+import type { Issuance, IssuanceParts } from "./issuance";
+import type { StatusChange, StatusChangeResult } from "./status-lists";
 
 /** Per change: the flags after it, why it was refused (`code`), and the status-list job's operation. */
 export type StatusChanges = { results: (Omit<StatusChangeResult, "listId"> & { operationId?: string })[]; operations: Operation[] };
 
 /** The parts of the issuer object that a status change touches. */
-export interface StatusChangeParts {
+export type StatusChangeParts = Pick<IssuanceParts, "meta" | "keys" | "engine" | "statusLists" | "custodial"> & {
   storage: DurableObjectStorage;
   objectId: string;
-  meta: IssuerMeta;
-  keys: KeyStore;
-  engine: Engine;
-  statusLists: StatusLists;
-  custodial: CustodialSigner;
   issuance: Issuance;
-}
+};
 
 /**
  * Revoking and suspending credentials: bits of this issuer's status lists set or cleared, each
