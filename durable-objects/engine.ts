@@ -82,6 +82,8 @@ export class Engine {
    */
   tx(fn: () => void): void {
     this.storage.transactionSync(() => this.parts.outbox.within(() => this.jobs.within(() => this.parts.rotations.within(fn))));
+    // Committed: the next delivery round sends this transaction's outbox rows from memory.
+    this.parts.outbox.committed();
   }
 
   private kind(name: string): AnyKind {

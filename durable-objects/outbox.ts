@@ -1,4 +1,5 @@
 import type { D1Write } from "../src/core/kinds";
+import { multiRow } from "./outbox-sql";
 
 // Statements per D1 batch: fewer round trips, while one batch stays a modest transaction.
 const BATCH = 500;
@@ -13,7 +14,9 @@ export const OUTBOX_MAX_REFUSALS = 10;
 const REPORT_BATCH = 20;
 const MAX_REPORT_ATTEMPTS = 10;
 
-type OutboxRow = { seq: number; key: string; sql: string; params: string; attempts: number; refusals: number };
+type StoredRow = { seq: number; key: string; sql: string; params: string; attempts: number; refusals: number };
+/** A row to send: read from the table, or in hand with its parameters as put (no JSON.parse of what was just stringified). */
+type OutboxRow = StoredRow & { values?: D1Write["params"] };
 
 /**
  * Rows under keys with this prefix go to the issuer's credential-index shard(s) (src/shards), not to
@@ -28,41 +31,25 @@ const isIndexRow = (r: OutboxRow) => r.key.startsWith(INDEX_KEY_PREFIX);
  */
 export type IndexTargets = () => Promise<{ shard: number; db: D1Database }[]>;
 
+/** A put held by `within` until its transaction's one outbox statement. */
+type Held = { key: string; sql: string; params: string; due: number; values: D1Write["params"] };
+
 /** Rows and bytes one multi-row statement carries; D1 caps a bound value at 2 MB. */
 const GROUP_ROWS = 250;
 const GROUP_BYTES = 900_000;
-
-// A single-row `INSERT INTO t (cols) VALUES (?, …) <rest>` whose rows can travel as one statement.
-const SINGLE_ROW_INSERT = /^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)([\s\S]*)$/i;
-const multiRowSql = new Map<string, string | null>();
-
-/**
- * The same upsert for many rows, as one statement reading a JSON array of parameter arrays:
- * `INSERT INTO t (cols) SELECT json_extract(value,'$[0]'), … FROM json_each(?) WHERE true <rest>`.
- * SQLite applies the rows in array order, exactly as the single statements would run one by one,
- * so idempotence and ordering are unchanged; D1 parses and round-trips one statement, not hundreds.
- */
-function multiRow(sql: string): string | null {
-  let cached = multiRowSql.get(sql);
-  if (cached === undefined) {
-    const m = SINGLE_ROW_INSERT.exec(sql);
-    if (m) {
-      const columns = m[2]!.split(",").length;
-      const values = Array.from({ length: columns }, (_, i) => `json_extract(value, '$[${i}]')`).join(", ");
-      // "WHERE true" resolves SQLite's parsing ambiguity between a SELECT's join and ON CONFLICT.
-      cached = `INSERT INTO ${m[1]} (${m[2]}) SELECT ${values} FROM json_each(?) WHERE true${m[3]}`;
-    } else {
-      cached = null;
-    }
-    multiRowSql.set(sql, cached);
-  }
-  return cached;
-}
 
 /**
  * The outbox: D1 writes recorded in the same SQLite transaction as the state change they follow,
  * then delivered oldest first (see `grouped` for why batching upserts may move them earlier). A crash between the two stores leaves the rows here, and the alarm
  * (armed to the earliest `due_at`) delivers them later.
+ *
+ * The delivery right after a change sends the rows the change just wrote from memory ("in hand"),
+ * not read back from the table: reading back and parsing every D1 write a transaction had just
+ * stored was two thirds of the object's SQLite time in a custodial batch (bench/README.md "Where
+ * the time goes"). The table stays the durable copy: rows are in hand only once their transaction
+ * committed (`committed`), a delivered row is deleted by its seq, and anything the table may hold
+ * that is not in hand (after a wake, a put outside `within`, a failed delivery, the alarm's round)
+ * is read from the table as before.
  */
 export class Outbox {
   private current: Promise<void> | null = null;
@@ -74,6 +61,16 @@ export class Outbox {
    * (armed for a report's retry, `DUE`) asks (`reportsDue`).
    */
   private reportsDue = true;
+  /** Committed rows not yet delivered, by key (the newest row of each key), in seq order. */
+  private readonly inHand = new Map<string, OutboxRow>();
+  /** Rows `within` wrote in the transaction that has not yet said it committed (`committed`). */
+  private written: OutboxRow[] = [];
+  /**
+   * Whether the table may hold due rows that are not in hand: true after a wake, after a put
+   * outside `within`, when a delivery from memory stopped on a failure, and for the alarm's round
+   * (`alarmDue`), which is what retries rows backed off after a failure.
+   */
+  private stored = true;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -85,7 +82,7 @@ export class Outbox {
   ) {}
 
   /** Puts of the open transaction (see `within`), by entity key; null when none is open. */
-  private buffer: Map<string, [string, string, string, number]> | null = null;
+  private buffer: Map<string, Held> | null = null;
 
   /**
    * Runs `fn` (inside the caller's transaction) with every put held in memory, then writes them all
@@ -95,37 +92,70 @@ export class Outbox {
    */
   within<T>(fn: () => T): T {
     if (this.buffer) return fn();
-    const buffer = (this.buffer = new Map());
+    this.forgetUncommitted();
+    const buffer = (this.buffer = new Map<string, Held>());
     try {
       const result = fn();
-      this.write([...buffer.values()]);
+      this.written = this.write([...buffer.values()]);
       return result;
     } finally {
       this.buffer = null;
     }
   }
 
-  private write(rows: [string, string, string, number][]): void {
-    if (rows.length === 0) return;
-    if (rows.length === 1) {
-      const [key, sql, params, due] = rows[0]!;
-      this.sql.exec("INSERT OR REPLACE INTO outbox (key, sql, params, attempts, due_at) VALUES (?, ?, ?, 0, ?)", key, sql, params, due);
-      return;
+  /**
+   * Called right after the transaction around `within` committed (Engine.tx): its rows are in hand
+   * for the next delivery round. Rows of a transaction that never says so (it threw, so nothing was
+   * committed, or its caller does not call this) are left to the table. Engine.tx is never run
+   * inside a storage transaction of its own caller's (an engine hook that ends jobs runs inside
+   * the engine's tx, where the nested `within` leaves its rows to the outer one): a rollback after
+   * this call would otherwise put rows in hand that the table does not have.
+   */
+  committed(): void {
+    for (const row of this.written) {
+      // A newer put of a key replaced its older row in the table (INSERT OR REPLACE: a new seq, last).
+      this.inHand.delete(row.key);
+      this.inHand.set(row.key, row);
     }
-    this.sql.exec(
-      `INSERT OR REPLACE INTO outbox (key, sql, params, attempts, due_at)
-       SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), 0, json_extract(value, '$[3]')
-       FROM json_each(?) ORDER BY json_each.key`,
-      JSON.stringify(rows),
-    );
+    this.written = [];
+  }
+
+  private forgetUncommitted(): void {
+    if (this.written.length === 0) return;
+    this.written = [];
+    this.stored = true;
+  }
+
+  /** Writes the held puts as one statement; returns them with the seqs the table gave them. */
+  private write(rows: Held[]): OutboxRow[] {
+    if (rows.length === 0) return [];
+    const seqs = new Map<string, number>();
+    if (rows.length === 1) {
+      const { key, sql, params, due } = rows[0]!;
+      const q = "INSERT OR REPLACE INTO outbox (key, sql, params, attempts, due_at) VALUES (?, ?, ?, 0, ?) RETURNING seq";
+      seqs.set(key, this.sql.exec<{ seq: number }>(q, key, sql, params, due).one().seq);
+    } else {
+      const returned = this.sql.exec<{ seq: number; key: string }>(
+        `INSERT OR REPLACE INTO outbox (key, sql, params, attempts, due_at)
+         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), 0, json_extract(value, '$[3]')
+         FROM json_each(?) ORDER BY json_each.key RETURNING seq, key`,
+        JSON.stringify(rows.map((r) => [r.key, r.sql, r.params, r.due])),
+      );
+      for (const r of returned) seqs.set(r.key, r.seq);
+    }
+    return rows
+      .map((r) => ({ seq: seqs.get(r.key)!, key: r.key, sql: r.sql, params: r.params, attempts: 0, refusals: 0, values: r.values }))
+      .sort((a, b) => a.seq - b.seq);
   }
 
   /** Records a write under an entity key; an undelivered older write for the same key is replaced. Call inside a transaction. */
   put(key: string, write: D1Write, now: number): void {
     if (this.buffer) {
-      this.buffer.set(key, [key, write.sql, JSON.stringify(write.params), now]);
+      this.buffer.set(key, { key, sql: write.sql, params: JSON.stringify(write.params), due: now, values: write.params });
       return;
     }
+    // Outside `within` no one says when the transaction commits: the round reads this row from the table.
+    this.stored = true;
     this.sql.exec(
       "INSERT OR REPLACE INTO outbox (key, sql, params, attempts, due_at) VALUES (?, ?, ?, 0, ?)",
       key,
@@ -162,15 +192,26 @@ export class Outbox {
   }
 
   private async round(): Promise<void> {
-    while (await this.deliverBatch()) {
-      // keep going while full batches land
+    // The table first, when it may hold rows not in hand: they are older than the rows in hand.
+    while (this.stored) {
+      this.stored = false;
+      while (await this.deliverBatch()) {
+        // keep going while full batches land
+      }
+    }
+    while (await this.deliverInHand()) {
+      // keep going while rows are in hand and deliveries land
     }
     if (this.reportsDue) await this.reportDeadLetters();
   }
 
-  /** The alarm's round also reports dead letters whose report retry came due. */
-  reportsDueNow(): void {
+  /**
+   * The alarm's round reads the table (rows backed off after a failure come due only there) and
+   * reports dead letters whose report retry came due.
+   */
+  alarmDue(): void {
     this.reportsDue = true;
+    this.stored = true;
   }
 
   /**
@@ -179,24 +220,57 @@ export class Outbox {
    */
   private async deliverBatch(): Promise<boolean> {
     const rows = this.sql
-      .exec<OutboxRow>(
+      .exec<StoredRow>(
         "SELECT seq, key, sql, params, attempts, refusals FROM outbox WHERE attempts = 0 OR due_at <= ? ORDER BY seq LIMIT ?",
         Date.now(),
         BATCH,
       )
       .toArray();
     if (rows.length === 0) return false;
+    // Read here, so not to be sent again from memory.
+    for (const r of rows) if (this.inHand.get(r.key)?.seq === r.seq) this.inHand.delete(r.key);
+    const sent = await this.send(rows);
+    // After a failure, go on only if D1 took some of a full batch (it answers: a row was refused).
+    return (!sent.failed || sent.landed > 0) && rows.length === BATCH;
+  }
+
+  /**
+   * Sends up to a batch of the rows in hand, as if read from the table. Returns true when a full
+   * batch landed and more are in hand (rows committed meanwhile otherwise wait for the next round,
+   * which their change asked for). On a failure the rest are left to the table: the next round
+   * reads them there.
+   */
+  private async deliverInHand(): Promise<boolean> {
+    if (this.inHand.size === 0) return false;
+    const rows: OutboxRow[] = [];
+    for (const [key, row] of this.inHand) {
+      if (rows.length === BATCH) break;
+      rows.push(row);
+      this.inHand.delete(key);
+    }
+    if (!(await this.send(rows)).failed) return rows.length === BATCH && this.inHand.size > 0;
+    this.inHand.clear();
+    this.stored = true;
+    return false;
+  }
+
+  /**
+   * Delivers `rows` and deletes what landed: how many did, and whether any failed (backed off by
+   * retryLater, or moved to the dead letters).
+   */
+  private async send(rows: OutboxRow[]): Promise<{ landed: number; failed: boolean }> {
     try {
       await this.deliver(rows);
     } catch (err) {
       if (rows.length === 1) {
         this.retryLater(rows, err, await this.answering());
-        return false;
+        return { landed: 0, failed: true };
       }
       // A batch is one transaction, so one statement D1 refuses (a row over its limits, say) fails
       // them all. Rows are independent and idempotent: deliver them one by one, so a bad row holds
       // back only itself. A run of failures with nothing landing is an outage: stop there.
       let delivered = 0;
+      let failed = false;
       let failedInARow = 0;
       for (const [i, r] of rows.entries()) {
         try {
@@ -204,6 +278,7 @@ export class Outbox {
         } catch (rowErr) {
           // Refused by a D1 that answers (something landed this round, or it answers a probe).
           const refused = delivered > 0 || (await this.answering());
+          failed = true;
           this.retryLater([r], rowErr, refused);
           if (!refused || ++failedInARow >= OUTAGE_AFTER) {
             this.retryLater(rows.slice(i + 1), rowErr, false);
@@ -215,11 +290,11 @@ export class Outbox {
         this.sql.exec("DELETE FROM outbox WHERE seq = ?", r.seq);
         delivered++;
       }
-      return delivered > 0 && rows.length === BATCH;
+      return { landed: delivered, failed };
     }
     // Delete exactly what was sent: a newer snapshot written meanwhile has a new seq and stays.
     this.sql.exec("DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(rows.map((r) => r.seq)));
-    return rows.length === BATCH;
+    return { landed: rows.length, failed: false };
   }
 
   /**
@@ -272,7 +347,7 @@ export class Outbox {
   }
 
   private statement(r: OutboxRow, db = this.db): D1PreparedStatement {
-    return db.prepare(r.sql).bind(...(JSON.parse(r.params) as D1Write["params"]));
+    return db.prepare(r.sql).bind(...(r.values ?? (JSON.parse(r.params) as D1Write["params"])));
   }
 
   /** Whether D1 answers at all: a statement it fails while answering this was refused, not lost to an outage. */

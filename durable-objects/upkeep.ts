@@ -86,7 +86,7 @@ export class Upkeep {
       }
       // The alarm is the outbox's retry: it waits for its delivery round, and re-arms after it.
       p.leases.topUp();
-      p.outbox.reportsDueNow();
+      p.outbox.alarmDue();
       await p.outbox.drain();
       this.rearm();
     } finally {
