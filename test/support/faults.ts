@@ -6,7 +6,7 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 
-type Outboxed = { outbox: { db: D1Database } };
+type Outboxed = { outbox: { db: D1Database; drain(): Promise<unknown> } };
 
 /**
  * A one-shot event that one context fires and another awaits (the test and the object run in one
@@ -30,13 +30,18 @@ function signal(): { fire: () => void; fired: () => Promise<void> } {
 /**
  * Wraps the running instance's own D1 binding for its outbox (until the instance goes). The
  * instance's binding, not the test's: I/O objects belong to the context that made them.
+ *
+ * What earlier calls committed is delivered first, through the real binding: a create answers
+ * before its delivery runs, so without this the fault could hit that earlier delivery instead of
+ * the one the test means (a crash meant for a sign request once killed a create's late delivery).
  */
 export async function installOutboxD1(
   stub: DurableObjectStub,
   wrap: (real: D1Database, state: DurableObjectState) => D1Database,
 ): Promise<void> {
-  await runInDurableObject(stub, (instance, state) => {
+  await runInDurableObject(stub, async (instance, state) => {
     const outbox = (instance as unknown as Outboxed).outbox;
+    await outbox.drain();
     outbox.db = wrap(outbox.db, state);
   });
 }
