@@ -51,8 +51,6 @@ export interface RotationService {
   endedInside(job: JobRow, now: number): void;
   /** A re-sign job was signed. */
   resignedInside(job: JobRow, now: number): void;
-  /** Runs `fn` (inside the caller's transaction) with `resignedInside`'s counting held, written once when it ends. */
-  within(fn: () => void): void;
   /** A re-sign job ended unsigned: its rotation fails. */
   resignEndedInside(job: JobRow, ending: Unsigned, now: number): void;
 }
@@ -77,11 +75,10 @@ export class Engine {
 
   /**
    * One transaction of the state machine: its outbox puts and audit rows are held and written as
-   * one multi-row statement each when it ends (Outbox.within, JobStore.within), and so are the
-   * rotations' counts of re-signed jobs (Rotations.within).
+   * one multi-row statement each when it ends (Outbox.within, JobStore.within).
    */
   tx(fn: () => void): void {
-    this.storage.transactionSync(() => this.parts.outbox.within(() => this.jobs.within(() => this.parts.rotations.within(fn))));
+    this.storage.transactionSync(() => this.parts.outbox.within(() => this.jobs.within(fn)));
     // Committed: the next delivery round sends this transaction's outbox rows from memory.
     this.parts.outbox.committed();
   }
@@ -278,12 +275,11 @@ export class Engine {
    * were; only the header's alg and kid change. Call inside a transaction.
    */
   resignInside(key: IssuerKey, previous: JobRow[], operationId: string, objectId: string, now: number): JobRow[] {
-    // One multi-row insert for the lot (a scan turn's re-sign jobs), not a statement per job.
-    const rows = previous.map((old): NewJob => {
+    return previous.map((old) => {
       const dot = old.signing_input.indexOf(".");
       if (dot <= 0) throw new Error(`sign job ${old.id} has no claims to sign again`);
       const header = JSON.parse(new TextDecoder().decode(base64url.decode(old.signing_input.slice(0, dot)))) as Record<string, unknown>;
-      return {
+      return this.jobs.insert({
         id: `${objectId}.${base64url.encode(crypto.getRandomValues(new Uint8Array(12)))}`,
         kind: old.kind,
         operation_id: operationId,
@@ -297,9 +293,8 @@ export class Engine {
         created_at: now,
         expires_at: now + this.parts.ttlMs,
         resigns: old.id,
-      };
+      });
     });
-    return this.jobs.insertMany(rows);
   }
 
   /** Ends pending jobs without a signature (rejected, cancelled, expired, superseded) and fails their operations. */

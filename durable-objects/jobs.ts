@@ -64,13 +64,6 @@ const OTHER_REASONS = JSON.stringify({ detail: `other reasons (more than ${MAX_I
 
 /** Sign jobs in the object's SQLite. Every status change goes through `end`. */
 export class JobStore {
-  /**
-   * Moves on every change of an existing job's row (`end`, `purgeOne`): a reader that holds rows
-   * across an await (a batch of signatures applied in turns) knows from it whether they are still
-   * current. Per instance: an evicted object's readers are gone with it.
-   */
-  version = 0;
-
   constructor(
     private readonly sql: SqlStorage,
     readonly did: () => string,
@@ -306,9 +299,7 @@ export class JobStore {
             now,
             id,
           );
-    if (cursor.rowsWritten === 0) return false;
-    this.version++;
-    return true;
+    return cursor.rowsWritten > 0;
   }
 
   /** Audit rows of the open transaction (see `within`), or null when none is open. */
@@ -385,15 +376,14 @@ export class JobStore {
 
   /** Drops one ended job's signing input; `archived` when R2 holds it. False when it was purged already. */
   purgeOne(id: string, now: number, archived: boolean): boolean {
-    const purged =
+    return (
       this.sql.exec(
         "UPDATE jobs SET signing_input = '', purged_at = ?, archived = ? WHERE id = ? AND ended_at IS NOT NULL AND purged_at IS NULL",
         now,
         archived ? 1 : 0,
         id,
-      ).rowsWritten > 0;
-    if (purged) this.version++;
-    return purged;
+      ).rowsWritten > 0
+    );
   }
 
   toSignJob(row: JobRow, keyRef?: string): SignJob {

@@ -3,9 +3,9 @@
  * signing key of the DID, and every live artifact signed by the key(s) it replaces is signed again
  * by it. A re-sign job is an ordinary sign job of the artifact's own kind, with the same claims,
  * owned by the rotation's operation `dids/rotations/<id>`; the kind's `resign.swap` puts the new
- * JWT in the artifact's place. Jobs are created by the alarm in turns sized by their work, with a
- * real yield between turns (durable-objects/rotation-scan.ts, turns.ts), so issuance on the same
- * object waits for at most one turn (a few milliseconds). The rotation counts its jobs instead of settling
+ * JWT in the artifact's place. Jobs are created by the alarm in turns of ROTATION_BATCH scanned
+ * jobs with a real yield between turns, so issuance on the same object waits for at most one turn
+ * (a few milliseconds; durable-objects/turns.ts). The rotation counts its jobs instead of settling
  * its operation from their states (it may own 100,000).
  *
  * Done when the scan is over, every re-sign job is signed, no job of an old key is still pending,
@@ -23,17 +23,23 @@ import type { JobRow } from "./jobs";
 import type { KeyStore } from "./keys";
 import { OperationStore, operationWrite } from "./operations";
 import type { Outbox } from "./outbox";
-import { TURN_WORK, yieldTurn } from "./turns";
+import { TURN_JOBS, yieldTurn } from "./turns";
 import { documentRewrite } from "./did-document-write";
-import { RotationScan, type RotationRow, type ScanHost, type ScanParts } from "./rotation-scan";
+import { ResignTargets, type ResignTargetParts } from "./resign-targets";
 
+/**
+ * Jobs scanned per turn (each may become a re-sign job, signed at once when custodial): one
+ * transaction to create them, one to complete them, then a real yield (durable-objects/turns.ts).
+ * At 50 per batch, creates on the rotating issuer waited up to half a second (bench/RESULTS.md).
+ */
+export const ROTATION_BATCH = TURN_JOBS;
+/** Re-sign jobs created between two awaited outbox deliveries: what one delivery carries. */
+const DELIVER_EVERY = 50;
 /**
  * How long one alarm run keeps creating turns before it lets the alarm re-arm: requests get in
  * between turns, so this bounds only how long the alarm's other duties wait.
  */
 const RUN_BUDGET_MS = 200;
-/** A failed rotation's pending jobs cancelled per turn: each ends in about three statements (turns.ts). */
-const CANCEL_TURN = Math.floor(TURN_WORK / 3);
 /** Re-sign jobs the object's answer for a rotation's operation names at most. */
 export const LISTED_JOBS = 1_000;
 /** ... when it is projected to D1 (whose row keeps no job ids): the projection need not read 1,000. */
@@ -42,6 +48,23 @@ export const PROJECTED_JOBS = 100;
 const MAX_LISTED = 1_000;
 
 export const ROTATION_PARENT = "dids/rotations";
+
+type RotationRow = {
+  id: string;
+  to_key: string;
+  from_keys: string;
+  method: string;
+  origin: string;
+  state: "running" | "done" | "failed";
+  cursor: number;
+  high: number;
+  created: number;
+  signed: number;
+  cleanup: number;
+  created_at: number;
+  ended_at: number | null;
+  document_operation: string | null;
+};
 
 export interface StartRotation {
   to: IssuerKey;
@@ -56,7 +79,7 @@ export interface StartRotation {
   documentOperation?: string;
 }
 
-export interface RotationParts extends ScanParts {
+export interface RotationParts extends ResignTargetParts {
   storage: DurableObjectStorage;
   engine: () => Engine;
   keys: KeyStore;
@@ -72,9 +95,9 @@ export interface RotationParts extends ScanParts {
   };
 }
 
-export class Rotations implements RotationService, ScanHost {
+export class Rotations implements RotationService {
   private readonly operations: OperationStore;
-  private readonly scan: RotationScan;
+  private readonly targets: ResignTargets;
   /**
    * Whether any rotation is running or cleaning up, read once per instance and kept by the only
    * code that changes it: the engine's hooks run on every signed job, and cost nothing when idle.
@@ -83,7 +106,7 @@ export class Rotations implements RotationService, ScanHost {
 
   constructor(private readonly parts: RotationParts) {
     this.operations = new OperationStore(parts.storage.sql);
-    this.scan = new RotationScan(parts, this);
+    this.targets = new ResignTargets(parts);
   }
 
   private get sql(): SqlStorage {
@@ -98,7 +121,7 @@ export class Rotations implements RotationService, ScanHost {
     return this.sql.exec<RotationRow>("SELECT * FROM rotations WHERE id = ?", id).toArray()[0] ?? null;
   }
 
-  running(): RotationRow | null {
+  private running(): RotationRow | null {
     if (!this.busy()) return null;
     return this.sql.exec<RotationRow>("SELECT * FROM rotations WHERE state = 'running'").toArray()[0] ?? null;
   }
@@ -204,12 +227,31 @@ export class Rotations implements RotationService, ScanHost {
   }
 
   /**
-   * The alarm's share: the scan creates re-sign jobs turn after turn (durable-objects/rotation-scan.ts);
-   * then a failed rotation's pending jobs are cancelled, in turns too.
+   * The alarm's share: scans and creates re-sign jobs batch after batch (each its own transaction,
+   * handed to `dispatch` — custodial keys sign at once, external jobs go to signers), yielding
+   * between batches so requests interleave; then a failed rotation's pending jobs are cancelled.
    */
   async run(dispatch: (key: IssuerKey, jobs: JobRow[]) => Promise<void>, deliver: () => Promise<void>): Promise<void> {
     const until = Date.now() + RUN_BUDGET_MS;
-    await this.scan.run(until, dispatch, deliver);
+    let undelivered = 0;
+    for (;;) {
+      const r = this.running();
+      if (!r || r.cursor >= r.high || Date.now() >= until) break;
+      const to = this.parts.keys.local(r.to_key);
+      if (!to) break;
+      const from = new Set(JSON.parse(r.from_keys) as string[]);
+      const created = this.scan(r, to, await this.targets.purgedClaims(this.targets.window(r, ROTATION_BATCH), from));
+      if (created.length > 0) await dispatch(to, created);
+      // The D1 writes go out every DELIVER_EVERY re-sign jobs, before the scan goes on: the outbox
+      // never holds more than a few deliveries' worth, and a delivery is not a whole run's.
+      undelivered += created.length;
+      if (undelivered >= DELIVER_EVERY) {
+        undelivered = 0;
+        await deliver();
+      }
+      // A real turn of the event loop: requests queued on the object run before the next turn.
+      await yieldTurn();
+    }
     for (const r of this.sql.exec<RotationRow>("SELECT * FROM rotations WHERE cleanup = 1").toArray()) {
       for (;;) {
         // Its re-sign jobs, and the did-operation job of its (failed) did:ion key removal.
@@ -218,11 +260,11 @@ export class Rotations implements RotationService, ScanHost {
             "SELECT * FROM jobs WHERE operation_id IN (?, ?) AND status = 'pending' LIMIT ?",
             r.id,
             `${r.document_operation}/signature`,
-            CANCEL_TURN,
+            ROTATION_BATCH,
           )
           .toArray();
         if (pending.length > 0) this.parts.engine().end(pending, { to: "cancelled", code: "cancelled", reason: "its rotation failed" });
-        if (pending.length < CANCEL_TURN) {
+        if (pending.length < ROTATION_BATCH) {
           this.sql.exec("UPDATE rotations SET cleanup = 0 WHERE id = ?", r.id);
           this.active = null; // read again: another rotation may be running
           break;
@@ -233,16 +275,21 @@ export class Rotations implements RotationService, ScanHost {
     }
   }
 
-  /** ScanHost: the cursor moved (in the scan's transaction); the rotation is done if that was the last of it. */
-  scannedInside(r: RotationRow, now: number): void {
-    if (r.cursor >= r.high) this.setProgress(r, now);
-    this.tryComplete(r, now);
-  }
-
-  /** ScanHost: the progress of a running rotation, as it stands. */
-  showProgress(id: string, now: number): void {
-    const r = this.get(id);
-    if (r) this.parts.storage.transactionSync(() => this.setProgress(r, now));
+  /** One batch, in one transaction: the next ROTATION_BATCH jobs past the cursor, re-signed where they need it. */
+  private scan(r: RotationRow, to: IssuerKey, purged: Map<string, string>): JobRow[] {
+    let created: JobRow[] = [];
+    this.parts.storage.transactionSync(() => {
+      const now = Date.now();
+      const rows = this.targets.window(r, ROTATION_BATCH);
+      const due = this.targets.due(rows, new Set(JSON.parse(r.from_keys) as string[]), purged, to, r.origin, now);
+      created = this.parts.engine().resignInside(to, due, r.id, this.parts.objectId(), now);
+      const cursor = rows.length < ROTATION_BATCH ? r.high : rows[rows.length - 1]!.seq;
+      this.sql.exec("UPDATE rotations SET cursor = ?, created = created + ? WHERE id = ?", cursor, created.length, r.id);
+      const after = this.get(r.id)!;
+      this.setProgress(after, now);
+      this.tryComplete(after, now);
+    });
+    return created;
   }
 
   // ── engine hooks (inside the transaction that moved the job) ─────────────
@@ -255,7 +302,7 @@ export class Rotations implements RotationService, ScanHost {
     if (from.includes(job.vm_id) && job.seq <= r.cursor) {
       const to = this.parts.keys.local(r.to_key);
       const row = this.parts.engine().jobs.get(job.id)!;
-      if (to && this.scan.needsResign(row, to, r.origin, now)) {
+      if (to && this.targets.needsResign(row, to, r.origin, now)) {
         this.parts.engine().resignInside(to, [row], r.id, this.parts.objectId(), now);
         this.sql.exec("UPDATE rotations SET created = created + 1 WHERE id = ?", r.id);
       }
@@ -276,37 +323,12 @@ export class Rotations implements RotationService, ScanHost {
     }
   }
 
-  /** Re-signed jobs of the open engine transaction, by rotation (see `within`); null when none is open. */
-  private held: Map<string, { n: number; now: number }> | null = null;
-
-  /**
-   * Runs `fn` (an engine transaction) with the re-signed jobs it signs counted in memory, then
-   * written with one update per rotation: a turn of re-signed jobs reads and updates its rotation
-   * row once, not three statements per job.
-   */
-  within(fn: () => void): void {
-    if (this.held) return fn();
-    const held = (this.held = new Map());
-    try {
-      fn();
-      for (const [id, { n, now }] of held) this.countSigned(id, n, now);
-    } finally {
-      this.held = null;
-    }
-  }
-
   resignedInside(job: JobRow, now: number): void {
     if (!this.busy()) return;
-    if (!this.held) return this.countSigned(job.operation_id, 1, now);
-    const held = this.held.get(job.operation_id);
-    this.held.set(job.operation_id, { n: (held?.n ?? 0) + 1, now });
-  }
-
-  private countSigned(id: string, n: number, now: number): void {
-    const r = this.get(id);
+    const r = this.get(job.operation_id);
     if (!r || r.state !== "running") return;
-    this.sql.exec("UPDATE rotations SET signed = signed + ? WHERE id = ?", n, r.id);
-    this.tryComplete({ ...r, signed: r.signed + n }, now);
+    this.sql.exec("UPDATE rotations SET signed = signed + 1 WHERE id = ?", r.id);
+    this.tryComplete(this.get(r.id)!, now);
   }
 
   resignEndedInside(job: JobRow, ending: Unsigned, now: number): void {
@@ -401,7 +423,7 @@ export class Rotations implements RotationService, ScanHost {
     };
   }
 
-  /** The pending operation's response follows the scan (per delivery and at the scan's end, rotation-scan.ts; not per signature). */
+  /** The pending operation's response follows the scan (once per batch, not per signature). */
   private setProgress(r: RotationRow, now: number): void {
     if (r.state !== "running") return;
     this.sql.exec(

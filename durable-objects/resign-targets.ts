@@ -1,0 +1,106 @@
+/**
+ * What a key rotation re-signs (durable-objects/rotations.ts): the jobs of the scan's next window,
+ * which of them need a new signature (a live artifact of a resignable kind, signed by an old key,
+ * not re-signed already), and the claims to sign again when retention dropped them from the job.
+ * Reads only: the rotation creates the re-sign jobs in its own transaction.
+ */
+import type { AnyKind } from "../src/core/kinds";
+import type { IssuerKey } from "../src/core/models";
+import type { Engine } from "./engine";
+import type { JobRow } from "./jobs";
+
+export interface ResignTargetParts {
+  storage: DurableObjectStorage;
+  engine: () => Engine;
+  kinds: Readonly<Record<string, AnyKind>>;
+  /** Archived jobs' claims read back from R2 (durable-objects/archive.ts). */
+  hydrate: (rows: JobRow[]) => Promise<JobRow[]>;
+  /** D1, where an artifact of another kind (or a credential from before 0013) whose job was purged without an archive still has its JWT. */
+  db: D1Database;
+}
+
+/** Where the scan stands: jobs past `cursor` up to `high` (the newest job when the rotation began). */
+export type ScanWindow = { cursor: number; high: number };
+
+export class ResignTargets {
+  constructor(private readonly parts: ResignTargetParts) {}
+
+  private get sql(): SqlStorage {
+    return this.parts.storage.sql;
+  }
+
+  /** The next `limit` jobs of the scan. */
+  window(w: ScanWindow, limit: number): JobRow[] {
+    return this.sql.exec<JobRow>("SELECT * FROM jobs WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", w.cursor, w.high, limit).toArray();
+  }
+
+  /**
+   * Jobs among `rows` whose signing input retention dropped, by job id: read back from R2 when
+   * archived; else their artifact's JWT in D1 (other kinds' tables, credentials from before 0013)
+   * carries the same claims (its header and payload).
+   */
+  async purgedClaims(rows: JobRow[], from: ReadonlySet<string>): Promise<Map<string, string>> {
+    const byTable = new Map<string, Map<string, string>>();
+    const claims = new Map<string, string>();
+    const due = rows.filter(
+      (row) => row.purged_at !== null && row.status === "signed" && from.has(row.vm_id) && this.parts.kinds[row.kind]?.resign,
+    );
+    if (due.length === 0) return claims;
+    // Archived claims come back from R2: the object and R2 are the one store of a credential's claims.
+    for (const back of await this.parts.hydrate(due.filter((row) => row.archived === 1))) {
+      if (back.purged_at === null) claims.set(back.id, back.signing_input);
+    }
+    for (const row of due) {
+      const kind = this.parts.kinds[row.kind];
+      if (claims.has(row.id) || !kind?.resign) continue;
+      const { id, table } = kind.resign.artifact(kind.context.parse(JSON.parse(row.context)));
+      const ids = byTable.get(table) ?? new Map<string, string>();
+      ids.set(id, row.id);
+      byTable.set(table, ids);
+    }
+    for (const [table, ids] of byTable) {
+      const rows = await this.parts.db
+        .prepare(`SELECT id, jwt FROM ${table} WHERE id IN (SELECT value FROM json_each(?)) AND jwt IS NOT NULL`)
+        .bind(JSON.stringify([...ids.keys()]))
+        .all<{ id: string; jwt: string }>();
+      for (const { id, jwt } of rows.results) claims.set(ids.get(id)!, jwt.split(".").slice(0, 2).join("."));
+    }
+    return claims;
+  }
+
+  /**
+   * The jobs among `rows` (a window) to sign again with `to`: signed by a key in `from`, and
+   * `needsResign`. A purged job's claims come from `purged` (purgedClaims, read before the
+   * caller's transaction).
+   */
+  due(
+    rows: JobRow[],
+    from: ReadonlySet<string>,
+    purged: ReadonlyMap<string, string>,
+    to: IssuerKey,
+    origin: string,
+    now: number,
+  ): JobRow[] {
+    const readable = rows.map((row) => {
+      const claims = row.purged_at !== null ? purged.get(row.id) : undefined;
+      return claims === undefined ? row : { ...row, signing_input: claims, purged_at: null };
+    });
+    return readable.filter((row) => from.has(row.vm_id) && this.needsResign(row, to, origin, now));
+  }
+
+  /** A signed job of a resignable kind, whose artifact is live and not already re-signed (or being re-signed). */
+  needsResign(row: JobRow, to: IssuerKey, origin: string, now: number): boolean {
+    if (row.status !== "signed" || row.purged_at !== null) return false;
+    const kind = this.parts.kinds[row.kind];
+    if (!kind?.resign) return false;
+    const redone = this.sql
+      .exec("SELECT 1 FROM jobs WHERE resigns = ? AND status IN ('pending', 'signed') LIMIT 1", row.id)
+      .toArray().length;
+    if (redone > 0) return false;
+    const engine = this.parts.engine();
+    const view = engine.view(kind, row);
+    const exp = view.payload?.exp;
+    if (typeof exp === "number" && exp * 1000 <= now) return false;
+    return kind.resign.live?.(engine.context(to, origin, now), view) ?? true;
+  }
+}
