@@ -113,16 +113,18 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 async function listLatency(b: Bench, pages = 200): Promise<Record<string, number>> {
   const client: number[] = [];
   const worker: number[] = [];
+  const queries: number[] = [];
   let after: unknown = null;
   for (let i = 0; i < pages; i++) {
     const t0 = performance.now();
-    const page = await call<{ count: number; next: unknown; ms: number }>(
+    const page = await call<{ count: number; next: unknown; ms: number; queries: number }>(
       b,
       "GET",
       `/list?pageSize=100${after ? `&after=${encodeURIComponent(JSON.stringify(after))}` : ""}`,
     );
     client.push(performance.now() - t0);
     worker.push(page.ms);
+    queries.push(page.queries);
     if (page.count !== 100) throw new Error(`short page: ${page.count}`);
     after = page.next;
   }
@@ -142,6 +144,8 @@ async function listLatency(b: Bench, pages = 200): Promise<Record<string, number
     workerP50: r(pct(worker, 50)),
     workerP95: r(pct(worker, 95)),
     subjectWorkerP50: r(pct(subject, 50)),
+    // D1 queries per page: one per shard when every shard's share covered the page.
+    queriesPerPage: r(queries.reduce((a, b) => a + b, 0) / queries.length),
   };
 }
 

@@ -7,6 +7,19 @@ import { CredentialState, revOf, upsertStatements, type CredentialIndexRow } fro
 import { readShard } from "../../src/shards/layout";
 import { beginMigration, migrateStep, MigrationRefused } from "../../src/shards/migrate";
 import { IndexShards } from "../../src/shards/shards";
+import { routedId } from "../../src/core/ids";
+
+/** A stand-in for the issuer object's id (`idFromName(did)`): 64 hex digits, one per issuer. */
+const objectHexes = new Map<string, string>();
+async function objectHexOf(did: string): Promise<string> {
+  let hex = objectHexes.get(did);
+  if (!hex) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(did)));
+    hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+    objectHexes.set(did, hex);
+  }
+  return hex;
+}
 
 type BenchEnv = { DB: D1Database; INDEX_SHARDS?: string } & Record<string, unknown>;
 
@@ -27,7 +40,8 @@ async function write(shards: IndexShards, issuers: number, from: number, count: 
     const j = from + k;
     const did = didKey("Issuer", j % issuers, 56);
     const row: CredentialIndexRow = {
-      id: crypto.randomUUID(),
+      // The service's id shape (src/core/ids.ts): the issuer object's 64-hex id, a dot, a UUID.
+      id: routedId(await objectHexOf(did)),
       issuer: did,
       subject: didKey("Holder", j, 60),
       schema_id: null,
@@ -70,6 +84,7 @@ export default {
             next: page.next,
             ids: q.get("ids") ? page.rows.map((r) => r.id) : undefined,
             ms: performance.now() - t0,
+            queries: page.queries,
             first: page.rows[0],
           });
         }

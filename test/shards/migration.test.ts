@@ -83,6 +83,24 @@ describe("sharded credential index", () => {
     expect(bySubject.map((r) => r.id)).toEqual(rows.filter((r) => r.subject === "did:example:holder3").map((r) => r.id));
   });
 
+  it("asks each shard once for a page when the page's rows spread across them, and asks again only where a share ran out", async () => {
+    const shards = new IndexShards(shardEnv(4));
+    // Issuers interleaved in time, as their traffic is: every shard's share covers the page.
+    const spread = Array.from({ length: 240 }, (_, i) => row(issuers[i % issuers.length]!, 1000 + i));
+    await write(shards, spread);
+    const page = await shards.listCredentials({ where: "", params: [] }, null, 100);
+    expect(page.rows.map((r) => r.id)).toEqual(spread.slice(0, 100).map((r) => r.id));
+    expect(page.queries).toBe(4);
+    // One issuer's burst: all of the next page lies in one shard, past its share; only that shard is asked again.
+    const burst = Array.from({ length: 150 }, (_, i) => row(issuers[0]!, 5000 + i));
+    await write(shards, burst);
+    const after = spread[spread.length - 1]!;
+    const burstPage = await shards.listCredentials({ where: "", params: [] }, [after.created_at, after.id], 100);
+    expect(burstPage.rows.map((r) => r.id)).toEqual(burst.slice(0, 100).map((r) => r.id));
+    expect(burstPage.queries).toBeGreaterThan(4);
+    expect(burstPage.queries).toBeLessThanOrEqual(4 + 2); // 40 → 80 → 160 rows from the one shard
+  });
+
   it("keeps the newest snapshot whatever order the writes land in", async () => {
     const shards = new IndexShards(shardEnv(2));
     const signed = row(issuers[0]!, 1, CredentialState.signed, 3);
