@@ -6,6 +6,9 @@
  *   PUT /floor  one D1 insert of the request body (the baseline for single creates and DIDs)
  *   PUT /fresh  one insert into a Durable Object named by a random id, so every request wakes
  *               an object that never existed (the baseline for 1,000 issuers, one request each)
+ *   PUT /verify the least a verification can do: split `credentialJwt`, decode the issuer's
+ *               Ed25519 did:key from its `kid`, and check the signature with WebCrypto (the
+ *               baseline that shows what wrangler's proxy and workerd allow P6; no dates, no status)
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -25,6 +28,36 @@ export class FreshObject extends DurableObject<FloorEnv> {
   }
 }
 
+const BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/** base58btc, enough for a did:key's 34 bytes. */
+function base58(text: string): Uint8Array {
+  let n = 0n;
+  for (const c of text) {
+    const v = BASE58.indexOf(c);
+    if (v < 0) throw new Error("not base58");
+    n = n * 58n + BigInt(v);
+  }
+  const bytes: number[] = [];
+  for (; n > 0n; n >>= 8n) bytes.unshift(Number(n & 255n));
+  for (const c of text) {
+    if (c !== "1") break;
+    bytes.unshift(0);
+  }
+  return new Uint8Array(bytes);
+}
+
+const b64url = (s: string) => Uint8Array.from(atob(s.replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0));
+
+async function verifyJwt(jwt: string): Promise<boolean> {
+  const [h, p, sig] = jwt.split(".");
+  const header = JSON.parse(new TextDecoder().decode(b64url(h!))) as { kid: string };
+  const multibase = header.kid.split("#")[0]!.slice("did:key:".length);
+  const key = base58(multibase.slice(1)).slice(2); // multicodec 0xed 0x01, then the raw key
+  const pub = await crypto.subtle.importKey("raw", key, { name: "Ed25519" }, false, ["verify"]);
+  return crypto.subtle.verify({ name: "Ed25519" }, pub, b64url(sig!), new TextEncoder().encode(`${h}.${p}`));
+}
+
 const json = (value: unknown, status: number) =>
   new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json" } });
 
@@ -32,6 +65,10 @@ export default {
   async fetch(request: Request, env: FloorEnv): Promise<Response> {
     const { pathname } = new URL(request.url);
     if (request.method !== "PUT") return pathname === "/readiness" ? json({ status: "OK" }, 200) : json({ code: "not_found" }, 404);
+    if (pathname === "/verify") {
+      const { credentialJwt } = (await request.json()) as { credentialJwt: string };
+      return json({ verified: await verifyJwt(credentialJwt) }, 200);
+    }
     // Parse like the service would, so the baseline pays for the same body handling.
     const body = JSON.stringify(await request.json());
     if (pathname === "/floor") {
