@@ -350,19 +350,29 @@ export class Engine {
 
   /** Writes the operation's current state to the outbox for D1. */
   project(operationId: string): void {
-    const op = this.operation(operationId);
-    if (op) this.publish(op);
+    const row = this.operations.get(operationId);
+    if (row) this.projectRow(row, this.jobs.byOperation(operationId));
   }
 
   /** Projects an operation from its row and its jobs' rows as they stand, without reading them again. */
   private projectRow(row: OperationRow, jobs: JobRow[]): void {
-    this.publish(this.operationFrom(row, jobs));
-  }
-
-  private publish(op: Operation): void {
-    this.parts.outbox.put(`operation:${op.id}`, operationWrite(this.parts.did(), op), Date.now() + OUTBOX_GRACE_MS);
+    const op = this.operationFrom(row, jobs);
+    if (!this.inIndex(jobs))
+      this.parts.outbox.put(`operation:${op.id}`, operationWrite(this.parts.did(), op), Date.now() + OUTBOX_GRACE_MS);
     // A create in progress answers with this, rather than reading the operation back.
     this.answers?.set(op.id, op);
+  }
+
+  /**
+   * Whether the operation's one job's kind keeps the D1 record of it (a new credential's index row,
+   * migrations/0014): then the operation has no D1 `operations` row, which would be most of a
+   * credential's D1 bytes and never leave shard 0.
+   */
+  private inIndex(jobs: JobRow[]): boolean {
+    const job = jobs.length === 1 ? jobs[0]! : undefined;
+    if (!job || job.resigns !== null) return false;
+    const kind = this.kind(job.kind);
+    return kind.operationInIndex?.(kind.context.parse(JSON.parse(job.context))) === true;
   }
 
   /** Operations projected while a create is in progress (see `collect`). */

@@ -18,6 +18,14 @@ const FAILURE_CODE: Partial<Record<JobStatus, OperationFailure>> = {
   expired: "expired",
 };
 
+const FAILURE_BY_STATUS = new Map<string, OperationFailure | undefined>(Object.entries(FAILURE_CODE));
+
+/**
+ * The code an operation of one job failed with, from the status the job ended in (what a credential
+ * index row keeps as its `code`, src/shards/index-writes.ts): a status without its own code is the code.
+ */
+export const failureOfEnding = (status: string): string => FAILURE_BY_STATUS.get(status) ?? status;
+
 /** The parent of an operation id is everything before its last segment: "credentials/abc" → "credentials". */
 export function parentOf(id: string): string {
   const i = id.lastIndexOf("/");

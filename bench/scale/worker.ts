@@ -52,6 +52,8 @@ async function write(shards: IndexShards, issuers: number, from: number, count: 
       rev: revOf(CredentialState.signed, 0, false),
       created_at: now + k,
       updated_at: now + k,
+      // A credential of today's write path: its index row is its operation's record too.
+      is_operation: 1,
       deleted_at: null,
     };
     for (const db of await shards.writeTargets(did)) byShard.set(db, [...(byShard.get(db) ?? []), row]);

@@ -53,6 +53,13 @@ const CredentialContext = z.object({
    * with its body before) is kept up to date as it always was.
    */
   indexOnly: z.literal(true).optional(),
+  /**
+   * True for credentials in an operation of their own (`credentials/<id>`) created since that
+   * operation's D1 row left the write path too (migrations/0014): the credential index row stands
+   * for it, and `GET /v1/operations` lists it from there. Absent on older jobs, whose D1 operation
+   * row is kept up to date as before, and on credentials issued inside another operation.
+   */
+  operationInIndex: z.literal(true).optional(),
 });
 type CredentialContext = z.infer<typeof CredentialContext>;
 
@@ -191,6 +198,8 @@ export const credentialKind = defineKind({
       statusListId: status?.listId ?? null,
       statusIndex: status?.index ?? null,
       indexOnly: true,
+      // Only an operation of its own is the credential's to stand for (a manifest's response owns several).
+      ...(ctx.operationId === undefined ? { operationInIndex: true as const } : {}),
     };
     const credential = credentialOf(context, payload);
     // The credential index row is its one D1 row: D1's `credentials` table grew with every credential
@@ -217,6 +226,8 @@ export const credentialKind = defineKind({
   },
 
   compact: (response) => StoredContainer.parse(response),
+
+  operationInIndex: (c) => c.operationInIndex === true,
 
   resign: {
     artifact: (c) => ({ id: c.credentialId, table: "credentials" }),

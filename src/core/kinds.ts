@@ -124,6 +124,12 @@ export interface KindDefinition<K extends string, I, C> {
   finalise(ctx: KindContext, job: KindJob<C>, jwt: string): unknown;
   /** Inside the transaction that ended the job unsigned (rejected, cancelled, expired). */
   failed?(ctx: KindContext, job: KindJob<C>): void;
+  /**
+   * Whether this kind's own D1 index row stands for the operation of a job with this context (its
+   * one job's operation), so the engine writes no D1 `operations` row for it (a credential's,
+   * migrations/0014). Without it every operation has its D1 row.
+   */
+  operationInIndex?(context: C): boolean;
   /** The response as stored: without what `expand` derives from the job again (claims, JWT). */
   compact?(response: unknown): unknown;
   /** The stored response made whole from the job (unless purged). */

@@ -1,12 +1,12 @@
-import { Where } from "../db/where";
 import { objectOfOperation } from "../core/ids";
 import { issuerByHex, issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
 import { notFound } from "../http/errors";
-import { PageQuery, commonErrors, createRouter, keysetPage, jsonResponse } from "../http/router";
+import { PageQuery, commonErrors, createRouter, decodeTimeKey, encodePageToken, jsonResponse } from "../http/router";
 import { unwrap } from "../http/rpc";
 import { OperationSchema } from "../http/models";
 import { operationOfRow, operationsOf, type OperationRow } from "./bodies";
+import { listOperations } from "./list";
 import { validationProblem } from "../http/errors";
 import { fail } from "../core/errors";
 import { cancelSubmission, SUBMISSIONS_PARENT } from "../presentations/store";
@@ -55,7 +55,7 @@ operations.openapi(
     method: "get",
     path: "/",
     tags: ["Operations"],
-    summary: "List operations, optionally under a parent (e.g. credentials) and by done",
+    summary: "List operations, optionally under a parent (e.g. credentials) and by done. Cross-issuer: may lag by up to a second.",
     request: {
       query: PageQuery.extend({
         parent: z.string().max(256).optional().openapi({ example: "credentials" }),
@@ -69,20 +69,12 @@ operations.openapi(
   }),
   async (c) => {
     const q = c.req.valid("query");
-    // D1's body-free rows page and filter; the page's operations come whole from their objects.
-    const page = await keysetPage(q, async ({ after, limit }) => {
-      const where = new Where()
-        .when(q.parent?.replace(/\/+$/, ""), "parent = ?")
-        .when(q.done === undefined ? undefined : q.done === "true" ? 1 : 0, "done = ?")
-        .when(after?.[0], "(created_at, id) > (?, ?)", ...(after ?? []));
-      const sql = `SELECT * FROM operations ${where} ORDER BY created_at, id LIMIT ?`;
-      return (
-        await c.env.DB.prepare(sql)
-          .bind(...where.params, limit)
-          .all<OperationRow>()
-      ).results;
-    });
-    return c.json({ operations: await operationsOf(c.env, page.items), ...page.next }, 200);
+    // D1's body-free rows and the credential index's page and filter together (list.ts); the
+    // page's operations come whole from their objects.
+    const filter = { parent: q.parent?.replace(/\/+$/, ""), done: q.done === undefined ? undefined : q.done === "true" };
+    const page = await listOperations(c.env, filter, decodeTimeKey(q.pageToken), q.pageSize);
+    const next = page.next ? { nextPageToken: encodePageToken(page.next) } : {};
+    return c.json({ operations: await operationsOf(c.env, page.rows), ...next }, 200);
   },
 );
 

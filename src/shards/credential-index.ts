@@ -18,6 +18,8 @@ export interface CredentialIndexRow {
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
+  /** 1: the row stands for the operation `credentials/<id>`, which has no D1 `operations` row (migrations/0014). */
+  is_operation: 0 | 1;
 }
 
 export const INDEX_COLUMNS = [
@@ -33,9 +35,12 @@ export const INDEX_COLUMNS = [
   "created_at",
   "updated_at",
   "deleted_at",
+  "is_operation",
 ] as const satisfies readonly (keyof CredentialIndexRow)[];
 
-const UPDATE = INDEX_COLUMNS.filter((c) => c !== "id" && c !== "issuer" && c !== "subject" && c !== "schema_id" && c !== "created_at")
+/** What a credential is never changes: its identity, when it was created, and whether its operation lives here. */
+const FIXED: ReadonlySet<string> = new Set(["id", "issuer", "subject", "schema_id", "created_at", "is_operation"]);
+const UPDATE = INDEX_COLUMNS.filter((c) => !FIXED.has(c))
   .map((c) => `${c} = excluded.${c}`)
   .join(", ");
 const ON_CONFLICT = `ON CONFLICT(id) DO UPDATE SET ${UPDATE} WHERE excluded.rev > credential_index.rev`;

@@ -15,7 +15,8 @@ export const credentialIndexDeletedKey = (credentialId: string) => `index:creden
 /** A deleted row's revision is past every other (deletion is final). */
 const DELETED = 2 ** 40;
 
-type Identity = { credentialId: string; issuer: string; subject: string; schemaId: string | null };
+/** `operationInIndex`: the row stands for the credential's operation, which has no D1 row (migrations/0014). */
+type Identity = { credentialId: string; issuer: string; subject: string; schemaId: string | null; operationInIndex?: true | undefined };
 
 /** The whole row as the object knows it now: created (pending), signed (with its flags) or failed. */
 export function indexSnapshot(
@@ -37,6 +38,7 @@ export function indexSnapshot(
     created_at: at.createdAt,
     updated_at: at.now,
     deleted_at: null,
+    is_operation: c.operationInIndex ? 1 : 0,
   });
 }
 

@@ -45,3 +45,31 @@ export function mergePages<T>(
   // Everything placeable is on this page: more exists only beyond the frontier.
   return { rows: page.map((c) => c.row), next: frontier };
 }
+
+/**
+ * One keyset page from sources that each say how far they are complete: a source holds no row up to
+ * its `frontier` that is not in its `rows` (null: it gave every row it has). Unlike `mergePages`, a
+ * source's frontier may lie past its last row (a merge of shards that skipped rows it does not own).
+ * Rows past the lowest frontier wait for the next page. Equal keys are one row, the first source's.
+ */
+export function mergeBounded<T>(
+  sources: { rows: T[]; frontier: TimeKey | null }[],
+  keyOf: (row: T) => TimeKey,
+  pageSize: number,
+): { rows: T[]; next: TimeKey | null } {
+  let frontier: TimeKey | null = null;
+  for (const s of sources) if (s.frontier && (frontier === null || compareKeys(s.frontier, frontier) < 0)) frontier = s.frontier;
+  const candidates: { row: T; key: TimeKey; source: number }[] = [];
+  sources.forEach((s, source) => {
+    for (const row of s.rows) {
+      const key = keyOf(row);
+      if (frontier !== null && compareKeys(key, frontier) > 0) break;
+      candidates.push({ row, key, source });
+    }
+  });
+  candidates.sort((a, b) => compareKeys(a.key, b.key) || a.source - b.source);
+  const unique = candidates.filter((c, i) => i === 0 || compareKeys(candidates[i - 1]!.key, c.key) !== 0);
+  const page = unique.slice(0, pageSize);
+  if (unique.length > pageSize) return { rows: page.map((c) => c.row), next: page[page.length - 1]!.key };
+  return { rows: page.map((c) => c.row), next: frontier };
+}

@@ -65,11 +65,12 @@ export async function beginMigration(shards: IndexShards, next: number, now = Da
       "index_shards_unavailable",
       `${next} shards need the bindings DB_SHARD_1 … DB_SHARD_${next - 1}; ${shards.bound()} are bound`,
     );
-  // A new shard must have the index's tables (every migration applied) before any writer is sent there.
+  // A new shard must have the index's tables (every migration applied) before any writer is sent
+  // there: its latest column (migrations/0014) says so, since the writers' upserts name it.
   for (let i = layout.shards; i < next; i++) {
     const table = await shards
       .db(i)
-      .prepare("SELECT 1 AS ok FROM sqlite_master WHERE type = 'table' AND name = 'credential_index'")
+      .prepare("SELECT 1 AS ok FROM pragma_table_info('credential_index') WHERE name = 'is_operation'")
       .first<{ ok: number }>();
     if (!table)
       throw new MigrationRefused(

@@ -33,6 +33,7 @@ async function snapshot(issuers: string[]): Promise<Snapshot> {
        (SELECT count(*) FROM keys) AS keys, (SELECT count(*) FROM keys WHERE revoked = 1) AS revoked_keys,
        (SELECT count(*) FROM credential_index) AS credentials,
        (SELECT count(*) FROM credential_index WHERE deleted_at IS NOT NULL OR revoked = 1 OR suspended = 1) AS changed_credentials,
+       (SELECT count(*) FROM credential_index WHERE state <> 0) AS done_credentials,
        (SELECT count(*) FROM operations) AS operations, (SELECT count(*) FROM operations WHERE done = 1) AS done_operations,
        (SELECT count(*) FROM status_lists) AS status_lists,
        (SELECT count(*) FROM schemas) AS schemas, (SELECT count(*) FROM schemas WHERE deleted_at IS NOT NULL) AS deleted_schemas,

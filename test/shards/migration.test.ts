@@ -39,6 +39,7 @@ const row = (issuer: string, i: number, state: CredentialState = CredentialState
   created_at: clock++,
   updated_at: clock,
   deleted_at: null,
+  is_operation: 1,
 });
 
 /** What a writer (the issuer object's outbox) does: the row to every shard the layout names now. */
