@@ -11,17 +11,22 @@
 export const MEASURED = {
   today: {
     /**
-     * D1 file bytes per credential since D1's `credentials` table left the write path: the body-free
-     * operation row with its four list indexes and the compact credential index row with its four; no
-     * `credentials` row. Was 2,495 with that row (body-free since migrations/0013), 10,445 with the
-     * bodies (credential JSON, JWT, the operation's result) and four more credential indexes.
+     * D1 file bytes per credential since its operation's row left D1 too (migrations/0014): the
+     * compact credential index row with its four indexes is a credential's one D1 row, and it stands
+     * for the credential's operation. Was 1,564 with the body-free operation row and its four list
+     * indexes (shard 0 only, whatever the shard count), 2,495 with the body-free `credentials` row
+     * as well, 10,445 with the bodies (credential JSON, JWT, the operation's result).
      */
-    d1BytesPerCredential: 1_564,
+    d1BytesPerCredential: 596,
     /** Of which bodies (credential JSON, JWT, operation result): none are written since 0013 (was 5,976). */
     d1BodyBytesPerCredential: 0,
-    /** Per credential: statements D1 runs (grouped upserts of up to 250 rows), table + index rows written, D1's SQL time. */
-    batch: { d1Statements: 0.02, d1RowsWritten: 9, d1SqlMs: 0.06 },
-    single: { d1Statements: 2.1, d1RowsWritten: 9, d1SqlMs: 0.15 },
+    /**
+     * Per credential: statements D1 runs (grouped upserts of up to 250 rows), table + index rows
+     * written, D1's SQL time. A single create is one statement (the index row, pending and signed
+     * folded into one delivery); it was 2.1 statements and 9 rows with the operation row.
+     */
+    batch: { d1Statements: 0.01, d1RowsWritten: 3, d1SqlMs: 0.01 },
+    single: { d1Statements: 1, d1RowsWritten: 3, d1SqlMs: 0.05 },
   },
   proposed: {
     /** Two tables without bodies (PROPOSED_INDEX_DDL): credential and operation rows. */
@@ -74,8 +79,9 @@ export const PROPOSED_INDEX_DDL = {
     `INSERT INTO scale_probe_credentials SELECT id, issuer, subject, schema_id, revoked, suspended, rev / 4 % (1 << 38), created_at,
        CASE WHEN state = 1 THEN updated_at END, deleted_at
      FROM credential_index WHERE issuer = ?`,
-    `INSERT INTO scale_probe_operations SELECT id, parent, issuer, done, code, created_at, updated_at
-     FROM operations WHERE issuer = ?`,
+    // A credential's operation row as D1's `operations` held it until migrations/0014 (now derived).
+    `INSERT INTO scale_probe_operations SELECT 'credentials/' || id, 'credentials', issuer, state <> 0, code, created_at, updated_at
+     FROM credential_index WHERE issuer = ?`,
   ],
   drop: ["DROP TABLE scale_probe_credentials", "DROP TABLE scale_probe_operations"],
 };

@@ -59,9 +59,11 @@ const FILE_PER_LOGICAL = MEASURED.objectBytesPerCredential / MEASURED.objectLogi
 /** The designs the note compares. `shards` is filled in by `withShards` (or the CLI). */
 export const DESIGNS = {
   /**
-   * What main does today: one D1 (INDEX_SHARDS=1) holding body-free rows only: the operation row
-   * and the compact index row (no `credentials` row since that table left the write path; no
-   * credential JSON, JWT or result since migrations/0013); bodies with their issuer's object. An ended job keeps its claims for 30 days and while
+   * What main does today: one D1 (INDEX_SHARDS=1; more by the operator's migration, `shards`)
+   * holding one body-free row per credential, the compact index row, which stands for the
+   * credential's operation too (no `credentials` row since that table left the write path, no
+   * `operations` row since migrations/0014; no credential JSON, JWT or result since 0013); bodies
+   * with their issuer's object. An ended job keeps its claims for 30 days and while
    * the object holds at most SIGNJOB_HOT_LIMIT (750,000) of them; past either its claims go to R2
    * (durable-objects/archive.ts) and the object keeps the rest of the job, the operation, audit and
    * status entry (`objectPurgedRatio` of it).
@@ -71,7 +73,7 @@ export const DESIGNS = {
     shards: 1,
     d1BytesPerCredential: MEASURED.today.d1BytesPerCredential,
     d1RowsPerCredential: MEASURED.today.batch.d1RowsWritten,
-    d1TablesPerCredential: 2,
+    d1TablesPerCredential: 1,
     objectHotBytes: MEASURED.objectBytesPerCredential,
     objectColdBytes: MEASURED.objectBytesPerCredential * MEASURED.objectPurgedRatio,
     hotSeconds: 30 * DAY,

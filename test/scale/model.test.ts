@@ -5,22 +5,33 @@ import { DESIGNS, d1StatementsPerCredential, evaluate, shardsFor, type Workload 
 const target: Workload = { issuers: 100_000, credentials: 100_000_000, rate: 5_000, largest: 10_000_000, batch: 100 };
 
 describe("capacity model", () => {
-  // D1's `credentials` table left the write path: D1 keeps the operation row and the compact index
-  // row, 1,564 bytes per credential (2,495 with the body-free credentials row: 4.0 million; 10,445
-  // with bodies: 0.96 million before D1 bound).
-  it("today: D1's 10 GB binds first, at about 6.4 million credentials; one issuer's object at about 2.2 million", () => {
+  // A credential's one D1 row is its compact index row, which stands for its operation too (no
+  // `operations` row since migrations/0014): 596 bytes per credential (1,564 with the operation row,
+  // which stayed in shard 0 whatever the shard count: 6.4 million; 2,495 with the body-free
+  // credentials row: 4.0 million; 10,445 with bodies: 0.96 million before D1 bound).
+  it("today: D1's 10 GB binds first, at about 16.8 million credentials; one issuer's object at about 2.2 million", () => {
     const r = evaluate(DESIGNS.today, target);
     expect(r.binding.store).toBe("D1 (hottest shard)");
     expect(r.binding.what).toBe("size");
-    expect(r.binding.bindsAt).toBe("6,393,862 credentials");
+    expect(r.binding.bindsAt).toBe("16,778,523 credentials");
     const object = r.checks.find((c) => c.store.startsWith("Issuer object") && c.what.startsWith("size"))!;
     expect(object.bindsAt).toBe("2,205,397 credentials in one issuer");
     expect(object.use).toBeGreaterThan(3);
     // Spread over many issuers, D1 is the wall; one issuer alone meets its object's first.
-    const many = evaluate(DESIGNS.today, { issuers: 1_000, credentials: 6_390_000, rate: 100, largest: 6_390, batch: 100 });
+    const many = evaluate(DESIGNS.today, { issuers: 1_000, credentials: 16_770_000, rate: 100, largest: 16_770, batch: 100 });
     expect(many.binding.store).toBe("D1 (hottest shard)");
     expect(many.binding.use).toBeGreaterThan(0.99);
     expect(many.binding.use).toBeLessThan(1);
+  });
+
+  it("today with index shards: every D1 byte of a credential shards, so 52 shards hold the target and the largest issuer's object binds", () => {
+    const shards = shardsFor(DESIGNS.today, target)!;
+    expect(shards).toBe(52);
+    const r = evaluate({ ...DESIGNS.today, shards }, target);
+    const d1 = r.checks.find((c) => c.store === "D1 (hottest shard)" && c.what === "size")!;
+    expect(d1.use).toBeLessThan(0.7);
+    expect(r.binding.store).toBe("Issuer object (largest)");
+    expect(r.binding.bindsAt).toBe("2,205,397 credentials in one issuer");
   });
 
   it("proposed: the target needs 63 shards at a 70% fill; only the largest issuer's object is past 70% (71%)", () => {
@@ -38,9 +49,9 @@ describe("capacity model", () => {
   });
 
   it("statements per credential follow the outbox's 250-row grouping", () => {
-    expect(d1StatementsPerCredential(DESIGNS.today, 1)).toBe(2);
-    expect(d1StatementsPerCredential(DESIGNS.today, 100)).toBe(0.02);
-    expect(d1StatementsPerCredential(DESIGNS.today, 1000)).toBe(0.008);
+    expect(d1StatementsPerCredential(DESIGNS.today, 1)).toBe(1);
+    expect(d1StatementsPerCredential(DESIGNS.today, 100)).toBe(0.01);
+    expect(d1StatementsPerCredential(DESIGNS.today, 1000)).toBe(0.004);
   });
 
   it("one create per request: the largest issuer's object is the wall, past 100% busy", () => {
