@@ -3,25 +3,31 @@
  *
  * An ended job keeps its claims (the signing input, the one stored copy; the JWT is it plus the
  * signature) for the retention period (SIGNJOB_RETENTION_DAYS), and while the object holds no more
- * than its hot limit of ended jobs (SIGNJOB_HOT_LIMIT). Past either, a signed job's signing input
- * goes to R2 and the object drops it; an unsigned job's is simply dropped (nothing was issued).
- * Without an R2 binding a signed job keeps its claims: they are its artifact's only copy.
+ * than its hot limit of ended jobs (SIGNJOB_HOT_LIMIT). Past either:
+ * - a signed credential job goes to R2 whole (cold-record.ts: its row, its own operation's row, its
+ *   audit rows) and the object keeps a compact cold row (cold-jobs.ts): ≈ 10 M credentials fit one
+ *   object only if a cold one costs little more than its status entry;
+ * - any other signed job puts its signing input in R2 and keeps the rest of its row (few per issuer);
+ * - an unsigned job's signing input is simply dropped (nothing was issued).
+ * Without an R2 binding a signed job stays whole: it is its artifact's only copy.
  * Reads of an archived job fetch it back (`hydrate`), so clients see the same job and operation.
  *
- * Order: the R2 put first, then the object's update. A crash between the two leaves the job
- * unpurged here, and the next alarm puts the same bytes under the same key again (idempotent) and
- * purges it then. Nothing is dropped before R2 holds it.
+ * Order: the R2 put first, then the object's update in one transaction. A crash between the two
+ * leaves the job hot, and the next alarm puts the same bytes under the same key again (idempotent)
+ * and moves it then. Nothing is dropped before R2 holds it.
  */
+import { ColdJobs, WHOLE } from "./cold-jobs";
+import { coldKey, ColdRecords, type ColdRecord } from "./cold-record";
 import type { JobRow, JobStore } from "./jobs";
 
 /** Jobs per R2 round; the alarm repeats rounds until nothing more is due. */
 const ROUND = 100;
 
-type Candidate = Pick<JobRow, "id" | "status" | "signing_input">;
-
 export class Archive {
   /** Ended jobs that still hold their claims, counted once per instance and then kept up to date. */
   private hot: number | null = null;
+  readonly cold: ColdJobs;
+  private readonly records: ColdRecords;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -29,32 +35,57 @@ export class Archive {
     private readonly bucket: R2Bucket | undefined,
     /** This object's id: keys are per object, so two objects never share one. */
     private readonly objectId: string,
-  ) {}
+  ) {
+    this.cold = new ColdJobs(storage.sql, objectId);
+    this.records = new ColdRecords(storage.sql, this.cold);
+  }
 
+  /** The R2 key of a job's claims (archived = 1). */
   key(jobId: string): string {
     return `jobs/${this.objectId}/${jobId}`;
   }
 
   /**
-   * Archives (signed) or drops (unsigned) the signing input of every ended job that ended at or
-   * before `endedBy`, and of the oldest ended jobs past `hotLimit`. Returns how many.
+   * Archives the ended jobs that ended at or before `endedBy`, and the oldest ended ones past
+   * `hotLimit`; then moves credential jobs archived claims-only (before whole rows were) to R2
+   * whole. Returns how many jobs it changed.
    */
   async run(endedBy: number, hotLimit: number, now: number): Promise<number> {
     let total = 0;
     for (;;) {
       const due = this.due(endedBy, hotLimit);
       if (due.length === 0) return total;
-      const signed = due.filter((j) => j.status === "signed");
-      if (signed.length > 0 && this.bucket) {
+      const whole = this.bucket ? due.filter((j) => this.records.wanted(j)) : [];
+      const claims = due.filter((j) => j.status === "signed" && j.purged_at === null && !whole.includes(j));
+      const records = await this.prepare(whole);
+      if (claims.length > 0 && this.bucket) {
         const bucket = this.bucket;
-        await Promise.all(signed.map((j) => bucket.put(this.key(j.id), j.signing_input)));
+        await Promise.all(claims.map((j) => bucket.put(this.key(j.id), j.signing_input)));
       }
+      let moved = 0;
       this.storage.transactionSync(() => {
-        for (const j of due) this.jobs.purgeOne(j.id, now, j.status === "signed" && this.bucket !== undefined);
+        for (const r of records) if (this.records.replace(r)) moved++;
+        for (const j of due) {
+          if (!whole.includes(j)) this.jobs.purgeOne(j.id, now, j.status === "signed" && this.bucket !== undefined);
+        }
       });
-      total += due.length;
-      if (this.hot !== null) this.hot = Math.max(0, this.hot - due.length);
+      const progress = due.length - whole.length + moved;
+      total += progress;
+      if (this.hot !== null) this.hot = Math.max(0, this.hot - due.filter((j) => j.purged_at === null).length);
+      // A job whose record could not be made (its claims gone from R2) or changed during the put
+      // stays hot: stop rather than pick it again in a loop.
+      if (progress === 0) return total;
     }
+  }
+
+  /** Whole records of `jobs`, put in R2. Jobs archived claims-only get their claims back first. */
+  private async prepare(jobs: JobRow[]): Promise<ColdRecord[]> {
+    if (jobs.length === 0 || !this.bucket) return [];
+    const bucket = this.bucket;
+    const whole = await this.hydrateAll(jobs);
+    const records = whole.flatMap((j) => (j.purged_at === null ? [this.records.record(j)] : []));
+    await Promise.all(records.map((r) => bucket.put(coldKey(this.objectId, r.job.id), JSON.stringify(r))));
+    return records;
   }
 
   /** Jobs just ended (signed or not): they count against the hot limit. */
@@ -87,32 +118,45 @@ export class Archive {
       .one().n;
   }
 
-  /** The next round: jobs past retention, then the oldest beyond the hot limit. */
-  private due(endedBy: number, hotLimit: number): Candidate[] {
+  /** The next round: jobs past retention, then the oldest beyond the hot limit, then claims-only credential jobs. */
+  private due(endedBy: number, hotLimit: number): JobRow[] {
     const sql = this.storage.sql;
     const old = sql
-      .exec<Candidate>(
-        `SELECT id, status, signing_input FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL${this.droppable} AND ended_at <= ? ORDER BY ended_at LIMIT ?`,
+      .exec<JobRow>(
+        `SELECT * FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL${this.droppable} AND ended_at <= ? ORDER BY ended_at LIMIT ?`,
         endedBy,
         ROUND,
       )
       .toArray();
-    if (old.length > 0 || !Number.isFinite(hotLimit)) return old;
-    const hot = (this.hot = this.countHot());
-    if (hot <= hotLimit) return [];
+    if (old.length > 0) return old;
+    if (Number.isFinite(hotLimit)) {
+      const hot = (this.hot = this.countHot());
+      if (hot > hotLimit) {
+        return sql
+          .exec<JobRow>(
+            `SELECT * FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL${this.droppable} ORDER BY ended_at LIMIT ?`,
+            Math.min(ROUND, hot - hotLimit),
+          )
+          .toArray();
+      }
+    }
+    if (!this.bucket) return [];
     return sql
-      .exec<Candidate>(
-        `SELECT id, status, signing_input FROM jobs WHERE ended_at IS NOT NULL AND purged_at IS NULL${this.droppable} ORDER BY ended_at LIMIT ?`,
-        Math.min(ROUND, hot - hotLimit),
+      .exec<JobRow>(
+        "SELECT * FROM jobs INDEXED BY jobs_claims_archived WHERE archived = 1 AND kind = 'credential' AND status = 'signed' ORDER BY seq LIMIT ?",
+        ROUND,
       )
       .toArray();
   }
 
   /**
-   * The job as it was before archiving: its signing input read back from R2. A job purged without
-   * an archive (unsigned, or from before archiving existed), or whose archive is gone, stays purged.
+   * The job as it was before archiving: whole from R2 (a cold stub), or its signing input read back
+   * (claims only). A job purged without an archive (unsigned, or from before archiving existed)
+   * stays purged, as does one whose claims are gone from R2; a cold job missing from R2 is an error
+   * (its row left the object only once R2 held it).
    */
   async hydrate(row: JobRow): Promise<JobRow> {
+    if (row.archived === WHOLE) return (await this.load(row.id)).job;
     if (row.archived !== 1 || row.purged_at === null || !this.bucket) return row;
     const object = await this.bucket.get(this.key(row.id));
     if (!object) return row;
@@ -121,5 +165,12 @@ export class Archive {
 
   async hydrateAll(rows: JobRow[]): Promise<JobRow[]> {
     return Promise.all(rows.map((r) => this.hydrate(r)));
+  }
+
+  /** A cold job's record from R2. */
+  async load(jobId: string): Promise<ColdRecord> {
+    const object = this.bucket ? await this.bucket.get(coldKey(this.objectId, jobId)) : null;
+    if (!object) throw new Error(`cold sign job ${jobId} is missing from the archive`);
+    return JSON.parse(await object.text()) as ColdRecord;
   }
 }

@@ -2,6 +2,8 @@ import { credentialContainer, hasLegacyRow, type CredentialJob } from "./kinds/c
 import { credentialIndexDeletedKey, indexDeletion } from "../src/shards/index-writes";
 import type { Engine } from "./engine";
 import { OUTBOX_GRACE_MS } from "./engine";
+import type { Archive } from "./archive";
+import { WHOLE } from "./cold-jobs";
 import type { JobRow } from "./jobs";
 import type { Outbox } from "./outbox";
 import type { StatusLists } from "./status-lists";
@@ -35,8 +37,8 @@ export type CredentialRead = {
   legacyRow: boolean;
 };
 
-/** Reads archived jobs' claims back from R2 (durable-objects/archive.ts). */
-export type Hydrate = (rows: JobRow[]) => Promise<JobRow[]>;
+/** Archived jobs: cold rows, and their claims or whole rows read back from R2 (durable-objects/archive.ts). */
+export type ArchiveReads = Pick<Archive, "cold" | "hydrateAll">;
 
 const iso = (t: number | null) => (t === null ? {} : { signedAt: new Date(t).toISOString() });
 
@@ -50,25 +52,34 @@ export class CredentialReads {
     private readonly engine: Engine,
     private readonly statusLists: StatusLists,
     private readonly outbox: Outbox,
-    private readonly hydrate: Hydrate,
+    private readonly archive: ArchiveReads,
   ) {}
 
+  /** An artifact's first job, hot or cold (a cold stub until read back), unless it was deleted. */
+  private first(id: string): JobRow | null {
+    const hot = this.engine.jobs.byArtifact(id);
+    const cold = this.archive.cold.byArtifact(id);
+    return hot && cold ? (hot.seq < cold.seq ? hot : cold) : (hot ?? cold);
+  }
+
   async get(id: string): Promise<CredentialRead | null> {
-    const row = this.engine.jobs.byArtifact(id);
+    const row = this.first(id);
     if (!row || row.kind !== "credential") return null;
     return (await this.readAll([row]))[0]!;
   }
 
   /** A page of the issuer's live credentials, oldest first, keyset by (created_at, id) as D1 pages them. */
   list(after: readonly [number, string] | null, limit: number): Promise<CredentialRead[]> {
-    return this.readAll(this.engine.jobs.credentials(after, limit));
+    const rows = [...this.engine.jobs.credentials(after, limit), ...this.archive.cold.credentials(after, limit)];
+    const key = (r: JobRow) => r.artifact_id!;
+    rows.sort((a, b) => a.created_at - b.created_at || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    return this.readAll(rows.slice(0, limit));
   }
 
   /** The live credentials among `ids` (a cross-issuer page's share of this issuer), in one read. */
   async many(ids: string[]): Promise<CredentialRead[]> {
-    const live = new Set(this.engine.jobs.liveArtifacts(ids));
-    const rows = [...live].flatMap((id) => {
-      const row = this.engine.jobs.byArtifact(id);
+    const rows = this.live(ids).flatMap((id) => {
+      const row = this.first(id);
       return row && row.kind === "credential" ? [row] : [];
     });
     return this.readAll(rows);
@@ -76,7 +87,7 @@ export class CredentialReads {
 
   /** Which of `ids` are live credentials here. */
   live(ids: string[]): string[] {
-    return this.engine.jobs.liveArtifacts(ids);
+    return [...new Set([...this.engine.jobs.liveArtifacts(ids), ...this.archive.cold.liveArtifacts(ids)])];
   }
 
   /**
@@ -88,12 +99,15 @@ export class CredentialReads {
   delete(id: string, now: number): boolean {
     let deleted = false;
     this.storage.transactionSync(() => {
-      const row = this.engine.jobs.byArtifact(id);
+      const row = this.first(id);
       if (!row) return;
       deleted = this.engine.jobs.markDeleted(id, now);
       if (!deleted) return;
       this.outbox.put(credentialIndexDeletedKey(id), indexDeletion(id, now), now + OUTBOX_GRACE_MS);
-      if (!hasLegacyRow((this.engine.viewOf(row) as CredentialJob).context)) return;
+      // A cold stub has no context to parse: its cold row says whether D1 has a `credentials` row.
+      const legacy =
+        row.archived === WHOLE ? this.archive.cold.legacyRow(id) : hasLegacyRow((this.engine.viewOf(row) as CredentialJob).context);
+      if (!legacy) return;
       this.outbox.put(
         `credential-deleted:${id}`,
         { sql: "UPDATE credentials SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", params: [now, id] },
@@ -108,12 +122,41 @@ export class CredentialReads {
    * archived claims read back from R2 in one round for the lot.
    */
   private async readAll(rows: JobRow[]): Promise<CredentialRead[]> {
-    const chains = this.engine.jobs.resignChains(rows.map((r) => r.id));
+    const chains = this.chains(rows);
     const signedOf = (row: JobRow) => [row, ...(chains.get(row.id) ?? [])].filter((j) => j.status === "signed");
-    const archived = rows.flatMap((row) => [row, ...signedOf(row)]).filter((j) => j.purged_at !== null && j.archived === 1);
-    const back = new Map((await this.hydrate([...new Map(archived.map((j) => [j.id, j])).values()])).map((j) => [j.id, j]));
+    const archived = rows
+      .flatMap((row) => [row, ...signedOf(row)])
+      .filter((j) => j.archived === WHOLE || (j.purged_at !== null && j.archived === 1));
+    const back = new Map((await this.archive.hydrateAll([...new Map(archived.map((j) => [j.id, j])).values()])).map((j) => [j.id, j]));
     const whole = (j: JobRow) => back.get(j.id) ?? j;
     return rows.map((row) => this.read(whole(row), signedOf(row).map(whole)));
+  }
+
+  /**
+   * The re-sign jobs of each of `rows` (key rotations), following the chain: a later rotation
+   * re-signs the earlier re-sign job. Oldest first, by the first job's id. Hot and cold links
+   * alike, one level (two reads) per rotation the chains went through.
+   */
+  private chains(rows: JobRow[]): Map<string, JobRow[]> {
+    const out = new Map<string, JobRow[]>();
+    let frontier = rows.map((r) => ({ row: r, root: r.id }));
+    while (frontier.length > 0) {
+      const byId = new Map(frontier.map((f) => [f.row.id, f]));
+      const bySeq = new Map(frontier.map((f) => [f.row.seq, f]));
+      const hot = this.engine.jobs.resigning([...byId.keys()]).map((row) => ({ row, root: byId.get(row.resigns!)!.root }));
+      const cold = this.archive.cold.resigning([...bySeq.keys()]).flatMap((row) => {
+        const parent = byId.get(row.resigns ?? "");
+        return parent ? [{ row, root: parent.root }] : [];
+      });
+      frontier = [...hot, ...cold];
+      for (const { row, root } of frontier) out.set(root, [...(out.get(root) ?? []), row]);
+    }
+    for (const [root, chain] of out)
+      out.set(
+        root,
+        chain.sort((a, b) => a.seq - b.seq),
+      );
+    return out;
   }
 
   private read(first: JobRow, signed: JobRow[]): CredentialRead {

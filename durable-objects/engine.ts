@@ -410,7 +410,8 @@ export class Engine {
     );
   }
 
-  private operationFrom(row: OperationRow, jobs: JobRow[]): Operation {
+  /** The operation as clients see it from its row and its jobs' whole rows, in seq order. */
+  operationFrom(row: OperationRow, jobs: JobRow[]): Operation {
     const op = operationOf(
       row,
       jobs.map((j) => j.id),

@@ -57,6 +57,8 @@ export interface IssuanceParts {
   leases: Leases;
   custodial: CustodialSigner;
   rotations: Rotations;
+  /** An operation read whole, archived jobs included (durable-objects/job-reads.ts). */
+  readOperation: (id: string) => Promise<Operation | null>;
 }
 
 /**
@@ -176,7 +178,10 @@ export class Issuance {
       await this.parts.custodial.backlog();
       await this.afterChange();
     }
-    const operations = record.operationIds.map((id) => this.parts.engine.operation(id)!);
+    // A replay may come after the hot limit moved the operation to R2 with its job.
+    const operations = await Promise.all(
+      record.operationIds.map(async (id) => this.parts.engine.operation(id) ?? (await this.parts.readOperation(id))!),
+    );
     return ok({ operations, replayed: true, custodial: record.custodial });
   }
 

@@ -17,6 +17,7 @@ import { KINDS } from "./kinds";
 import { Leases } from "./leases";
 import { Issuance, type CheckIssuerInput, type CreateArtifactsInput, type CreatedOperations } from "./issuance";
 import { IssuerMeta } from "./meta";
+import { JobReads } from "./job-reads";
 import { IonAnchors } from "./ion-anchors";
 import { Rotations } from "./rotations";
 import { SignatureIntake } from "./signature-intake";
@@ -63,6 +64,7 @@ export class IssuerObject extends DurableObject<Env> {
   private readonly archive: Archive;
   private readonly upkeep: Upkeep;
   private readonly credentials: CredentialReads;
+  private readonly reads: JobReads;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -96,6 +98,7 @@ export class IssuerObject extends DurableObject<Env> {
       kinds: KINDS,
       objectId: () => ctx.id.toString(),
       hydrate: (rows) => this.archive.hydrateAll(rows),
+      cold: this.archive.cold,
       db: env.DB,
       bumpAuthEpoch: () => meta.bumpAuthEpoch(),
       anchors,
@@ -126,8 +129,10 @@ export class IssuerObject extends DurableObject<Env> {
     });
     this.signatures = new SignatureIntake(this.engine);
     this.custodial = new CustodialSigner(keys, this.engine);
-    this.credentials = new CredentialReads(ctx.storage, this.engine, statusLists, outbox, (rows) => this.archive.hydrateAll(rows));
-    const parts = { ctx, meta, keys, engine: this.engine, statusLists, leases, custodial: this.custodial, rotations };
+    this.credentials = new CredentialReads(ctx.storage, this.engine, statusLists, outbox, this.archive);
+    this.reads = new JobReads(this.engine, this.archive, rotations);
+    const readOperation = (id: string) => this.reads.operation(id);
+    const parts = { ctx, meta, keys, engine: this.engine, statusLists, leases, custodial: this.custodial, rotations, readOperation };
     this.issuance = new Issuance(parts, this.idempotency, () => this.afterChange());
     const keyChangeParts = { ...parts, objectId: ctx.id.toString(), anchors, sockets: this.sockets, issuance: this.issuance };
     this.keyChanges = new KeyChanges(keyChangeParts, () => this.afterChange());
@@ -304,20 +309,17 @@ export class IssuerObject extends DurableObject<Env> {
 
   // Reads of jobs go through the archive: an archived job is read back from R2, whole.
   async getJob(id: string): Promise<Result<SignJob>> {
-    const job = this.engine.jobs.get(id);
-    return job ? ok(this.engine.jobs.toSignJob(await this.archive.hydrate(job))) : fail("not_found", `sign job ${id} not found`);
+    const job = await this.reads.job(id);
+    return job ? ok(job) : fail("not_found", `sign job ${id} not found`);
   }
 
-  async listJobs(
+  listJobs(
     status: SignJob["status"] | undefined,
     afterSeq: number,
     pageSize: number,
     operationId?: string,
   ): Promise<{ jobs: SignJob[]; next?: number }> {
-    const rows = this.engine.jobs.list(status, afterSeq, pageSize + 1, operationId);
-    const page = await this.archive.hydrateAll(rows.slice(0, pageSize));
-    const next = rows.length > pageSize ? { next: page[page.length - 1]!.seq } : {};
-    return { jobs: page.map((r) => this.engine.jobs.toSignJob(r)), ...next };
+    return this.reads.list(status, afterSeq, pageSize, operationId);
   }
 
   async submit(id: string, submission: Submission, origin: string): Promise<Result<SignJob>> {
@@ -340,12 +342,8 @@ export class IssuerObject extends DurableObject<Env> {
   }
 
   /** An operation made whole from its jobs, archived ones read back from R2. */
-  async getOperation(id: string): Promise<Operation | null> {
-    if (this.rotations.owns(id)) return this.rotations.operation(id);
-    const archived = this.engine.jobs.byOperation(id).filter((j) => j.archived === 1 && j.purged_at !== null);
-    if (archived.length === 0) return this.engine.operation(id);
-    const hydrated = await this.archive.hydrateAll(archived);
-    return this.engine.operation(id, new Map(hydrated.map((j) => [j.id, j])));
+  getOperation(id: string): Promise<Operation | null> {
+    return this.reads.operation(id);
   }
 
   /** The operations among `ids` held here, whole: a page of `GET /v1/operations`, one call per issuer per page. */

@@ -145,25 +145,15 @@ export class JobStore {
     );
   }
 
-  /**
-   * The re-sign jobs of each of `jobIds` (key rotations), following the chain: a later rotation
-   * re-signs the earlier re-sign job. Oldest first, by the first job's id; one read.
-   */
-  resignChains(jobIds: string[]): Map<string, JobRow[]> {
-    const out = new Map<string, JobRow[]>();
-    if (jobIds.length === 0) return out;
-    const rows = this.sql
-      .exec<JobRow & { root: string }>(
-        `WITH RECURSIVE chain(root, id) AS (
-           SELECT value, value FROM json_each(?)
-           UNION ALL SELECT chain.root, j.id FROM jobs j JOIN chain ON j.resigns = chain.id
-         )
-         SELECT chain.root AS root, jobs.* FROM chain JOIN jobs ON jobs.id = chain.id WHERE chain.id <> chain.root ORDER BY jobs.seq`,
+  /** Jobs that re-sign any of `jobIds` (one level of a re-sign chain, key rotations), oldest first. */
+  resigning(jobIds: string[]): JobRow[] {
+    if (jobIds.length === 0) return [];
+    return this.sql
+      .exec<JobRow>(
+        "SELECT * FROM jobs INDEXED BY jobs_by_resigns WHERE resigns IS NOT NULL AND resigns IN (SELECT value FROM json_each(?)) ORDER BY seq",
         JSON.stringify(jobIds),
       )
       .toArray();
-    for (const { root, ...row } of rows) out.set(root, [...(out.get(root) ?? []), row]);
-    return out;
   }
 
   /** Live artifacts among `ids`: those with a job here and not deleted. */

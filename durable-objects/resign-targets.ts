@@ -6,6 +6,7 @@
  */
 import type { AnyKind } from "../src/core/kinds";
 import type { IssuerKey } from "../src/core/models";
+import { mergeBySeq, WHOLE, type ColdJobs } from "./cold-jobs";
 import type { Engine } from "./engine";
 import type { JobRow } from "./jobs";
 
@@ -15,6 +16,8 @@ export interface ResignTargetParts {
   kinds: Readonly<Record<string, AnyKind>>;
   /** Archived jobs' claims read back from R2 (durable-objects/archive.ts). */
   hydrate: (rows: JobRow[]) => Promise<JobRow[]>;
+  /** Cold jobs' compact rows: the scan walks them with the hot ones, in seq order. */
+  cold: ColdJobs;
   /** D1, where an artifact of another kind (or a credential from before 0013) whose job was purged without an archive still has its JWT. */
   db: D1Database;
 }
@@ -29,33 +32,36 @@ export class ResignTargets {
     return this.parts.storage.sql;
   }
 
-  /** The next `limit` jobs of the scan. */
+  /** The next `limit` jobs of the scan, hot and cold (cold ones as stubs: purgedClaims reads them back). */
   window(w: ScanWindow, limit: number): JobRow[] {
-    return this.sql.exec<JobRow>("SELECT * FROM jobs WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", w.cursor, w.high, limit).toArray();
+    const hot = this.sql
+      .exec<JobRow>("SELECT * FROM jobs WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", w.cursor, w.high, limit)
+      .toArray();
+    return mergeBySeq(hot, this.parts.cold.window(w.cursor, w.high, limit), limit);
   }
 
   /**
-   * Jobs among `rows` whose signing input retention dropped, by job id: read back from R2 when
-   * archived; else their artifact's JWT in D1 (other kinds' tables, credentials from before 0013)
-   * carries the same claims (its header and payload).
+   * Jobs among `rows` whose signing input retention dropped, whole again, by job id: read back from
+   * R2 when archived (whole or claims only); else their artifact's JWT in D1 (other kinds' tables,
+   * credentials from before 0013) carries the same claims (its header and payload).
    */
-  async purgedClaims(rows: JobRow[], from: ReadonlySet<string>): Promise<Map<string, string>> {
-    const byTable = new Map<string, Map<string, string>>();
-    const claims = new Map<string, string>();
+  async purgedClaims(rows: JobRow[], from: ReadonlySet<string>): Promise<Map<string, JobRow>> {
+    const byTable = new Map<string, Map<string, JobRow>>();
+    const claims = new Map<string, JobRow>();
     const due = rows.filter(
       (row) => row.purged_at !== null && row.status === "signed" && from.has(row.vm_id) && this.parts.kinds[row.kind]?.resign,
     );
     if (due.length === 0) return claims;
     // Archived claims come back from R2: the object and R2 are the one store of a credential's claims.
-    for (const back of await this.parts.hydrate(due.filter((row) => row.archived === 1))) {
-      if (back.purged_at === null) claims.set(back.id, back.signing_input);
+    for (const back of await this.parts.hydrate(due.filter((row) => row.archived === 1 || row.archived === WHOLE))) {
+      if (back.purged_at === null) claims.set(back.id, back);
     }
     for (const row of due) {
       const kind = this.parts.kinds[row.kind];
       if (claims.has(row.id) || !kind?.resign) continue;
       const { id, table } = kind.resign.artifact(kind.context.parse(JSON.parse(row.context)));
-      const ids = byTable.get(table) ?? new Map<string, string>();
-      ids.set(id, row.id);
+      const ids = byTable.get(table) ?? new Map<string, JobRow>();
+      ids.set(id, row);
       byTable.set(table, ids);
     }
     for (const [table, ids] of byTable) {
@@ -63,7 +69,10 @@ export class ResignTargets {
         .prepare(`SELECT id, jwt FROM ${table} WHERE id IN (SELECT value FROM json_each(?)) AND jwt IS NOT NULL`)
         .bind(JSON.stringify([...ids.keys()]))
         .all<{ id: string; jwt: string }>();
-      for (const { id, jwt } of rows.results) claims.set(ids.get(id)!, jwt.split(".").slice(0, 2).join("."));
+      for (const { id, jwt } of rows.results) {
+        const row = ids.get(id)!;
+        claims.set(row.id, { ...row, signing_input: jwt.split(".").slice(0, 2).join("."), purged_at: null });
+      }
     }
     return claims;
   }
@@ -76,15 +85,12 @@ export class ResignTargets {
   due(
     rows: JobRow[],
     from: ReadonlySet<string>,
-    purged: ReadonlyMap<string, string>,
+    purged: ReadonlyMap<string, JobRow>,
     to: IssuerKey,
     origin: string,
     now: number,
   ): JobRow[] {
-    const readable = rows.map((row) => {
-      const claims = row.purged_at !== null ? purged.get(row.id) : undefined;
-      return claims === undefined ? row : { ...row, signing_input: claims, purged_at: null };
-    });
+    const readable = rows.map((row) => (row.purged_at !== null ? (purged.get(row.id) ?? row) : row));
     return readable.filter((row) => from.has(row.vm_id) && this.needsResign(row, to, origin, now));
   }
 
@@ -96,7 +102,7 @@ export class ResignTargets {
     const redone = this.sql
       .exec("SELECT 1 FROM jobs WHERE resigns = ? AND status IN ('pending', 'signed') LIMIT 1", row.id)
       .toArray().length;
-    if (redone > 0) return false;
+    if (redone > 0 || this.parts.cold.resigned(row.seq)) return false;
     const engine = this.parts.engine();
     const view = engine.view(kind, row);
     const exp = view.payload?.exp;

@@ -163,7 +163,8 @@ export class Rotations implements RotationService {
     if (input.from.length === 0) return fail("conflict", `${input.to.id} is already the signing key`);
     // A routed id: reads and cancels of it go to this object, at once (api.md "Consistency").
     const id = `${ROTATION_PARENT}/${routedId(this.parts.objectId())}`;
-    const high = this.sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM jobs").one().s ?? 0;
+    // The newest job may be cold already (archived past the hot limit): the scan covers both tables.
+    const high = Math.max(this.sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM jobs").one().s ?? 0, this.parts.cold.maxSeq());
     this.parts.storage.transactionSync(() => {
       this.sql.exec(
         `INSERT INTO rotations (id, to_key, from_keys, method, origin, state, cursor, high, created_at, document_operation)
@@ -201,9 +202,14 @@ export class Rotations implements RotationService {
    * through `GET /v1/signjobs?did=&operationId=`, and `response.resignJobs` counts them).
    */
   operation(id: string, limit = LISTED_JOBS): Operation | null {
-    const ids = this.sql
-      .exec<{ id: string }>("SELECT id FROM jobs WHERE operation_id = ? ORDER BY seq LIMIT ?", id, limit)
-      .toArray()
+    const hot = this.sql
+      .exec<{ id: string; seq: number }>("SELECT id, seq FROM jobs WHERE operation_id = ? ORDER BY seq LIMIT ?", id, limit)
+      .toArray();
+    // Re-sign jobs archived whole keep their place in the list (their cold rows name the operation).
+    const cold = this.parts.cold.byOperation(id, 0, limit);
+    const ids = [...hot, ...cold]
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, limit)
       .map((r) => r.id);
     return this.operations.toOperation(id, ids);
   }
@@ -276,7 +282,7 @@ export class Rotations implements RotationService {
   }
 
   /** One batch, in one transaction: the next ROTATION_BATCH jobs past the cursor, re-signed where they need it. */
-  private scan(r: RotationRow, to: IssuerKey, purged: Map<string, string>): JobRow[] {
+  private scan(r: RotationRow, to: IssuerKey, purged: Map<string, JobRow>): JobRow[] {
     let created: JobRow[] = [];
     this.parts.storage.transactionSync(() => {
       const now = Date.now();

@@ -273,6 +273,37 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE ion_anchors ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE rotations ADD COLUMN document_operation TEXT;
   `,
+  `
+  -- Cold credentials (durable-objects/archive.ts): a signed credential job past retention or the hot
+  -- limit goes to R2 whole (its row, its operation's row when that is the credential's own, its
+  -- audit rows), and the object keeps this row: enough to find it by id, list it in seq order, page
+  -- an issuer's credentials, follow re-sign chains and find its R2 key. Ids are stored without the
+  -- object id every id here starts with ('!' + the whole id when one does not): 65 bytes a copy,
+  -- four copies a row. vm is the signing key's keys.rowid; resigns the seq of the job it re-signs.
+  -- op is NULL when the operation is 'credentials/' || the artifact id and its row went to R2 too.
+  CREATE TABLE cold_jobs (
+    seq INTEGER PRIMARY KEY,
+    job TEXT NOT NULL,
+    artifact TEXT,
+    op TEXT,
+    resigns INTEGER,
+    vm INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    legacy INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX cold_jobs_by_id ON cold_jobs (job);
+  CREATE INDEX cold_jobs_by_artifact ON cold_jobs (artifact) WHERE artifact IS NOT NULL;
+  CREATE INDEX cold_jobs_credentials ON cold_jobs (created_at, artifact) WHERE artifact IS NOT NULL;
+  CREATE INDEX cold_jobs_by_op ON cold_jobs (op) WHERE op IS NOT NULL;
+  CREATE INDEX cold_jobs_by_resigns ON cold_jobs (resigns) WHERE resigns IS NOT NULL;
+  -- A signed job leaves the table only once its cold row is there (written first, same transaction).
+  DROP TRIGGER jobs_signed_undeletable;
+  CREATE TRIGGER jobs_signed_undeletable BEFORE DELETE ON jobs WHEN OLD.status = 'signed'
+    AND NOT EXISTS (SELECT 1 FROM cold_jobs WHERE seq = OLD.seq)
+  BEGIN SELECT RAISE(ABORT, 'signed sign job is immutable'); END;
+  -- Credential jobs archived before whole rows were (claims only): the alarm moves them too.
+  CREATE INDEX jobs_claims_archived ON jobs (seq) WHERE archived = 1 AND kind = 'credential' AND status = 'signed';
+  `,
 ];
 
 /**

@@ -66,9 +66,12 @@ const flagsOf = (e: EntryRow | undefined): StatusFlags => ({
 });
 
 // A status entry, and whether its credential has a D1 `credentials` row (its first job's context has
-// no `indexOnly`); a credential whose job is unknown here is treated as having one, as all once did.
+// no `indexOnly`, or its cold row says so: durable-objects/cold-jobs.ts, ids stored without ?2, the
+// object id); a credential whose job is unknown here is treated as having one, as all once did.
 const ENTRY_WITH_LEGACY_ROW = `SELECT e.*, coalesce((SELECT json_extract(j.context, '$.indexOnly') IS NULL FROM jobs j INDEXED BY jobs_by_artifact
-  WHERE j.artifact_id = e.credential_id ORDER BY j.seq LIMIT 1), 1) AS legacy_row FROM status_entries e WHERE e.credential_id = ?`;
+  WHERE j.artifact_id = e.credential_id ORDER BY j.seq LIMIT 1), (SELECT c.legacy FROM cold_jobs c INDEXED BY cold_jobs_by_artifact
+  WHERE c.artifact IS NOT NULL AND c.artifact = CASE WHEN substr(e.credential_id, 1, 65) = ?2 || '.' THEN substr(e.credential_id, 66)
+  ELSE '!' || e.credential_id END ORDER BY c.seq LIMIT 1), 1) AS legacy_row FROM status_entries e WHERE e.credential_id = ?1`;
 
 const NEWEST_JOB = `jobs.id = status_lists.job_id`;
 // The issuer can still sign: its DID is not deleted and it has a key that is not revoked.
@@ -168,7 +171,7 @@ export class StatusLists {
     return changes.map((change) => {
       // Whether D1's `credentials` table has a row to update comes with the entry, in the same statement:
       // only credentials created before that table left the write path do (kinds/credential.ts).
-      const entry = this.sql.exec<EntryRow & { legacy_row: number }>(ENTRY_WITH_LEGACY_ROW, change.id).toArray()[0];
+      const entry = this.sql.exec<EntryRow & { legacy_row: number }>(ENTRY_WITH_LEGACY_ROW, change.id, this.objectId).toArray()[0];
       const flags = flagsOf(entry);
       const refuse = (code: StatusChangeResult["code"], detail: string) => ({
         id: change.id,
