@@ -40,10 +40,24 @@ export const MEASURED = {
   objectBytesPerCredential: 6_144,
   /** Logical bytes by table per credential: jobs 2,680 (1,126 after retention), operations 385, audit 123, status entry 106, idempotency 64. */
   objectLogicalPerCredential: 4_356,
-  /** Share of the object's logical bytes a credential keeps once retention dropped its job's signing input. */
-  objectPurgedRatio: 0.603,
-  /** Logical bytes of the status entry alone: what an object must keep for a credential whose job and operation are archived. */
+  /**
+   * Share of the object's logical bytes a credential keeps once retention archived it: its cold row
+   * (84), status entry (236) and, until it expires, its idempotency record (129). Was 0.603 while
+   * the archive moved the claims only (job row, operation and audit stayed).
+   */
+  objectPurgedRatio: 0.097,
+  /** Logical bytes of the status entry alone (kept hot: revocation updates it in place). */
   objectStatusEntryLogical: 236,
+  /**
+   * Object file bytes per cold credential (its job, operation and audit rows in R2, durable-objects/
+   * archive.ts): the cold row with its indexes (328 measured alone, without a status entry; 84
+   * logical bytes in the row) and the status entry with its indexes (≈ 490: two 101-character ids,
+   * each in the row and an index). Measured in steady state by test/signjobs/cold-archive.test.ts
+   * (file growth over a second round of 500 revocable credentials archived).
+   */
+  objectColdBytesPerCredential: 819,
+  /** R2 bytes per cold credential: its record (job row with claims and signature, operation row, audit rows). */
+  r2BytesPerColdCredential: 4_389,
   /** The compact JWS as served (what R2 holds for a cold credential; the credential JSON is its payload). */
   jwtBytes: 1_809,
   credentialJsonBytes: 941,

@@ -54,7 +54,6 @@ const D1_MS_PER_ROW = MEASURED.today.batch.d1SqlMs / MEASURED.today.batch.d1Rows
 const OBJECT_MS_PER_REQUEST = 2;
 const OBJECT_MS_PER_CREDENTIAL = 0.33;
 const DAY = 86_400;
-const FILE_PER_LOGICAL = MEASURED.objectBytesPerCredential / MEASURED.objectLogicalPerCredential;
 
 /** The designs the note compares. `shards` is filled in by `withShards` (or the CLI). */
 export const DESIGNS = {
@@ -65,8 +64,8 @@ export const DESIGNS = {
    * `operations` row since migrations/0014; no credential JSON, JWT or result since 0013); bodies
    * with their issuer's object. An ended job keeps its claims for 30 days and while
    * the object holds at most SIGNJOB_HOT_LIMIT (750,000) of them; past either its claims go to R2
-   * (durable-objects/archive.ts) and the object keeps the rest of the job, the operation, audit and
-   * status entry (`objectPurgedRatio` of it).
+   * (durable-objects/archive.ts): a credential's job, operation and audit rows go to R2 whole, and
+   * the object keeps a compact cold row and the status entry (`objectColdBytesPerCredential`).
    */
   today: {
     name: "today",
@@ -75,15 +74,16 @@ export const DESIGNS = {
     d1RowsPerCredential: MEASURED.today.batch.d1RowsWritten,
     d1TablesPerCredential: 1,
     objectHotBytes: MEASURED.objectBytesPerCredential,
-    objectColdBytes: MEASURED.objectBytesPerCredential * MEASURED.objectPurgedRatio,
+    objectColdBytes: MEASURED.objectColdBytesPerCredential,
     hotSeconds: 30 * DAY,
     hotBudgetBytes: 750_000 * MEASURED.objectBytesPerCredential,
-    r2BytesPerCold: MEASURED.jwtBytes,
+    r2BytesPerCold: MEASURED.r2BytesPerColdCredential,
   },
   /**
    * The proposal: a compact index without bodies (one row per credential, its operation derived),
    * sharded by issuer hash; bodies with their issuer; past retention or past the object's hot budget,
-   * a credential's JWT, job and operation go to R2 and the object keeps its status entry only.
+   * a credential's JWT, job and operation go to R2 and the object keeps its status entry and a
+   * compact cold row (built: durable-objects/archive.ts, measured like today's).
    */
   proposed: {
     name: "proposed",
@@ -92,10 +92,10 @@ export const DESIGNS = {
     d1RowsPerCredential: MEASURED.proposed.compactIndexRowsWrittenPerCredential,
     d1TablesPerCredential: 1,
     objectHotBytes: MEASURED.objectBytesPerCredential,
-    objectColdBytes: MEASURED.objectStatusEntryLogical * FILE_PER_LOGICAL,
+    objectColdBytes: MEASURED.objectColdBytesPerCredential,
     hotSeconds: 30 * DAY,
     hotBudgetBytes: 4e9,
-    r2BytesPerCold: MEASURED.jwtBytes + MEASURED.objectLogicalPerCredential * MEASURED.objectPurgedRatio,
+    r2BytesPerCold: MEASURED.r2BytesPerColdCredential,
   },
 } as const satisfies Record<string, Design>;
 

@@ -1,9 +1,10 @@
 /**
  * Cold jobs go to R2 (the ARCHIVE binding, local in tests): past retention, or past the object's
- * hot limit, a signed job's signing input is put in R2 and dropped from the object; reads of the
- * job and its operation answer from R2 whole, after eviction too. A crash between the R2 put and the
- * object's update loses nothing: the next alarm puts again and purges. Unsigned ended jobs just
- * drop their claims.
+ * hot limit, a signed credential job goes to R2 whole and leaves the object (a cold row stays;
+ * test/signjobs/cold-archive.test.ts covers every read); reads of the job and its operation answer
+ * from R2 whole, after eviction too. A crash between the R2 put and the object's update loses
+ * nothing: the next alarm puts again and moves it. Credential jobs archived claims-only before
+ * whole rows were move too. Unsigned ended jobs just drop their claims.
  */
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -27,6 +28,14 @@ async function alarmNow(did: string) {
 }
 
 const archiveKey = (did: string, jobId: string) => `jobs/${env.ISSUER.idFromName(did).toString()}/${jobId}`;
+const coldKey = (did: string, jobId: string) => `cold/v2/${env.ISSUER.idFromName(did).toString()}/${jobId}`;
+/** Where a job is: whole in the object, claims in R2 (the rest here), or whole in R2 (a cold row here). */
+async function placeOf(did: string, jobId: string): Promise<"hot" | "claims" | "cold" | "none"> {
+  const [row] = await objectQuery<JobState>(did, "SELECT id, signing_input, purged_at, archived FROM jobs WHERE id = ?", jobId);
+  if (row) return row.purged_at === null ? "hot" : "claims";
+  const cold = await objectQuery(did, "SELECT seq FROM cold_jobs WHERE job = ?", jobId.slice(jobId.indexOf(".") + 1));
+  return cold.length > 0 ? "cold" : "none";
+}
 
 async function issueCustodial(n: number) {
   const issuer = await custodialDid("Ed25519");
@@ -49,11 +58,10 @@ describe("archiving ended jobs to R2", () => {
 
     await setMeta(issuer.did, "signjob_retention_ms", "0");
     expect(await alarmNow(issuer.did)).toBe(true);
-    const [row] = await jobsOf(issuer.did);
-    expect(row).toMatchObject({ signing_input: "", archived: 1 });
-    expect(row!.purged_at).not.toBeNull();
-    const stored = await env.ARCHIVE.get(archiveKey(issuer.did, jobId));
-    expect(await stored?.text()).toBe(before.signingInput);
+    expect(await placeOf(issuer.did, jobId)).toBe("cold");
+    const stored = JSON.parse(await (await env.ARCHIVE.get(coldKey(issuer.did, jobId)))!.text());
+    expect(stored.job.signing_input).toBe(before.signingInput);
+    expect(stored.job.signature).toBe(before.signature);
 
     await evictDurableObject(stubOf(issuer.did));
     const after = await api("GET", `/v1/signjobs/${jobId}`);
@@ -93,9 +101,7 @@ describe("archiving ended jobs to R2", () => {
 
     // The retry (the alarm again, in a fresh instance with the real bucket) completes it.
     expect(await alarmNow(issuer.did)).toBe(true);
-    for (const row of await jobsOf(issuer.did).then((rows) => rows.filter((r) => ops.some((o) => o.signJobs[0] === r.id)))) {
-      expect(row).toMatchObject({ signing_input: "", archived: 1 });
-    }
+    for (const op of ops) expect(await placeOf(issuer.did, op.signJobs[0])).toBe("cold");
     for (const [i, op] of ops.entries()) {
       expect((await api("GET", `/v1/signjobs/${op.signJobs[0]}`)).body).toEqual(before[i]);
     }
@@ -105,10 +111,9 @@ describe("archiving ended jobs to R2", () => {
     const { issuer, ops } = await issueCustodial(5);
     await setMeta(issuer.did, "signjob_hot_limit", "2");
     expect(await alarmNow(issuer.did)).toBe(true);
-    const rows = await jobsOf(issuer.did);
     const ids = ops.map((o) => o.signJobs[0] as string);
-    const state = ids.map((id) => rows.find((r) => r.id === id)!.archived);
-    expect(state).toEqual([1, 1, 1, 0, 0]);
+    const state = await Promise.all(ids.map((id) => placeOf(issuer.did, id)));
+    expect(state).toEqual(["cold", "cold", "cold", "hot", "hot"]);
     for (const id of ids) {
       const job = await api("GET", `/v1/signjobs/${id}`);
       expect(job.body.jwt).toBeTruthy();
@@ -129,5 +134,20 @@ describe("archiving ended jobs to R2", () => {
     const after = await api("GET", `/v1/signjobs/${job.id}`);
     expect(after.body.purgedAt).toBeTruthy();
     expect(after.body.signingInput).toBeUndefined();
+  });
+
+  it("a credential job archived claims-only (before whole rows were) moves to R2 whole; reads stay the same", async () => {
+    const { issuer, ops } = await issueCustodial(1);
+    const jobId = ops[0].signJobs[0] as string;
+    const before = (await api("GET", `/v1/signjobs/${jobId}`)).body;
+    const credential = (await api("GET", `/v1/credentials/${ops[0].result.response.id}`)).body;
+    // The state the previous archive left: claims in R2 under the per-job key, the rest of the row here.
+    await env.ARCHIVE.put(archiveKey(issuer.did, jobId), before.signingInput);
+    await objectQuery(issuer.did, "UPDATE jobs SET signing_input = '', purged_at = ?, archived = 1 WHERE id = ?", Date.now(), jobId);
+    expect(await placeOf(issuer.did, jobId)).toBe("claims");
+    expect(await alarmNow(issuer.did)).toBe(true);
+    expect(await placeOf(issuer.did, jobId)).toBe("cold");
+    expect((await api("GET", `/v1/signjobs/${jobId}`)).body).toEqual(before);
+    expect((await api("GET", `/v1/credentials/${ops[0].result.response.id}`)).body).toEqual(credential);
   });
 });
