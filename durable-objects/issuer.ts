@@ -127,7 +127,7 @@ export class IssuerObject extends DurableObject<Env> {
       },
       ttlMs: (Number.isFinite(ttl) && ttl > 0 ? ttl : 604800) * 1000,
     });
-    this.signatures = new SignatureIntake(this.engine);
+    this.signatures = new SignatureIntake(this.engine, (ids) => this.reads.coldJobs(ids));
     this.custodial = new CustodialSigner(keys, this.engine);
     this.credentials = new CredentialReads(ctx.storage, this.engine, statusLists, outbox, this.archive);
     this.reads = new JobReads(this.engine, this.archive, rotations);
@@ -336,7 +336,7 @@ export class IssuerObject extends DurableObject<Env> {
   }
 
   async reject(id: string, reason: string): Promise<Result<SignJob>> {
-    const result = this.signatures.reject(id, reason);
+    const result = await this.signatures.reject(id, reason);
     await this.afterChange();
     return result;
   }
@@ -420,7 +420,7 @@ export class IssuerObject extends DurableObject<Env> {
     const result =
       m.type === "sign"
         ? await this.signatures.submit(m.id, submissionOf(m), event.socket.a.origin)
-        : this.signatures.reject(m.id, m.reason);
+        : await this.signatures.reject(m.id, m.reason);
     // Delivered and re-armed before the answer, so a signer that reads `result` finds the operation done.
     await this.afterChange();
     send(ws, resultFrame(m.id, result));

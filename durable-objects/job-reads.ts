@@ -23,6 +23,12 @@ export class JobReads {
     return row ? this.engine.jobs.toSignJob(await this.archive.hydrate(row)) : null;
   }
 
+  /** Whole rows of the cold jobs among `ids`, read back from R2. */
+  async coldJobs(ids: string[]): Promise<Map<string, JobRow>> {
+    const stubs = ids.flatMap((id) => this.archive.cold.get(id) ?? []);
+    return new Map((await this.archive.hydrateAll(stubs)).map((j) => [j.id, j]));
+  }
+
   /** A page of jobs, oldest first, keyset by seq; cold jobs are all signed. */
   async list(
     status: SignJob["status"] | undefined,

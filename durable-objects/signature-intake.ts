@@ -19,7 +19,14 @@ const enc = new TextEncoder();
 type SignatureCheck = { at: number; job: JobRow; key: IssuerKey; signature: Uint8Array; encoded: string };
 
 export class SignatureIntake {
-  constructor(private readonly engine: Engine) {}
+  constructor(
+    private readonly engine: Engine,
+    /**
+     * Whole rows of cold jobs among `ids` (durable-objects/archive.ts): a signer repeating a signature
+     * of a job archived since gets the answer it would have got while the job was hot.
+     */
+    private readonly cold: (ids: string[]) => Promise<Map<string, JobRow>> = async () => new Map(),
+  ) {}
 
   /**
    * Checks a signer's submission and, if it is the first valid one, signs the job.
@@ -41,6 +48,9 @@ export class SignatureIntake {
     const checks: SignatureCheck[] = [];
     const keys = new Map<string, IssuerKey | null>();
     const known = this.engine.jobs.getMany(items.map((i) => i.id));
+    const missing = items.map((i) => i.id).filter((id) => !known.has(id));
+    // Cold jobs are signed: `settled` answers them below, before anything is written for them.
+    if (missing.length > 0) for (const [id, row] of await this.cold(missing)) known.set(id, row);
     for (const [at, { id, submission }] of items.entries()) {
       const job = known.get(id) ?? null;
       if (!job) {
@@ -131,7 +141,14 @@ export class SignatureIntake {
   }
 
   /** A signer refuses to sign: the job is rejected and its operation fails. The same checks as `submit`. */
-  reject(jobId: string, reason: string): Result<SignJob> {
+  async reject(jobId: string, reason: string): Promise<Result<SignJob>> {
+    if (this.engine.jobs.get(jobId)) return this.rejectHot(jobId, reason);
+    // A cold job is signed: `settled` answers it as it did while hot.
+    const cold = (await this.cold([jobId])).get(jobId);
+    return cold ? this.settled(cold, null)! : fail("not_found", `sign job ${jobId} not found`);
+  }
+
+  private rejectHot(jobId: string, reason: string): Result<SignJob> {
     const job = this.engine.jobs.get(jobId);
     if (!job) return fail("not_found", `sign job ${jobId} not found`);
     const early = this.settled(job, null);

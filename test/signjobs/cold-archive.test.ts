@@ -10,7 +10,7 @@ import { decodeProtectedHeader } from "jose";
 import { describe, expect, it } from "vitest";
 import type { IssuerObject } from "../../durable-objects/issuer";
 import { api, enc } from "../support/api";
-import { custodialDid, objectQuery, stubOf } from "../support/keys";
+import { custodialDid, externalDid, externalKey, issuePending, objectQuery, stubOf } from "../support/keys";
 import { MEASURED } from "../../scripts/capacity/measured";
 
 /** Bytes of object file per cold credential this test allows: an eighth of a hot one (6,144); see the measurement below. */
@@ -172,6 +172,31 @@ describe("cold credentials go to R2 whole", () => {
     expect(await count(did, "SELECT count(*) AS n FROM jobs WHERE id IN (SELECT value FROM json_each(?))", hot)).toBe(0);
     expect(await count(did, "SELECT count(*) AS n FROM cold_jobs")).toBe(2);
     expect(await reads(did, ids, jobIds, opIds)).toEqual(before);
+  });
+
+  it("a signer repeating its signature of a cold job gets the same answer as while it was hot", async () => {
+    const key = await externalKey("Ed25519");
+    const issuer = await externalDid(key);
+    const { job } = await issuePending(issuer);
+    const signature = await key.sign(job.signingInput);
+    const first = await api("PUT", `/v1/signjobs/${job.id}`, { signature });
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const again = await api("PUT", `/v1/signjobs/${job.id}`, { signature });
+    const rejected = await api("PUT", `/v1/signjobs/${job.id}/reject`, { reason: "late" });
+    // A signed job leaves the jobs table only once its cold row is there.
+    await expect(objectQuery(issuer.did, "DELETE FROM jobs WHERE id = ?", job.id)).rejects.toThrow(/immutable/);
+    await archiveAll(issuer.did);
+    expect(await count(issuer.did, "SELECT count(*) AS n FROM jobs WHERE id = ?", job.id)).toBe(0);
+    const coldAgain = await api("PUT", `/v1/signjobs/${job.id}`, { signature });
+    expect({ status: coldAgain.status, body: coldAgain.body }).toEqual({ status: again.status, body: again.body });
+    const coldRejected = await api("PUT", `/v1/signjobs/${job.id}/reject`, { reason: "late" });
+    // The same problem, but for its request id.
+    const problem = (r: { status: number; body: { requestId?: string } }) => ({
+      status: r.status,
+      body: { ...r.body, requestId: undefined },
+    });
+    expect(problem(coldRejected)).toEqual(problem(rejected));
+    expect(rejected.status).toBe(409);
   });
 
   it("a cold credential is revoked, suspended and deleted like a hot one", async () => {

@@ -204,7 +204,11 @@ describe("issuer object storage", () => {
     );
     const purged = rows.filter((r) => r.purged_at !== null).map((r) => r.id);
     expect(purged).toEqual(rows.filter((r) => r.status !== "pending").map((r) => r.id));
-    expect(purged).toContain(signedJobId);
+    // The signed credential job went to R2 whole (test/signjobs/cold-archive.test.ts): a cold row stays.
+    expect(rows.map((r) => r.id)).not.toContain(signedJobId);
+    expect(
+      await objectQuery(issuer.did, "SELECT seq FROM cold_jobs WHERE job = ?", signedJobId.slice(signedJobId.indexOf(".") + 1)),
+    ).toHaveLength(1);
     expect(purged).toContain(cancelled.body.signJobs[0]);
     expect(rows.filter((r) => r.status === "pending").map((r) => r.id)).toEqual([pending.body.signJobs[0]]);
     for (const r of rows) expect(r.signing_input === "").toBe(r.purged_at !== null);
@@ -227,7 +231,7 @@ describe("issuer object storage", () => {
       200,
     );
     // A signed job stays immutable in every other way.
-    await expect(objectQuery(issuer.did, "UPDATE jobs SET signature = 'x' WHERE id = ?", signedJobId)).rejects.toThrow(/immutable/);
+    await expect(objectQuery(issuer.did, "UPDATE jobs SET signature = 'x' WHERE id = ?", stillPending.id)).rejects.toThrow(/immutable/);
   });
 
   it("a purged job answers a resubmitted JWS as before the purge: the same one 200, another 409, never 422", async () => {
@@ -250,9 +254,9 @@ describe("issuer object storage", () => {
     await objectQuery(issuer.did, "INSERT OR REPLACE INTO meta (k, v) VALUES ('signjob_retention_ms', '0')");
     await runInDurableObject(stubOf(issuer.did), async (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
     expect(await runDurableObjectAlarm(stubOf(issuer.did))).toBe(true);
-    expect(await objectQuery(issuer.did, "SELECT signing_input, archived FROM jobs WHERE id = ?", job.id)).toEqual([
-      { signing_input: "", archived: 1 },
-    ]);
+    // The signed credential job is cold (in R2 whole); the cancelled one dropped its claims here.
+    expect(await objectQuery(issuer.did, "SELECT id FROM jobs WHERE id = ?", job.id)).toEqual([]);
+    expect(await objectQuery(issuer.did, "SELECT signing_input FROM jobs WHERE id = ?", cancelledJob.id)).toEqual([{ signing_input: "" }]);
 
     const again = await api("PUT", "/v1/signjobs", { id: job.id, jws });
     expect(again.status, JSON.stringify(again.body)).toBe(200);
