@@ -26,6 +26,8 @@ const ROUND = 100;
 export class Archive {
   /** Ended jobs that still hold their claims, counted once per instance and then kept up to date. */
   private hot: number | null = null;
+  /** Whether no credential job archived claims-only is left (see `claimsOnly`). */
+  private converted = false;
   readonly cold: ColdJobs;
   private readonly records: ColdRecords;
 
@@ -140,13 +142,31 @@ export class Archive {
           .toArray();
       }
     }
-    if (!this.bucket) return [];
-    return sql
+    return this.claimsOnly();
+  }
+
+  /**
+   * Credential jobs archived claims-only before whole rows were. No new ones appear, so once none is
+   * left a meta row says so and the walk stops for good. No index is built for them (on a large
+   * object that would read the whole file at wake): they are the oldest signed jobs, so the walk of
+   * signed jobs in seq order meets them first, and reads all signed jobs once, on the last round.
+   */
+  private claimsOnly(): JobRow[] {
+    if (!this.bucket || this.converted) return [];
+    const sql = this.storage.sql;
+    this.converted = sql.exec("SELECT 1 FROM meta WHERE k = 'claims_only_moved'").toArray().length > 0;
+    if (this.converted) return [];
+    const rows = sql
       .exec<JobRow>(
-        "SELECT * FROM jobs INDEXED BY jobs_claims_archived WHERE archived = 1 AND kind = 'credential' AND status = 'signed' ORDER BY seq LIMIT ?",
+        "SELECT * FROM jobs INDEXED BY jobs_by_status WHERE status = 'signed' AND archived = 1 AND kind = 'credential' ORDER BY seq LIMIT ?",
         ROUND,
       )
       .toArray();
+    if (rows.length === 0) {
+      sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('claims_only_moved', '1')");
+      this.converted = true;
+    }
+    return rows;
   }
 
   /**

@@ -369,6 +369,10 @@ export class IssuerObject extends DurableObject<Env> {
       ? this.rotations.cancel(id, Date.now())
       : this.engine.cancelOperation(id, "cancelled by operator");
     await this.afterChange();
+    // A credential's operation archived with its job is done, as it was while hot.
+    if (!result.ok && result.code === "not_found" && (await this.reads.operation(id))) {
+      return fail("operation_done", "the operation is already done");
+    }
     return result;
   }
 

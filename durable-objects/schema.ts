@@ -301,8 +301,6 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER jobs_signed_undeletable BEFORE DELETE ON jobs WHEN OLD.status = 'signed'
     AND NOT EXISTS (SELECT 1 FROM cold_jobs WHERE seq = OLD.seq)
   BEGIN SELECT RAISE(ABORT, 'signed sign job is immutable'); END;
-  -- Credential jobs archived before whole rows were (claims only): the alarm moves them too.
-  CREATE INDEX jobs_claims_archived ON jobs (seq) WHERE archived = 1 AND kind = 'credential' AND status = 'signed';
   `,
 ];
 

@@ -132,6 +132,10 @@ describe("cold credentials go to R2 whole", () => {
     expect(await reads(did, ids, jobIds, opIds)).toEqual(before);
     await evictDurableObject(stubOf(did));
     expect(await reads(did, ids, jobIds, opIds)).toEqual(before);
+    // Cancelling a cold credential's operation: done already, as while it was hot.
+    const cancel = await api("PUT", `/v1/operations/cancel/${opIds[0]}`);
+    expect(cancel.status, JSON.stringify(cancel.body)).toBe(409);
+    expect(cancel.body.code).toBe("operation_done");
     // A repeated alarm finds nothing more to move.
     expect(await alarmNow(did)).toBe(true);
     expect(await count(did, "SELECT count(*) AS n FROM cold_jobs")).toBe(5);
@@ -197,6 +201,19 @@ describe("cold credentials go to R2 whole", () => {
     });
     expect(problem(coldRejected)).toEqual(problem(rejected));
     expect(rejected.status).toBe(409);
+  });
+
+  it("a create repeated with its Idempotency-Key after its credential went cold answers as the first did", async () => {
+    const { did, vmId } = await custodialDid("Ed25519");
+    const body = { issuer: did, verificationMethodId: vmId, subject: "did:example:s", data: { n: 1 } };
+    const headers = { "idempotency-key": `cold-${crypto.randomUUID()}` };
+    const first = await api("PUT", "/v1/credentials", body, { headers });
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    await archiveAll(did);
+    expect(await count(did, "SELECT count(*) AS n FROM cold_jobs")).toBe(1);
+    const again = await api("PUT", "/v1/credentials", body, { headers });
+    expect(again.status, JSON.stringify(again.body)).toBe(first.status);
+    expect(again.body).toEqual(first.body);
   });
 
   it("a cold credential is revoked, suspended and deleted like a hot one", async () => {
