@@ -64,6 +64,13 @@ const OTHER_REASONS = JSON.stringify({ detail: `other reasons (more than ${MAX_I
 
 /** Sign jobs in the object's SQLite. Every status change goes through `end`. */
 export class JobStore {
+  /**
+   * Moves on every change of an existing job's row (`end`, `purgeOne`): a reader that holds rows
+   * across an await (a batch of signatures applied in turns) knows from it whether they are still
+   * current. Per instance: an evicted object's readers are gone with it.
+   */
+  version = 0;
+
   constructor(
     private readonly sql: SqlStorage,
     readonly did: () => string,
@@ -289,7 +296,9 @@ export class JobStore {
             now,
             id,
           );
-    return cursor.rowsWritten > 0;
+    if (cursor.rowsWritten === 0) return false;
+    this.version++;
+    return true;
   }
 
   /** Audit rows of the open transaction (see `within`), or null when none is open. */
@@ -366,14 +375,15 @@ export class JobStore {
 
   /** Drops one ended job's signing input; `archived` when R2 holds it. False when it was purged already. */
   purgeOne(id: string, now: number, archived: boolean): boolean {
-    return (
+    const purged =
       this.sql.exec(
         "UPDATE jobs SET signing_input = '', purged_at = ?, archived = ? WHERE id = ? AND ended_at IS NOT NULL AND purged_at IS NULL",
         now,
         archived ? 1 : 0,
         id,
-      ).rowsWritten > 0
-    );
+      ).rowsWritten > 0;
+    if (purged) this.version++;
+    return purged;
   }
 
   toSignJob(row: JobRow, keyRef?: string): SignJob {

@@ -11,12 +11,27 @@ import type { IssuerKey, SignJob, Submission } from "../src/core/models";
 import { decodeSignature, splitCompactJws, verifySignature } from "../src/crypto";
 import type { Engine } from "./engine";
 import type { JobRow } from "./jobs";
-import { TURN_JOBS, yieldTurn } from "./turns";
+import { turnsOf, yieldTurn } from "./turns";
 
 const enc = new TextEncoder();
 
 /** A submitted signature that passed the cheap checks, waiting for verification. */
 type SignatureCheck = { at: number; job: JobRow; key: IssuerKey; signature: Uint8Array; encoded: string };
+
+/**
+ * The batch's jobs as last read, for the turns: `fresh` are the ids whose rows are current as of
+ * JobStore.version `version` (the turns' own changes are written into `rows` as they are made).
+ */
+type Snapshot = { rows: Map<string, JobRow>; fresh: Set<string>; version: number };
+
+/**
+ * What applying one signature costs a turn (turns.ts), in statements: the job's update, its
+ * operation's states read and its update (test/cost/turns.test.ts: 3.0 per job); plus its
+ * verification, about one statement's time natively (WebCrypto: EdDSA, ES256) and an estimated ten
+ * for ES256K, which is verified in JavaScript (@noble/curves).
+ */
+const APPLY_COST = 3;
+const verifyCost = (alg: string) => (alg === "ES256K" ? 10 : 1);
 
 export class SignatureIntake {
   constructor(
@@ -39,14 +54,17 @@ export class SignatureIntake {
   /**
    * Signatures for many jobs (a `PUT /v1/signjobs` batch, a batched `sign` frame), each judged on
    * its own with the rules of `submit`: decoded and checked against the job first, then verified
-   * and applied in turns of TURN_JOBS (`applySignatures`), each job's state read again in its
-   * turn's transaction (another submission may have landed meanwhile; the same id twice in one
-   * batch is a repeat).
+   * and applied in turns sized by their work (turns.ts, `applySignatures`). Each turn's transaction
+   * judges a job by its state as it is then: read again when any job changed since the batch last
+   * read it (another submission may have landed meanwhile); the same id twice in one batch is a repeat.
    */
   async submitMany(items: readonly { id: string; submission: Submission }[], origin: string): Promise<Result<SignJob>[]> {
     const out: Result<SignJob>[] = new Array(items.length);
     const checks: SignatureCheck[] = [];
     const keys = new Map<string, IssuerKey | null>();
+    // The version before the read: a change made after it (a job expired below, a submission
+    // landing during an await) makes the turns read their jobs again.
+    const version = this.engine.jobs.version;
     const known = this.engine.jobs.getMany(items.map((i) => i.id));
     const missing = items.map((i) => i.id).filter((id) => !known.has(id));
     // Cold jobs are signed: `settled` answers them below, before anything is written for them.
@@ -90,11 +108,14 @@ export class SignatureIntake {
       if (early) out[at] = early;
       else checks.push({ at, job, key, signature, encoded });
     }
-    // Verified and applied in turns of TURN_JOBS, with a real yield between them: a batch of 1,000
+    // Verified and applied in turns, with a real yield between them: a batch of 1,000
     // would otherwise hold every other request on this object for its whole verify-and-commit.
-    for (let from = 0; from < checks.length; from += TURN_JOBS) {
-      if (from > 0) await yieldTurn();
-      await this.applySignatures(checks.slice(from, from + TURN_JOBS), origin, out);
+    // Verification stays in the turns (not all up front): WebCrypto does not yield in workerd, and
+    // an ES256K batch of 1,000 verified in JavaScript would hold the object for about a second.
+    const snapshot: Snapshot = { rows: known, fresh: new Set(known.keys()), version };
+    for (const [i, turn] of turnsOf(checks, (c) => APPLY_COST + verifyCost(c.job.alg)).entries()) {
+      if (i > 0) await yieldTurn();
+      await this.applySignatures(turn, origin, out, snapshot);
     }
     // No re-arm here: every caller ends with the object's afterChange, once per request or batch.
     return out;
@@ -102,24 +123,32 @@ export class SignatureIntake {
 
   /**
    * One turn of `submitMany`: the signatures verified at once (WebCrypto runs them natively), then
-   * every valid one applied in one transaction, where each job's state is read again (another
-   * submission may have landed during the await or an earlier turn).
+   * every valid one applied in one transaction, each job judged by its state as it is now.
    */
-  private async applySignatures(checks: SignatureCheck[], origin: string, out: Result<SignJob>[]): Promise<void> {
+  private async applySignatures(checks: SignatureCheck[], origin: string, out: Result<SignJob>[], snapshot: Snapshot): Promise<void> {
     const valid = await Promise.all(
       checks.map((c) => verifySignature(c.job.alg, c.key.publicJwk, enc.encode(c.job.signing_input), c.signature)),
     );
     const now = Date.now();
     const contexts = new Map<string, KindContext>();
     const signedIds: string[] = [];
+    const jobs = this.engine.jobs;
     this.engine.tx(() => {
-      // Every job's state as it is now, in one read; kept up to date below, so the same id twice in
-      // one turn sees the first one's effect (in a later turn, the read itself does).
-      const currentRows = this.engine.jobs.getMany(checks.map((c) => c.job.id));
+      // A job changed since the batch last read (another request, an expiry): every row may be
+      // stale, and this turn's are read again, in one statement. Otherwise the rows in hand are
+      // current (the turns' own changes are in them), and reading them again would be a statement
+      // per turn for nothing.
+      if (snapshot.version !== jobs.version) snapshot.fresh.clear();
+      const stale = checks.map((c) => c.job.id).filter((id) => !snapshot.fresh.has(id));
+      if (stale.length > 0) {
+        for (const [id, row] of jobs.getMany(stale)) snapshot.rows.set(id, row);
+        for (const id of stale) snapshot.fresh.add(id);
+      }
+      const before = jobs.version;
       checks.forEach((c, i) => {
         // Settled first, as if the items ran one after another: a job an earlier item (or another
         // request) signed answers by its signature, whether or not this one verified.
-        const current = currentRows.get(c.job.id)!;
+        const current = snapshot.rows.get(c.job.id)!;
         const settled = this.settled(current, c.encoded);
         if (settled) {
           out[c.at] = settled;
@@ -132,11 +161,15 @@ export class SignatureIntake {
         let ctx = contexts.get(c.key.id);
         if (!ctx) contexts.set(c.key.id, (ctx = this.engine.context(c.key, origin, now)));
         const signed = this.engine.accept(ctx, current, c.encoded);
-        currentRows.set(c.job.id, signed);
+        snapshot.rows.set(c.job.id, signed);
         signedIds.push(c.job.id);
-        out[c.at] = ok(this.engine.jobs.toSignJob(signed));
+        out[c.at] = ok(jobs.toSignJob(signed));
       });
       this.engine.parts.hooks.signed(signedIds);
+      // Only this turn's signatures changed jobs (each is in `rows`): the rows stay current. Any
+      // other change (an expiry in `settled`, a cancelled sibling) makes the next turn read again.
+      snapshot.version = jobs.version;
+      if (jobs.version !== before + signedIds.length) snapshot.fresh.clear();
     });
   }
 

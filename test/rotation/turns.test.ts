@@ -45,6 +45,43 @@ describe("work in turns", () => {
     expect(await count(issuer.did, "SELECT coalesce(sum(count), 0) AS n FROM audit WHERE event = 'signed'")).toBe(300);
   });
 
+  it("a job another request ends while a batch of signatures is applied answers as it ended, not as the batch's stale read of it", async () => {
+    const key = await externalKey("Ed25519");
+    const issuer = await externalDid(key);
+    const requests = Array.from({ length: 200 }, (_, i) => ({
+      issuer: issuer.did,
+      verificationMethodId: issuer.vmId,
+      subject: "did:example:s",
+      data: { i },
+    }));
+    const created = await api("PUT", "/v1/credentials/batch", { requests });
+    expect(created.status).toBe(202);
+    const jobs = (await api("GET", `/v1/signjobs?did=${enc(issuer.did)}&status=pending&pageSize=1000`)).body.signJobs as any[];
+    const signatures = await Promise.all(jobs.map(async (j) => ({ id: j.id, signature: await key.sign(j.signingInput) })));
+    // The batch reads every job up front and applies them in turns; the cancels land between turns.
+    const batch = api("PUT", "/v1/signjobs", { signatures });
+    const victims = jobs.slice(-20);
+    const cancels = await Promise.all(victims.map((j) => api("PUT", `/v1/operations/cancel/${j.operationId}`)));
+    const res = await batch;
+    expect(res.status).toBe(200);
+    const results = new Map((res.body.results as { id: string; status: string; code?: string }[]).map((r) => [r.id, r]));
+    const final = new Map(
+      (await objectQuery<{ id: string; status: string }>(issuer.did, "SELECT id, status FROM jobs")).map((r) => [r.id, r.status]),
+    );
+    for (const [i, j] of victims.entries()) {
+      const r = results.get(j.id)!;
+      // Whichever came first wins, and the batch's answer says what became of the job.
+      if (cancels[i]!.status === 200) {
+        expect(final.get(j.id)).toBe("cancelled");
+        expect(r).toMatchObject({ status: "cancelled", code: "job_not_pending" });
+      } else {
+        expect(final.get(j.id)).toBe("signed");
+        expect(r.status).toBe("signed");
+      }
+    }
+    for (const j of jobs.slice(0, -20)) expect(final.get(j.id)).toBe("signed");
+  });
+
   it("a custodial rotation re-signs in turns: a request sent during the scan sees part of its first batch", async () => {
     const did = "did:web:ssi.test:rot-turns";
     expect((await api("PUT", "/v1/dids/web", { keyType: "Ed25519", options: { didWebId: did } })).status).toBe(201);
