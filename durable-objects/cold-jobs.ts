@@ -25,6 +25,12 @@ export type ColdRow = {
   legacy: boolean;
 };
 
+/** An id as compact tables store it: without this object's prefix, or '!' and the whole id when it has none. */
+export function shortId(objectId: string, id: string): string {
+  const prefix = `${objectId}.`;
+  return objectId !== "" && id.startsWith(prefix) ? id.slice(prefix.length) : `!${id}`;
+}
+
 export class ColdJobs {
   constructor(
     private readonly sql: SqlStorage,
@@ -32,10 +38,8 @@ export class ColdJobs {
     private readonly objectId: string,
   ) {}
 
-  /** An id as stored: without this object's prefix, or '!' and the whole id when it has none. */
   short(id: string): string {
-    const prefix = `${this.objectId}.`;
-    return id.startsWith(prefix) ? id.slice(prefix.length) : `!${id}`;
+    return shortId(this.objectId, id);
   }
 
   /** SQL for the whole id of a stored one (column `col`; ?1 is the object id). */

@@ -302,6 +302,24 @@ const MIGRATIONS: readonly string[] = [
     AND NOT EXISTS (SELECT 1 FROM cold_jobs WHERE seq = OLD.seq)
   BEGIN SELECT RAISE(ABORT, 'signed sign job is immutable'); END;
   `,
+  `
+  -- Compact status entries (durable-objects/status-entries.ts): they stay with every credential,
+  -- cold ones too, so their size is most of what a cold credential costs. The credential id without
+  -- the object id (as cold_jobs stores ids), the list by its rowid (lists are never deleted); set
+  -- bits indexed for re-encoding a list. Entries written before stay in status_entries.
+  CREATE TABLE status_bits (
+    credential TEXT NOT NULL PRIMARY KEY,
+    list INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    bit INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE INDEX status_bits_set ON status_bits (list, idx) WHERE bit = 1;
+  -- Revocation is permanent, whatever code runs against this database.
+  CREATE TRIGGER status_bits_revocation_permanent BEFORE UPDATE OF bit ON status_bits
+  WHEN OLD.bit = 1 AND NEW.bit = 0 AND (SELECT purpose FROM status_lists WHERE rowid = OLD.list) = 'revocation'
+  BEGIN SELECT RAISE(ABORT, 'revocation is permanent'); END;
+  `,
 ];
 
 /**

@@ -12,6 +12,7 @@ import type { JobRow } from "./jobs";
 import type { KeyStore } from "./keys";
 import type { IssuerMeta } from "./meta";
 import type { Outbox } from "./outbox";
+import { StatusEntries, type EntryRow } from "./status-entries";
 
 /** How long verifiers may cache a list (the credential's `ttl`, and the HTTP max-age). */
 export const STATUS_LIST_TTL_MS = 300_000;
@@ -35,8 +36,6 @@ type ListRow = {
   job_id: string | null;
 };
 
-type EntryRow = { credential_id: string; list_id: string; idx: number; purpose: StatusPurpose; bit: number; version: number };
-
 /** One requested change; an absent flag is left as it is. */
 export type StatusChange = { id: string; revoked?: boolean; suspended?: boolean };
 
@@ -59,19 +58,11 @@ export interface PublishedGroup {
   operations: Map<string, string>;
 }
 
-const flagsOf = (e: EntryRow | undefined): StatusFlags => ({
+const flagsOf = (e: Pick<EntryRow, "purpose" | "bit" | "version"> | undefined): StatusFlags => ({
   revoked: e?.purpose === "revocation" && e.bit === 1,
   suspended: e?.purpose === "suspension" && e.bit === 1,
   version: e?.version ?? 0,
 });
-
-// A status entry, and whether its credential has a D1 `credentials` row (its first job's context has
-// no `indexOnly`, or its cold row says so: durable-objects/cold-jobs.ts, ids stored without ?2, the
-// object id); a credential whose job is unknown here is treated as having one, as all once did.
-const ENTRY_WITH_LEGACY_ROW = `SELECT e.*, coalesce((SELECT json_extract(j.context, '$.indexOnly') IS NULL FROM jobs j INDEXED BY jobs_by_artifact
-  WHERE j.artifact_id = e.credential_id ORDER BY j.seq LIMIT 1), (SELECT c.legacy FROM cold_jobs c INDEXED BY cold_jobs_by_artifact
-  WHERE c.artifact IS NOT NULL AND c.artifact = CASE WHEN substr(e.credential_id, 1, 65) = ?2 || '.' THEN substr(e.credential_id, 66)
-  ELSE '!' || e.credential_id END ORDER BY c.seq LIMIT 1), 1) AS legacy_row FROM status_entries e WHERE e.credential_id = ?1`;
 
 const NEWEST_JOB = `jobs.id = status_lists.job_id`;
 // The issuer can still sign: its DID is not deleted and it has a key that is not revoked.
@@ -103,7 +94,11 @@ export class StatusLists {
     private readonly keys: KeyStore,
     /** This object's id (hex): a list's id names it, so its publication is read through this object. */
     private readonly objectId: string = "",
-  ) {}
+  ) {
+    this.entries = new StatusEntries(sql, objectId);
+  }
+
+  private readonly entries: StatusEntries;
 
   /** Inside the creating transaction: the next index of the open list, opening one when none is. */
   allocate(
@@ -118,13 +113,7 @@ export class StatusLists {
     const index = this.permutation(list).at(list.next_counter);
     const next = list.next_counter + 1;
     this.sql.exec("UPDATE status_lists SET next_counter = ?, open = ? WHERE id = ?", next, next < list.capacity ? 1 : 0, list.id);
-    this.sql.exec(
-      "INSERT INTO status_entries (credential_id, list_id, idx, purpose) VALUES (?, ?, ?, ?)",
-      credentialId,
-      list.id,
-      index,
-      purpose,
-    );
+    this.entries.insert(credentialId, list.id, index);
     return { listId: list.id, index, purpose, listCredential: list.url };
   }
 
@@ -159,7 +148,7 @@ export class StatusLists {
 
   /** The credential's current flags in this object (the source of truth); all false without a status entry. */
   flags(credentialId: string): StatusFlags {
-    return flagsOf(this.sql.exec<EntryRow>("SELECT * FROM status_entries WHERE credential_id = ?", credentialId).toArray()[0]);
+    return flagsOf(this.entries.get(credentialId));
   }
 
   /**
@@ -171,7 +160,7 @@ export class StatusLists {
     return changes.map((change) => {
       // Whether D1's `credentials` table has a row to update comes with the entry, in the same statement:
       // only credentials created before that table left the write path do (kinds/credential.ts).
-      const entry = this.sql.exec<EntryRow & { legacy_row: number }>(ENTRY_WITH_LEGACY_ROW, change.id, this.objectId).toArray()[0];
+      const entry = this.entries.withLegacyRow(change.id);
       const flags = flagsOf(entry);
       const refuse = (code: StatusChangeResult["code"], detail: string) => ({
         id: change.id,
@@ -199,7 +188,7 @@ export class StatusLists {
         return refuse("no_signing_key", `no usable signing key for credential ${change.id}'s status list: its key is revoked`);
       }
       const version = entry.version + 1;
-      this.sql.exec("UPDATE status_entries SET bit = ?, version = ? WHERE credential_id = ?", want ? 1 : 0, version, change.id);
+      this.entries.setBit(entry, want ? 1 : 0, version);
       // New bits: publication starts over (a list that had failed is offered again).
       this.sql.exec("UPDATE status_lists SET revision = revision + 1, publish_attempts = 0 WHERE id = ?", entry.list_id);
       const after = flagsOf({ ...entry, bit: want ? 1 : 0, version });
@@ -307,7 +296,7 @@ export class StatusLists {
   /** Whether a list of these credentials has no key to sign its next revision. */
   unsignable(credentialIds: string[]): boolean {
     return credentialIds.some((id) => {
-      const e = this.sql.exec<{ list_id: string }>("SELECT list_id FROM status_entries WHERE credential_id = ?", id).toArray()[0];
+      const e = this.entries.get(id);
       return e !== undefined && this.keyForList(e.list_id) === null;
     });
   }
@@ -317,7 +306,7 @@ export class StatusLists {
     const out = new Map<string, IssuerKey>();
     const listIds = new Set<string>();
     for (const id of credentialIds) {
-      const e = this.sql.exec<{ list_id: string }>("SELECT list_id FROM status_entries WHERE credential_id = ?", id).toArray()[0];
+      const e = this.entries.get(id);
       if (e) listIds.add(e.list_id);
     }
     for (const listId of listIds) {
@@ -336,9 +325,7 @@ export class StatusLists {
   /** The status-list kind's input for the list's current bits. */
   private revision(list: ListRow) {
     const bits = new Bitstring(list.size);
-    for (const { idx } of this.sql.exec<{ idx: number }>("SELECT idx FROM status_entries WHERE list_id = ? AND bit = 1", list.id)) {
-      bits.set(idx, true);
-    }
+    for (const idx of this.entries.setIndexes(list.id)) bits.set(idx, true);
     const { id: listId, revision, purpose, format, url } = list;
     return { listId, revision, purpose, format, url, ttlMs: STATUS_LIST_TTL_MS, encodedList: "u" + base64url.encode(gzipSync(bits.bytes)) };
   }

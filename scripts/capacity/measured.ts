@@ -37,25 +37,30 @@ export const MEASURED = {
     compactIndexRowsWrittenPerCredential: 3,
   },
   /** Growth of the issuer object's SQLite file per credential (job with its signing input, operation, status entry, audit). */
-  objectBytesPerCredential: 6_144,
-  /** Logical bytes by table per credential: jobs 2,680 (1,126 after retention), operations 385, audit 123, status entry 106, idempotency 64. */
-  objectLogicalPerCredential: 4_356,
+  objectBytesPerCredential: 5_809,
+  /**
+   * Logical bytes by table per credential: jobs 3,329, operations 580, audit 123, status entry 68
+   * (status_bits; 236 in status_entries, when this was 6,144 file bytes), idempotency 129.
+   */
+  objectLogicalPerCredential: 4_229,
   /**
    * Share of the object's logical bytes a credential keeps once retention archived it: its cold row
-   * (84), status entry (236) and, until it expires, its idempotency record (129). Was 0.603 while
-   * the archive moved the claims only (job row, operation and audit stayed).
+   * (84), status entry (68) and, until it expires, its idempotency record (129). Was 0.603 while
+   * the archive moved the claims only (job row, operation and audit stayed), 0.097 with the status
+   * entry in status_entries.
    */
-  objectPurgedRatio: 0.097,
+  objectPurgedRatio: 0.06,
   /** Logical bytes of the status entry alone (kept hot: revocation updates it in place). */
   objectStatusEntryLogical: 236,
   /**
    * Object file bytes per cold credential (its job, operation and audit rows in R2, durable-objects/
    * archive.ts): the cold row with its indexes (328 measured alone, without a status entry; 84
-   * logical bytes in the row) and the status entry with its indexes (≈ 490: two 101-character ids,
-   * each in the row and an index). Measured in steady state by test/signjobs/cold-archive.test.ts
-   * (file growth over a second round of 500 revocable credentials archived).
+   * logical bytes in the row) and the compact status entry (status_bits, ≈ 50; ≈ 490 in
+   * status_entries, with two 101-character ids each in the row and an index: 819 in all). Measured
+   * in steady state by test/signjobs/cold-archive.test.ts (file growth over a second round of 500
+   * revocable credentials archived).
    */
-  objectColdBytesPerCredential: 819,
+  objectColdBytesPerCredential: 377,
   /** R2 bytes per cold credential: its record (job row with claims and signature, operation row, audit rows). */
   r2BytesPerColdCredential: 4_389,
   /** The compact JWS as served (what R2 holds for a cold credential; the credential JSON is its payload). */

@@ -55,7 +55,9 @@ async function makeLegacy(issuer: Issuer, routedId: string, bareUuid: boolean): 
     delete context.indexOnly;
     context.credentialId = id;
     sql.exec("UPDATE jobs SET artifact_id = ?, context = ? WHERE artifact_id = ?", id, JSON.stringify(context), routedId);
-    sql.exec("UPDATE status_entries SET credential_id = ? WHERE credential_id = ?", id, routedId);
+    // Status entries key a credential by its id without the object's prefix ('!' and the whole id without one).
+    const short = (x: string) => (x.indexOf(".") === 64 ? x.slice(65) : `!${x}`);
+    sql.exec("UPDATE status_bits SET credential = ? WHERE credential = ?", short(id), short(routedId));
     return context;
   });
   if (bareUuid) await env.DB.prepare("DELETE FROM credential_index WHERE id = ?").bind(routedId).run();

@@ -25,8 +25,8 @@ const counts = async (issuer: Issuer) => ({
   jobs: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM jobs"))[0]!.n,
   operations: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM operations"))[0]!.n,
   lists: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM status_lists"))[0]!.n,
-  entries: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM status_entries"))[0]!.n,
-  setBits: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM status_entries WHERE bit = 1"))[0]!.n,
+  entries: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM status_bits"))[0]!.n,
+  setBits: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM status_bits WHERE bit = 1"))[0]!.n,
   outbox: (await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM outbox"))[0]!.n,
   d1Credentials: (await env.DB.prepare("SELECT count(*) AS n FROM credential_index WHERE issuer = ?")
     .bind(issuer.did)

@@ -91,7 +91,10 @@ describe("status index allocation", () => {
         .one();
       expect(row).toEqual({ next_counter: 131_072, open: 0 });
       const distinct = state.storage.sql
-        .exec<{ n: number }>("SELECT count(DISTINCT idx) AS n FROM status_entries WHERE list_id = ?", first)
+        .exec<{ n: number }>(
+          "SELECT count(DISTINCT idx) AS n FROM status_bits WHERE list = (SELECT rowid FROM status_lists WHERE id = ?)",
+          first,
+        )
         .one().n;
       expect(distinct).toBe(131_072);
       const overflow = lists.allocate("revocation", "bulk-overflow", "jwt_vc", {

@@ -50,7 +50,7 @@ describe("a status change without a usable signing key", () => {
 
     // Nothing moved: flags, bits, list revisions, jobs, D1, the published list.
     expect((await api("GET", `/v1/credentials/${a.id}/status`)).body).toEqual({ revoked: false, suspended: false });
-    expect(await objectQuery(issuer.did, "SELECT credential_id FROM status_entries WHERE bit = 1")).toEqual([]);
+    expect(await objectQuery(issuer.did, "SELECT credential FROM status_bits WHERE bit = 1")).toEqual([]);
     expect(await objectQuery<ListRow>(issuer.did, "SELECT id, revision, job_revision FROM status_lists")).toEqual(listsBefore);
     expect(await pendingJobs(issuer.did)).toEqual([]);
     expect((await api("GET", `/v1/credentials/${a.id}`)).body.revoked).toBe(false);
