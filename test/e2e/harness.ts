@@ -2,7 +2,12 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "../../scripts/dev-server.ts";
 
-export const SIGNER_BIN = join(ROOT, "node_modules", ".bin", "ssi-edge-signer");
+/**
+ * The daemon of this checkout, run by the Node that runs the tests: not `node_modules/.bin`, whose
+ * workspace link may point at another checkout's signer (a worktree sharing node_modules) and whose
+ * shebang picks whatever `node` is first on PATH.
+ */
+export const SIGNER_BIN = join(ROOT, "signer", "bin", "ssi-edge-signer.js");
 
 /** Operator calls against a running service. */
 export function operator(url: string, token: string) {
@@ -18,7 +23,7 @@ export function operator(url: string, token: string) {
 }
 
 export function signerCli(args: string[], env: Record<string, string>): string {
-  return execFileSync(SIGNER_BIN, args, { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" });
+  return execFileSync(process.execPath, [SIGNER_BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" });
 }
 
 export type LogLine = Record<string, unknown>;
@@ -36,7 +41,11 @@ export interface Daemon {
 
 /** Starts `ssi-edge-signer run` and collects its JSON log lines. */
 export function startDaemon(args: string[], env: Record<string, string>): Daemon {
-  const child = spawn(SIGNER_BIN, ["run", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [SIGNER_BIN, "run", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const daemon: Daemon = { child, lines: [], stderr: [], errLines: [], watchers: [] };
   const split = (stream: "out" | "err", into: LogLine[]) => {
     let buf = "";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { base64url } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ALG_OF, joseEcdsa, type KeyType } from "../../signer/src/backend.js";
+import { ALG_OF, joseEcdsa, verifyJose, type KeyType } from "../../signer/src/backend.js";
 import { keygenJwk, openJwkBackend } from "../../signer/src/backends/jwk.js";
 import { keygenPkcs11, openPkcs11Backend, parsePkcs11Uri } from "../../signer/src/backends/pkcs11.js";
 import { PIN, SOFTHSM_MODULE, TOKEN, freshToken, softhsmAvailable } from "./softhsm.js";
@@ -81,6 +81,20 @@ describe("jwk backend", () => {
       expect(await verifyJws(backend.alg, kg.publicKeyJwk, input, base64url.encode(sig))).toBe(true);
       await backend.close();
     });
+
+    it(`checks its own ${keyType} signatures before sending them: another key's, a changed input, a truncated one are refused`, async () => {
+      const [a, b] = [join(dir, `${keyType}-a.jwk`), join(dir, `${keyType}-b.jwk`)];
+      const ka = await keygenJwk(keyType, a);
+      await keygenJwk(keyType, b);
+      const [backendA, backendB] = [await openJwkBackend(a), await openJwkBackend(b)];
+      const input = jwtInput(backendA.alg);
+      const sig = await backendA.sign(input);
+      expect(verifyJose(backendA.alg, ka.publicKeyJwk, input, sig)).toBe(true);
+      expect(verifyJose(backendA.alg, ka.publicKeyJwk, input, await backendB.sign(input))).toBe(false);
+      expect(verifyJose(backendA.alg, ka.publicKeyJwk, `${input}x`, sig)).toBe(false);
+      expect(verifyJose(backendA.alg, ka.publicKeyJwk, input, sig.subarray(0, 63))).toBe(false);
+      await Promise.all([backendA.close(), backendB.close()]);
+    });
   }
 });
 
@@ -102,5 +116,18 @@ describe("helpers", () => {
     expect(high.hasHighS()).toBe(true);
     expect(joseEcdsa("ES256K", high.toBytes("der"))).toEqual(low.toBytes("compact"));
     expect(joseEcdsa("ES256K", high.toBytes("compact"))).toEqual(low.toBytes("compact"));
+  });
+
+  it("refuses a high-S ES256K signature as the service does", async () => {
+    const { secp256k1 } = await import("@noble/curves/secp256k1.js");
+    const { sha256 } = await import("@noble/hashes/sha2.js");
+    const sk = secp256k1.utils.randomSecretKey();
+    const pub = secp256k1.getPublicKey(sk, false);
+    const jwk = { kty: "EC", crv: "secp256k1", x: base64url.encode(pub.subarray(1, 33)), y: base64url.encode(pub.subarray(33)) };
+    const input = jwtInput("ES256K");
+    const low = secp256k1.Signature.fromBytes(secp256k1.sign(sha256(new TextEncoder().encode(input)), sk, { prehash: false }));
+    const high = new secp256k1.Signature(low.r, secp256k1.Point.Fn.ORDER - low.s);
+    expect(verifyJose("ES256K", jwk, input, low.toBytes("compact"))).toBe(true);
+    expect(verifyJose("ES256K", jwk, input, high.toBytes("compact"))).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+import { createPrivateKey, sign as nodeSign, type JsonWebKey } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
@@ -29,14 +30,18 @@ export async function openJwkBackend(path: string): Promise<SigningBackend> {
     throw new Error(`${path}: public members do not match the private key`);
   }
   const alg = ALG_OF[keyType];
+  // Ed25519 and P-256 sign natively (OpenSSL), as a KeyObject made once; secp256k1 stays in
+  // @noble/curves, which emits the low S the service insists on (OpenSSL does not).
+  const native = keyType === "secp256k1" ? null : createPrivateKey({ key: { ...publicJwk, d: jwk.d } as JsonWebKey, format: "jwk" });
   return {
     alg,
     publicJwk: async () => ({ ...publicJwk }),
     async sign(signingInput) {
       const msg = new TextEncoder().encode(signingInput);
-      if (keyType === "Ed25519") return ed25519.sign(msg, d);
-      // noble hashes with sha256 first (prehash) and, for secp256k1, emits low S by default.
-      return (keyType === "P-256" ? p256 : secp256k1).sign(msg, d);
+      if (native && keyType === "Ed25519") return new Uint8Array(nodeSign(null, msg, native));
+      if (native) return new Uint8Array(nodeSign("sha256", msg, { key: native, dsaEncoding: "ieee-p1363" }));
+      // noble hashes with sha256 first (prehash) and emits low S by default.
+      return secp256k1.sign(msg, d);
     },
     async close() {
       d.fill(0);
