@@ -3,9 +3,9 @@
  * Worker and its Durable Objects (taken over the inspector, attributed to source files through
  * the `// path` markers of wrangler's bundle), next to the CPU time each process of the run used
  * (/proc/<pid>/stat: wrangler's Node process, the proxy workerd, the Worker's workerd, the load
- * generator and, for the daemon scenario, the signer daemon).
+ * generator).
  *
- *   npx tsx bench/profile.ts [custodial-batch|single|external-rest|daemon]...
+ *   npx tsx bench/profile.ts [custodial-batch|single|deep-create|empty-create|fresh-issuers|daemon]...
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { startDevServer, type DevServer } from "../scripts/dev-server.ts";
@@ -263,6 +263,36 @@ const scenarios: Record<string, (call: Call, server: DevServer) => Promise<{ n: 
     return {
       n: 1000,
       run: () => pool(1000, 16, async (i) => void (await call("PUT", "/v1/credentials", credentialRequest(did.id, vm, 1000 + i), [201]))),
+    };
+  },
+  /**
+   * P2d: the real signer daemon (jwk backend, on the socket) signs 2,000 credentials created in
+   * batches of 500. The profile is the service's side; the daemon is a process of its own, not in
+   * the process table.
+   */
+  async daemon(call, server) {
+    const { daemonIssuer, issueAndWait } = await import("./signers.ts");
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "ssi-profile-"));
+    const issuer = await daemonIssuer(
+      server.url,
+      call,
+      ["keygen", "--backend", "jwk", "--out", join(dir, "k.jwk"), "--key-type", "Ed25519"],
+      ["--backend", "jwk", "--key-file", join(dir, "k.jwk")],
+      {},
+    );
+    await issueAndWait(call, issuer.id, issuer.vm, 500, 202);
+    return {
+      n: 2000,
+      run: async () => {
+        try {
+          await issueAndWait(call, issuer.id, issuer.vm, 2000, 202);
+        } finally {
+          await issuer.stop();
+        }
+      },
     };
   },
   /** P4: single creates into an external issuer holding BENCH_DEPTH pending jobs (default 20,000). */

@@ -20,7 +20,7 @@ const ROUND = 1000;
 type Call = ReturnType<typeof client>;
 
 /** Issues `count` credentials in batches and waits until every operation is done. */
-async function issueAndWait(call: Call, issuer: string, vm: string, count: number, expect: number): Promise<void> {
+export async function issueAndWait(call: Call, issuer: string, vm: string, count: number, expect: number): Promise<void> {
   const ids: string[] = [];
   for (let off = 0; off < count; off += BATCH) {
     const n = Math.min(BATCH, count - off);
@@ -87,7 +87,7 @@ async function pushLatency(url: string, token: string, call: Call): Promise<{ p5
 }
 
 /** Starts the real daemon for a fresh external DID; the issuer and how to stop it. */
-async function daemonIssuer(
+export async function daemonIssuer(
   url: string,
   call: Call,
   keygen: string[],

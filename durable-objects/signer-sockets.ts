@@ -107,7 +107,7 @@ export class SignerSockets {
       origin,
     };
     this.ctx.acceptWebSocket(server, [a.signer]);
-    server.serializeAttachment(a);
+    setAttachment(server, a);
     return { response: new Response(null, { status: 101, webSocket: client }), ...(principal ? { ready: { ws: server, a } } : {}) };
   }
 
@@ -164,7 +164,7 @@ export class SignerSockets {
     const current = attachmentOf(ws);
     if (ws.readyState !== WebSocket.OPEN || !current || current.principal !== null) return null;
     const authed: Attachment = { ...current, principal, epoch, authDeadline: null };
-    ws.serializeAttachment(authed);
+    setAttachment(ws, authed);
     return { type: "ready", socket: { ws, a: authed } };
   }
 
@@ -189,7 +189,7 @@ export class SignerSockets {
       return false;
     }
     const current = attachmentOf(ws);
-    if (current) ws.serializeAttachment({ ...current, epoch });
+    if (current) setAttachment(ws, { ...current, epoch });
     return true;
   }
 
@@ -240,9 +240,26 @@ export class SignerSockets {
   }
 }
 
+/**
+ * Attachments as last written or read, per socket: every frame, every offer of jobs and every
+ * signer count reads them, and parsing the serialized copy each time (zod) was about 80 µs per
+ * signed job on the socket path (bench/profile.ts daemon). After hibernation the sockets are new
+ * objects, so the first read of each parses what was serialized: the stored copy stays the truth.
+ */
+const attachments = new WeakMap<WebSocket, Attachment>();
+
+function setAttachment(ws: WebSocket, a: Attachment): void {
+  ws.serializeAttachment(a);
+  attachments.set(ws, a);
+}
+
 function attachmentOf(ws: WebSocket): Attachment | null {
+  const known = attachments.get(ws);
+  if (known) return known;
   const parsed = AttachmentSchema.safeParse(ws.deserializeAttachment());
-  return parsed.success ? parsed.data : null;
+  if (!parsed.success) return null;
+  attachments.set(ws, parsed.data);
+  return parsed.data;
 }
 
 /** Sends one frame; false when the socket is gone. */
