@@ -7,18 +7,36 @@ import { parseArgs } from "node:util";
 import { DESIGNS, evaluate, formatResult, shardsFor, type Design, type Workload } from "./model.ts";
 import { LIMITS } from "./limits.ts";
 
-const { values } = parseArgs({
-  options: {
-    issuers: { type: "string", default: "100000" },
-    credentials: { type: "string", default: "100000000" },
-    rate: { type: "string", default: "5000" },
-    largest: { type: "string" },
-    batch: { type: "string", default: "100" },
-    shards: { type: "string" },
-    design: { type: "string", default: "both" },
-    json: { type: "boolean", default: false },
-  },
-});
+const USAGE = `usage: npm run capacity -- [--issuers N] [--credentials N] [--rate N] [--largest N]
+         [--batch N] [--shards N] [--design today|proposed|both] [--json]`;
+
+const options = {
+  help: { type: "boolean", default: false },
+  issuers: { type: "string", default: "100000" },
+  credentials: { type: "string", default: "100000000" },
+  rate: { type: "string", default: "5000" },
+  largest: { type: "string" },
+  batch: { type: "string", default: "100" },
+  shards: { type: "string" },
+  design: { type: "string", default: "both" },
+  json: { type: "boolean", default: false },
+} as const;
+
+function parsed() {
+  try {
+    return parseArgs({ options }).values;
+  } catch (err) {
+    // An unknown or malformed option is the user's mistake: say which, and how to call it.
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const values = parsed();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const num = (name: string, raw: string | undefined): number => {
   const n = Number(String(raw).replaceAll("_", "").replaceAll(",", ""));
