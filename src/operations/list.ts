@@ -17,7 +17,7 @@ import { Where } from "../db/where";
 import { failureOfEnding } from "../../durable-objects/operations";
 import { CredentialState, type CredentialIndexRow } from "../shards/credential-index";
 import { mergeBounded, type TimeKey } from "../shards/merge";
-import { IndexShards } from "../shards/shards";
+import { IndexShards, laterBookmark } from "../shards/shards";
 import type { OperationRow } from "./bodies";
 
 const CREDENTIALS = "credentials";
@@ -29,42 +29,67 @@ type Source = { rows: OperationRow[]; frontier: TimeKey | null };
 
 const keyOf = (r: OperationRow): TimeKey => [r.created_at, r.id];
 
-/** A page of operation rows after `after`, at most `pageSize`, and the key the next page resumes after (null: none). */
+/**
+ * A page of operation rows after `after`, at most `pageSize`, the key the next page resumes after
+ * (null: none), and the D1 session bookmarks of what it read (one per shard, as the credential lists
+ * give them): sent back, the next list reads at least what this one saw.
+ */
 export async function listOperations(
   env: Env,
   filter: OperationFilter,
   after: TimeKey | null,
   pageSize: number,
-): Promise<{ rows: OperationRow[]; next: TimeKey | null }> {
+  bookmarks: Record<number, string> = {},
+): Promise<{ rows: OperationRow[]; next: TimeKey | null; bookmarks: Record<number, string> }> {
   // Each source is asked for one row past the page, so a full last page is known to be the last.
   const limit = pageSize + 1;
   const indexed = filter.parent === undefined || filter.parent === CREDENTIALS;
-  const sources = await Promise.all([fromD1(env.DB, filter, after, limit), ...(indexed ? [fromIndex(env, filter, after, limit)] : [])]);
+  const [d1, index] = await Promise.all([
+    fromD1(env.DB, filter, after, limit, bookmarks[0]),
+    indexed ? fromIndex(env, filter, after, limit, bookmarks) : null,
+  ]);
   // D1 first: should a credential ever have both rows, its `operations` row is the one listed.
-  return mergeBounded(sources, keyOf, pageSize);
+  const page = mergeBounded(index ? [d1, index] : [d1], keyOf, pageSize);
+  const out: Record<number, string> = { ...bookmarks, ...(index?.bookmarks ?? {}) };
+  const zero = laterBookmark(out[0], d1.bookmark);
+  if (zero !== undefined) out[0] = zero;
+  return { ...page, bookmarks: out };
 }
 
-async function fromD1(db: D1Database, filter: OperationFilter, after: TimeKey | null, limit: number): Promise<Source> {
+async function fromD1(
+  db: D1Database,
+  filter: OperationFilter,
+  after: TimeKey | null,
+  limit: number,
+  bookmark: string | undefined,
+): Promise<Source & { bookmark: string | undefined }> {
   const where = new Where()
     .when(filter.parent, "parent = ?")
     .when(filter.done === undefined ? undefined : filter.done ? 1 : 0, "done = ?")
     .when(after?.[0], "(created_at, id) > (?, ?)", ...(after ?? []));
+  const session = db.withSession(bookmark ?? "first-unconstrained");
   const rows = (
-    await db
+    await session
       .prepare(`SELECT * FROM operations ${where} ORDER BY created_at, id LIMIT ?`)
       .bind(...where.params, limit)
       .all<OperationRow>()
   ).results;
-  return { rows, frontier: rows.length < limit ? null : keyOf(rows[rows.length - 1]!) };
+  return { rows, frontier: rows.length < limit ? null : keyOf(rows[rows.length - 1]!), bookmark: session.getBookmark() ?? undefined };
 }
 
-async function fromIndex(env: Env, filter: OperationFilter, after: TimeKey | null, limit: number): Promise<Source> {
+async function fromIndex(
+  env: Env,
+  filter: OperationFilter,
+  after: TimeKey | null,
+  limit: number,
+  bookmarks: Record<number, string>,
+): Promise<Source & { bookmarks: Record<number, string> }> {
   // Pending is written as `state = 0` so the partial index on pending rows serves done=false.
   const pending = `state = ${CredentialState.pending} AND deleted_at IS NULL`;
   const state = filter.done === undefined ? [] : [filter.done ? `NOT (${pending})` : pending];
   const where = ["is_operation = 1", ...state].join(" AND ");
-  const page = await new IndexShards(env).listCredentials({ where, params: [] }, indexKeyAfter(after), limit);
-  return { rows: page.rows.map(operationRowOf), frontier: page.next && [page.next[0], PREFIX + page.next[1]] };
+  const page = await new IndexShards(env).listCredentials({ where, params: [] }, indexKeyAfter(after), limit, bookmarks);
+  return { rows: page.rows.map(operationRowOf), frontier: page.next && [page.next[0], PREFIX + page.next[1]], bookmarks: page.bookmarks };
 }
 
 /**

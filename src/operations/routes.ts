@@ -1,6 +1,7 @@
 import { objectOfOperation } from "../core/ids";
 import { issuerByHex, issuerByName } from "../issuer-client";
 import { createRoute, z } from "@hono/zod-openapi";
+import { BOOKMARK_HEADER, decodeBookmarks, encodeBookmarks } from "../shards/shards";
 import { notFound } from "../http/errors";
 import { PageQuery, commonErrors, createRouter, decodeTimeKey, encodePageToken, jsonResponse } from "../http/router";
 import { unwrap } from "../http/rpc";
@@ -56,14 +57,23 @@ operations.openapi(
     path: "/",
     tags: ["Operations"],
     summary: "List operations, optionally under a parent (e.g. credentials) and by done. Cross-issuer: may lag by up to a second.",
+    description:
+      "Answers with an `index-bookmark` header: send it back as the `index-bookmark` request header and the next list " +
+      "reads at least what this one saw (D1 sessions; a value that is not ours is ignored).",
     request: {
+      headers: z.object({ [BOOKMARK_HEADER]: z.string().optional() }),
       query: PageQuery.extend({
         parent: z.string().max(256).optional().openapi({ example: "credentials" }),
         done: z.enum(["true", "false"]).optional(),
       }),
     },
     responses: {
-      200: jsonResponse(z.object({ operations: z.array(OperationSchema), nextPageToken: z.string().optional() }), "A page"),
+      200: {
+        ...jsonResponse(z.object({ operations: z.array(OperationSchema), nextPageToken: z.string().optional() }), "A page"),
+        headers: {
+          [BOOKMARK_HEADER]: { description: "The D1 session bookmarks of what the list read, opaque", schema: { type: "string" } },
+        },
+      },
       ...commonErrors,
     },
   }),
@@ -72,7 +82,9 @@ operations.openapi(
     // D1's body-free rows and the credential index's page and filter together (list.ts); the
     // page's operations come whole from their objects.
     const filter = { parent: q.parent?.replace(/\/+$/, ""), done: q.done === undefined ? undefined : q.done === "true" };
-    const page = await listOperations(c.env, filter, decodeTimeKey(q.pageToken), q.pageSize);
+    const bookmarks = decodeBookmarks(c.req.valid("header")[BOOKMARK_HEADER]);
+    const page = await listOperations(c.env, filter, decodeTimeKey(q.pageToken), q.pageSize, bookmarks);
+    c.header(BOOKMARK_HEADER, encodeBookmarks(page.bookmarks));
     const next = page.next ? { nextPageToken: encodePageToken(page.next) } : {};
     return c.json({ operations: await operationsOf(c.env, page.rows), ...next }, 200);
   },

@@ -8,7 +8,7 @@ import { applyD1Migrations, env, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodePageToken } from "../../src/http/router";
 import { indexKeyAfter, operationRowOf } from "../../src/operations/list";
-import { forgetLayout } from "../../src/shards/shards";
+import { decodeBookmarks, forgetLayout } from "../../src/shards/shards";
 import { shardOf } from "../../src/shards/hash";
 import { api, enc, type ApiResponse } from "../support/api";
 import {
@@ -40,9 +40,15 @@ const before = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0
 async function listFrom(from: number, query: string, pageSize: number): Promise<Op[]> {
   const out: Op[] = [];
   let token: string | undefined = encodePageToken([from, ""]);
+  // Each page hands back the D1 session bookmarks of what it read, and the next page sends them.
+  let bookmark: string | null = null;
   do {
-    const res: ApiResponse = await api("GET", `/v1/operations?${query}&pageSize=${pageSize}&pageToken=${enc(token)}`);
+    const res: ApiResponse = await api("GET", `/v1/operations?${query}&pageSize=${pageSize}&pageToken=${enc(token)}`, undefined, {
+      headers: bookmark ? { "index-bookmark": bookmark } : {},
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
+    bookmark = res.headers.get("index-bookmark");
+    expect(Object.keys(decodeBookmarks(bookmark))).toContain("0");
     const page = res.body.operations as Op[];
     expect(page.length).toBeLessThanOrEqual(pageSize);
     for (const op of page) {
@@ -104,6 +110,14 @@ describe("a credential's operation, from its index row", () => {
     const all = await listFrom(from, "", 1);
     for (const id of ids) expect(find(all, id)).toHaveLength(1);
     for (const id of ids) expect((await api("GET", `/v1/operations/${id}`)).body).toEqual(find(all, id)[0]);
+  });
+
+  it("a bookmark that is not ours is ignored, never an error", async () => {
+    for (const value of ["not-a-bookmark", "e30", "x".repeat(5000)]) {
+      const res = await api("GET", "/v1/operations?parent=credentials&pageSize=2", undefined, { headers: { "index-bookmark": value } });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.headers.get("index-bookmark")).toBeTruthy();
+    }
   });
 
   it("an index row answers for itself when no object does: a failed one's code is its operation's", () => {
