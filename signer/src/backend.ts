@@ -1,6 +1,5 @@
 import { createPublicKey, verify as nodeVerify, type JsonWebKey, type KeyObject } from "node:crypto";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import type { JWK } from "jose";

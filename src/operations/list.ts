@@ -50,7 +50,7 @@ export async function listOperations(
   ]);
   // D1 first: should a credential ever have both rows, its `operations` row is the one listed.
   const page = mergeBounded(index ? [d1, index] : [d1], keyOf, pageSize);
-  const out: Record<number, string> = { ...bookmarks, ...(index?.bookmarks ?? {}) };
+  const out: Record<number, string> = { ...bookmarks, ...index?.bookmarks };
   const zero = laterBookmark(out[0], d1.bookmark);
   if (zero !== undefined) out[0] = zero;
   return { ...page, bookmarks: out };

@@ -6,26 +6,14 @@
  * nothing: the next alarm puts again and moves it. Credential jobs archived claims-only before
  * whole rows were move too. Unsigned ended jobs just drop their claims.
  */
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { IssuerObject } from "../../durable-objects/issuer";
+import { alarmNow, crashAfterNextR2Put, setMeta } from "../support/archive";
 import { api } from "../support/api";
 import { credentialRequest, custodialDid, externalDid, externalKey, issuePending, objectQuery, stubOf } from "../support/keys";
 
 type JobState = { id: string; signing_input: string; purged_at: number | null; archived: number };
 const jobsOf = (did: string) => objectQuery<JobState>(did, "SELECT id, signing_input, purged_at, archived FROM jobs ORDER BY seq");
-
-async function setMeta(did: string, k: string, v: string) {
-  await runInDurableObject(stubOf(did), (_i, state) => {
-    state.storage.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
-  });
-}
-
-/** Runs the object's alarm now (arming it first, as a due retention would have). */
-async function alarmNow(did: string) {
-  await runInDurableObject(stubOf(did), (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
-  return runDurableObjectAlarm(stubOf(did));
-}
 
 const archiveKey = (did: string, jobId: string) => `jobs/${env.ISSUER.idFromName(did).toString()}/${jobId}`;
 const coldKey = (did: string, jobId: string) => `cold/v2/${env.ISSUER.idFromName(did).toString()}/${jobId}`;
@@ -77,24 +65,7 @@ describe("archiving ended jobs to R2", () => {
     const before = await Promise.all(ops.map(async (op) => (await api("GET", `/v1/signjobs/${op.signJobs[0]}`)).body));
     await setMeta(issuer.did, "signjob_retention_ms", "0");
     // The object dies right after R2 accepted the first put, before any purge is committed.
-    await runInDurableObject(stubOf(issuer.did), (instance: IssuerObject, state) => {
-      const archive = instance["archive"] as unknown as { bucket: R2Bucket };
-      const real = archive.bucket;
-      archive.bucket = new Proxy(real, {
-        get(target, prop) {
-          if (prop === "put") {
-            return async (key: string, value: string) => {
-              await target.put(key, value);
-              state.abort("crash after the R2 put");
-              throw new Error("unreachable: the object was aborted");
-            };
-          }
-          const v = Reflect.get(target, prop) as unknown;
-          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
-      return state.storage.setAlarm(Date.now() + 60_000);
-    });
+    await crashAfterNextR2Put(issuer.did);
     await expect(runDurableObjectAlarm(stubOf(issuer.did))).rejects.toThrow();
     // Nothing purged: the object still holds every claim.
     for (const row of await jobsOf(issuer.did)) expect(row).toMatchObject({ purged_at: null, archived: 0 });

@@ -8,9 +8,9 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { decodeProtectedHeader } from "jose";
 import { describe, expect, it } from "vitest";
-import type { IssuerObject } from "../../durable-objects/issuer";
+import { alarmNow, crashAfterNextR2Put, setMeta } from "../support/archive";
 import { api, enc } from "../support/api";
-import { custodialDid, externalDid, externalKey, issuePending, objectQuery, stubOf } from "../support/keys";
+import { custodialDid, externalDid, externalKey, issuePending, issueSignedBatch, objectQuery, stubOf } from "../support/keys";
 import { MEASURED } from "../../scripts/capacity/measured";
 
 /**
@@ -18,16 +18,6 @@ import { MEASURED } from "../../scripts/capacity/measured";
  * one object hold 10 M credentials with a 4 GB hot budget is (10 GB - 4 GB) / 9.35 M cold ≈ 640.
  */
 const BOUND_PER_COLD = 450;
-
-async function setMeta(did: string, k: string, v: string) {
-  await objectQuery(did, "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
-}
-
-/** Runs the object's alarm now (arming it first, as a due retention would have). */
-async function alarmNow(did: string) {
-  await runInDurableObject(stubOf(did), (_i, state) => state.storage.setAlarm(Date.now() + 60_000));
-  return runDurableObjectAlarm(stubOf(did));
-}
 
 /** Archives every ended job of the issuer (retention 0), then puts retention back so nothing else moves. */
 async function archiveAll(did: string) {
@@ -81,16 +71,7 @@ function answered(r: Awaited<ReturnType<typeof reads>>) {
 }
 
 async function issue(did: string, vm: string, n: number, extra: Record<string, unknown> = {}) {
-  const requests = Array.from({ length: n }, (_, i) => ({
-    issuer: did,
-    verificationMethodId: vm,
-    subject: "did:example:s",
-    data: { i },
-    ...extra,
-  }));
-  const res = await api("PUT", "/v1/credentials/batch", { requests });
-  expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBe(201);
-  const ops = res.body.operations as { id: string; signJobs: string[]; result: { response: { id: string } } }[];
+  const ops = await issueSignedBatch(did, vm, n, extra);
   return { ids: ops.map((o) => o.result.response.id), jobIds: ops.map((o) => o.signJobs[0]!), opIds: ops.map((o) => o.id) };
 }
 
@@ -149,24 +130,7 @@ describe("cold credentials go to R2 whole", () => {
     const { ids, jobIds, opIds } = await issue(did, vmId, 2, { revocable: true });
     const before = await reads(did, ids, jobIds, opIds);
     await setMeta(did, "signjob_retention_ms", "0");
-    await runInDurableObject(stubOf(did), (instance: IssuerObject, state) => {
-      const archive = instance["archive"] as unknown as { bucket: R2Bucket };
-      const real = archive.bucket;
-      archive.bucket = new Proxy(real, {
-        get(target, prop) {
-          if (prop === "put") {
-            return async (key: string, value: string) => {
-              await target.put(key, value);
-              state.abort("crash after the R2 put");
-              throw new Error("unreachable: the object was aborted");
-            };
-          }
-          const v = Reflect.get(target, prop) as unknown;
-          return typeof v === "function" ? (v as (...x: unknown[]) => unknown).bind(target) : v;
-        },
-      });
-      return state.storage.setAlarm(Date.now() + 60_000);
-    });
+    await crashAfterNextR2Put(did);
     await expect(runDurableObjectAlarm(stubOf(did))).rejects.toThrow();
     const hot = JSON.stringify(jobIds);
     expect(await count(did, "SELECT count(*) AS n FROM jobs WHERE purged_at IS NULL AND id IN (SELECT value FROM json_each(?))", hot)).toBe(

@@ -5,20 +5,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { api } from "../support/api";
-import { objectQuery } from "../support/keys";
+import { issueSignedBatch, objectQuery } from "../support/keys";
 import { published, sorted, statusEntryOf } from "../support/status";
 
 async function issue(did: string, vm: string, n: number, extra: Record<string, unknown>) {
-  const requests = Array.from({ length: n }, (_, i) => ({
-    issuer: did,
-    verificationMethodId: vm,
-    subject: "did:example:s",
-    data: { i },
-    ...extra,
-  }));
-  const res = await api("PUT", "/v1/credentials/batch", { requests });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body.operations.map((op: any) => op.result.response) as any[];
+  return (await issueSignedBatch(did, vm, n, extra)).map((op) => op.result.response) as any[];
 }
 
 /** Moves a credential's entry back to `status_entries`, as an entry written before `status_bits` is. */

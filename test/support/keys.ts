@@ -143,6 +143,25 @@ export function credentialRequest(issuer: Issuer, extra: Record<string, unknown>
   };
 }
 
+/** A custodial issuer's batch of `n` credentials (`data: { i }`), signed at once: the 201 answer's operations. */
+export async function issueSignedBatch(
+  did: string,
+  vm: string,
+  n: number,
+  extra: Record<string, unknown> = {},
+): Promise<{ id: string; signJobs: string[]; result: { response: { id: string } & Record<string, unknown> } }[]> {
+  const requests = Array.from({ length: n }, (_, i) => ({
+    issuer: did,
+    verificationMethodId: vm,
+    subject: "did:example:s",
+    data: { i },
+    ...extra,
+  }));
+  const res = await api("PUT", "/v1/credentials/batch", { requests });
+  expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBe(201);
+  return res.body.operations;
+}
+
 /** Issues one credential for an external issuer and returns its 202 operation and the one job. */
 export async function issuePending(issuer: Issuer, extra: Record<string, unknown> = {}) {
   const res = await api("PUT", "/v1/credentials", credentialRequest(issuer, extra));
