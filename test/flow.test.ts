@@ -66,10 +66,13 @@ describe("custodial backlog", () => {
     const opId = await runInDurableObject(stub, async (object: IssuerObject) => {
       // Reaching past the RPC surface on purpose: this is the state a crash would leave.
       const instance = object as unknown as {
+        meta: { bind(did: string): void };
         keys: { get(id: string): Promise<unknown> };
         engine: { create(...a: unknown[]): { operationIds: string[] } };
         ctx: DurableObjectState;
       };
+      // A new DID's object learns its DID from the first call (every RPC entry point binds it).
+      instance.meta.bind(did.id);
       const key = await instance.keys.get(vm);
       const input = { issuer: did.id, verificationMethodId: vm, subject: "did:example:crash", data: { n: 1 }, format: "jwt_vc" };
       const created = instance.engine.create(key, "http://ssi.test", [{ kind: "credential", input }], instance.ctx.id.toString());

@@ -3,7 +3,6 @@ import { serviceOrigin } from "../http/auth";
 import { createRoute, z } from "@hono/zod-openapi";
 import { ProblemError, badRequest, notFound } from "../http/errors";
 import { PageQuery, commonErrors, createRouter, keysetPage, jsonBody, jsonResponse } from "../http/router";
-import type { IssuerKey } from "../core/models";
 import { newIssuerKey } from "../keys/model";
 import { createDocument, didWebLocation, type DidDocument } from "./documents";
 import { createIonDid } from "./ion-create";
@@ -24,15 +23,6 @@ function earlierAnswer(earlier: Earlier): z.infer<typeof DidResponse> {
     throw new ProblemError(422, "idempotency_key_reused", "this Idempotency-Key was already used with a different request");
   }
   return earlier.answer.body as z.infer<typeof DidResponse>;
-}
-
-/** Hands a new DID's key to its issuer object, so the first credential needs no D1 read; it loads lazily if this fails. */
-async function warmIssuer(env: Env, key: IssuerKey): Promise<void> {
-  try {
-    await issuerByName(env, key.did).registerKey(key);
-  } catch (err) {
-    console.warn(JSON.stringify({ level: "warn", event: "did.register_key_failed", did: key.did, error: String(err) }));
-  }
 }
 
 export const dids = createRouter();
@@ -108,7 +98,6 @@ dids.openapi(
         if (inserted === "claimed")
           throw new ProblemError(409, "conflict", "a concurrent request with the same Idempotency-Key created this DID");
         if (inserted !== "created") throw new ProblemError(409, "conflict", `${did} already exists`);
-        await warmIssuer(c.env, key);
       });
       return c.json(created as unknown as z.infer<typeof DidResponse>, 201);
     }
@@ -146,7 +135,9 @@ dids.openapi(
     if (inserted !== "created") {
       throw new ProblemError(409, "conflict", `${did} already exists${web ? " (or its did:web location is taken)" : ""}`);
     }
-    await warmIssuer(c.env, key);
+    // The DID and its key are in D1: its issuer object is not woken here. It is made on the DID's first
+    // use and copies the key from D1 then (KeyStore.get), one read by primary key (bench/README.md
+    // "Waking an issuer").
     return c.json({ did: document }, 201);
   },
 );

@@ -46,7 +46,9 @@ export interface DidRow {
 
 /**
  * Records a new DID and its key together, and the answer under the caller's Idempotency-Key when
- * there is one: all land or none. "claimed" means a concurrent request with the same key won.
+ * there is one: all land or none, in one D1 round trip. A DID that exists (deleted ones too), a
+ * did:web location that is taken, a key id that is taken fail the batch on their unique keys:
+ * "exists". "claimed" means a concurrent request with the same Idempotency-Key won.
  */
 export async function insertDid(
   db: D1Database,
@@ -58,12 +60,6 @@ export async function insertDid(
   idempotency?: { claim: IdempotencyClaim; answer: StoredAnswer },
   extra: D1PreparedStatement[] = [],
 ): Promise<"created" | "exists" | "claimed"> {
-  const existing = await db.prepare("SELECT 1 FROM dids WHERE did = ?").bind(did).first();
-  if (existing) return "exists";
-  if (web) {
-    const taken = await db.prepare("SELECT 1 FROM dids WHERE web_host = ? AND web_path = ?").bind(web.host, web.path).first();
-    if (taken) return "exists";
-  }
   try {
     await db.batch([
       db

@@ -23,13 +23,20 @@ const partKind = defineKind({
   finalise: (_ctx, job, jwt) => ({ n: job.context.n, jwt }),
 });
 
-type Parts = { engine: { parts: EngineParts }; keys: { get(id: string): Promise<IssuerKey | null> }; ctx: DurableObjectState };
+type Parts = {
+  engine: { parts: EngineParts };
+  meta: { bind(did: string): void };
+  keys: { get(id: string): Promise<IssuerKey | null> };
+  ctx: DurableObjectState;
+};
 
 /** Runs `fn` inside the issuer object with an engine that knows the test kind besides the real ones. */
 function withEngine<T>(issuer: Issuer, fn: (engine: Engine, key: IssuerKey, objectId: string) => Promise<T>): Promise<T> {
   return runInDurableObject(stubOf(issuer.did), async (object: IssuerObject) => {
     const o = object as unknown as Parts;
     const engine = new Engine({ ...o.engine.parts, kinds: { ...KINDS, "test-part": partKind } });
+    // A new DID's object learns its DID from the first call (every RPC entry point binds it).
+    o.meta.bind(issuer.did);
     return fn(engine, (await o.keys.get(issuer.vmId))!, o.ctx.id.toString());
   });
 }
