@@ -181,7 +181,7 @@ export class IssuerObject extends DurableObject<Env> {
 
   // ── keys and DIDs ────────────────────────────────────────────────────────
 
-  /** Write-through of a key registered in D1, so the first job needs no D1 read. */
+  /** Write-through of a key added to D1 (keys added to a DID, did:ion operation keys); a new DID's key is copied from D1 on first use. */
   registerKey(key: IssuerKey): void {
     this.meta.bind(key.did);
     this.keys.put(key);
