@@ -51,11 +51,30 @@ export class AlarmClock {
     this.handling = null;
   }
 
-  /** Arms the alarm for `next` (null: nothing due). Cheap when that is already the armed time. */
+  /**
+   * Arms for `t` (null: nothing) without asking storage what else is due: right when this
+   * instance's alarm was armed for the earliest due time then (or earlier; null when nothing was
+   * due) and `t` is the earliest due time written since. False, with nothing done, when that is
+   * not known here (after a wake, during an alarm run): the caller re-arms in full then.
+   */
+  lower(t: number | null): boolean {
+    if (this.handling !== null || this.armedAt === undefined) return false;
+    if (t !== null && (this.armedAt === null || t < this.armedAt)) this.arm(t);
+    return true;
+  }
+
+  /**
+   * Arms the alarm for `next`, the earliest due time (null: nothing due). Outside an alarm run an
+   * alarm this instance armed earlier is kept: early is safe (the run finds little due and re-arms
+   * exactly), and it spares the `alarm_at` write that moving it on every request cost (the earliest
+   * due time of a busy object is its newest outbox row's, a few seconds on, so it moved each time).
+   * Only the alarm's run, or the first arm of an instance, moves it later.
+   */
   arm(next: number | null): void {
     // Work still due at the time being handled (a bounded round left some) runs just after it.
     if (next !== null && this.handling !== null && next <= this.handling) next = this.handling + 1;
     if (next === this.armedAt) return;
+    if (this.handling === null && typeof this.armedAt === "number" && (next === null || this.armedAt <= next)) return;
     this.armedAt = next;
     if (next === null) {
       this.sql.exec("DELETE FROM meta WHERE k = 'alarm_at'");

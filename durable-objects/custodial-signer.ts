@@ -32,7 +32,8 @@ export class CustodialSigner {
     }
   }
 
-  async sign(key: IssuerKey, jobs: JobRow[], origin: string): Promise<void> {
+  /** `pendingAt`: the JobStore version at which all of `jobs` were known pending (Engine.completeInProcess). */
+  async sign(key: IssuerKey, jobs: JobRow[], origin: string, pendingAt?: number): Promise<void> {
     if (jobs.length === 0) return;
     const sign = await this.keys.unlock(key);
     const signatures = await Promise.all(jobs.map((j) => sign(enc.encode(j.signing_input))));
@@ -41,6 +42,7 @@ export class CustodialSigner {
       jobs,
       signatures.map((s) => base64url.encode(s)),
       origin,
+      pendingAt,
     );
   }
 

@@ -10,8 +10,12 @@ import type { Outbox } from "./outbox";
 /** Grace before the alarm delivers an outbox row itself; the inline delivery normally wins. */
 export const OUTBOX_GRACE_MS = 5_000;
 
-/** What the object hears from the engine: jobs ended unsigned (signers are told, leases go), a job signed, due times moved. */
-export type EngineHooks = { ended(ids: string[]): void; signed(ids: string[]): void; rearm(): void };
+/**
+ * What the object hears from the engine: jobs ended unsigned (signers are told, leases go), a job
+ * signed, due times moved (`written`: the earliest due time the change stored, when the engine
+ * knows it; see Upkeep.rearm).
+ */
+export type EngineHooks = { ended(ids: string[]): void; signed(ids: string[]): void; rearm(written?: number | null): void };
 
 export interface EngineParts {
   storage: DurableObjectStorage;
@@ -83,6 +87,9 @@ export class Engine {
     this.parts.outbox.committed();
   }
 
+  /** Moved by every hand-over to the anchors: a create that moved it re-arms in full (their due times are their own). */
+  private anchoring = 0;
+
   private kind(name: string): AnyKind {
     const kind = this.parts.kinds[name];
     if (!kind) throw new Error(`no kind ${name} is registered`);
@@ -99,8 +106,14 @@ export class Engine {
       ...(operationId !== undefined ? { operationId } : {}),
       write: (entity, write) => this.parts.outbox.put(entity, write, now + OUTBOX_GRACE_MS),
       anchors: {
-        submit: (operationId, request) => this.parts.anchors.submitInside(operationId, request, now),
-        fail: (operationId, error, code) => this.parts.anchors.failInside(operationId, error, code, now),
+        submit: (operationId, request) => {
+          this.anchoring++;
+          this.parts.anchors.submitInside(operationId, request, now);
+        },
+        fail: (operationId, error, code) => {
+          this.anchoring++;
+          this.parts.anchors.failInside(operationId, error, code, now);
+        },
       },
       status: {
         allocate: (purpose, credentialId, format) =>
@@ -132,6 +145,7 @@ export class Engine {
   /**
    * Creates one job per artifact in one transaction, each in the operation its kind names (or all
    * in `operationId`: an operation may own several jobs). `alsoInside` runs in that transaction,
+   * and answers the earliest due time it stored (null: none; the alarm is armed for it),
    * for records that must land with the jobs or not at all.
    */
   create(
@@ -139,7 +153,7 @@ export class Engine {
     origin: string,
     artifacts: readonly { kind: string; input: unknown }[],
     objectId: string,
-    options: { operationId?: string; alsoInside?: (operationIds: string[], now: number) => void } = {},
+    options: { operationId?: string; alsoInside?: (operationIds: string[], now: number) => number | null } = {},
   ): { operationIds: string[]; jobs: JobRow[] } {
     // A custodial job is signed right after this transaction, and its operation projected then;
     // projecting the pending state first would only be overwritten before it is delivered.
@@ -150,6 +164,9 @@ export class Engine {
     const operationIds: string[] = [];
     // Operations this transaction made (not opened earlier): projected from the rows in hand.
     const fresh = new Map<string, OperationRow>();
+    const nested = this.parts.outbox.holding;
+    const written: (number | null)[] = [artifacts.length > 0 ? now + this.parts.ttlMs : null];
+    const anchoring = this.anchoring;
     this.tx(() => {
       // Every artifact is prepared first; then its operations and its jobs are written with one
       // multi-row statement each, in request order (a batch of 1000 is two inserts, not 2000).
@@ -194,18 +211,28 @@ export class Engine {
           else this.project(opId);
         }
       }
-      options.alsoInside?.(operationIds, now);
+      const also = options.alsoInside?.(operationIds, now);
+      if (also !== undefined) written.push(also);
     });
-    this.parts.hooks.rearm();
+    // The due times this transaction stored are known (its jobs' expiry, its outbox rows, what
+    // `alsoInside` reports), unless a kind handed a did:ion operation to the anchors (their own
+    // schedule) or this create ran inside another change's transaction (its rows are that one's).
+    written.push(this.parts.outbox.earliestWritten);
+    const tracked = this.anchoring === anchoring;
+    this.parts.hooks.rearm(tracked && !nested ? earliestOf(written) : undefined);
     return { operationIds, jobs: created };
   }
 
-  /** Completes jobs the in-process (custodial) signer signed: the signatures are ours, so none is verified again. */
-  completeInProcess(key: IssuerKey, jobs: JobRow[], signatures: string[], origin: string): void {
+  /**
+   * Completes jobs the in-process (custodial) signer signed: the signatures are ours, so none is
+   * verified again. `pendingAt`: the JobStore version at which all of `jobs` were pending.
+   */
+  completeInProcess(key: IssuerKey, jobs: JobRow[], signatures: string[], origin: string, pendingAt?: number): void {
     const ctx = this.context(key, origin, Date.now());
     this.tx(() => {
-      // The backlog signer (alarm) or a cancellation may have ended some during the signing await.
-      const pending = this.jobs.pendingAmong(jobs.map((j) => j.id));
+      // The backlog signer (alarm) or a cancellation may have ended some during the signing await;
+      // when no job changed since they were known pending (JobStore.version), none was.
+      const pending = pendingAt === this.jobs.version ? new Set(jobs.map((j) => j.id)) : this.jobs.pendingAmong(jobs.map((j) => j.id));
       const signed = jobs.filter((job, i) => pending.has(job.id) && this.accept(ctx, job, signatures[i]!));
       // Custodial jobs are not offered to signers, but a lease row must not outlive its job in any case.
       this.parts.hooks.signed(signed.map((j) => j.id));
@@ -453,4 +480,10 @@ export class Engine {
     }
     return this.operation(operationId)!;
   }
+}
+
+function earliestOf(times: (number | null)[]): number | null {
+  let min: number | null = null;
+  for (const t of times) if (t !== null && (min === null || t < min)) min = t;
+  return min;
 }

@@ -5,6 +5,9 @@ export type IdempotencyRecord = { fingerprint: string; operationIds: string[]; c
 
 type Row = { fingerprint: string; operations: string; custodial: number };
 
+/** How often a create drops expired idempotency records; the table holds about this long of creates' internal keys beyond their expiry. */
+const PRUNE_EVERY_MS = 30_000;
+
 /**
  * Idempotency records of this issuer's creates. A record is written inside the transaction that
  * creates the jobs, so after any crash either both exist or neither does: a retry either finds
@@ -64,9 +67,23 @@ export class IdempotencyStore {
     this.inFlight.delete(`${claim.scope}\n${claim.key}`);
   }
 
-  /** Drops expired records: run by the alarm and by every create. */
+  /** Drops expired records: run by every alarm, and by a create now and then (`pruneSometimes`). */
   prune(now: number): void {
+    this.lastPrune = now;
     this.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", now);
+  }
+
+  /** When this instance last pruned; 0 until it has (so a woken object's first create prunes). */
+  private lastPrune = 0;
+
+  /**
+   * The prune a create runs, at most once per PRUNE_EVERY_MS: the service's own keys (one per
+   * create, minutes long) are not due times, so an object whose alarm stays far off would only
+   * drop them here; a statement on every create was a twentieth of a single create's. An expired
+   * record is never answered anyway (`find` reads only live ones, `record` replaces it).
+   */
+  pruneSometimes(now: number): void {
+    if (now - this.lastPrune >= PRUNE_EVERY_MS) this.prune(now);
   }
 
   /**

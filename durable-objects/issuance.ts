@@ -68,6 +68,8 @@ export interface IssuanceParts {
  */
 export class Issuance {
   private readonly load = new Load();
+  /** The key each verification method named resolved to, at a version of the keys table (see `usableKey`). */
+  private readonly resolved = new Map<string, { version: number; key: IssuerKey }>();
 
   constructor(
     private readonly parts: IssuanceParts,
@@ -112,8 +114,9 @@ export class Issuance {
       const custodial = key.custody === "custodial";
       const alsoInside = claim
         ? (ids: string[], now: number) => {
-            this.idempotency.prune(now);
+            this.idempotency.pruneSometimes(now);
             this.idempotency.record(claim, ids, custodial, now);
+            return now + claim.ttlMs;
           }
         : undefined;
       // Jobs join a named operation only while it is open and has none: a second review of one
@@ -135,7 +138,8 @@ export class Issuance {
           });
           // A status list these credentials opened gets its first signed version, so verifiers can fetch it.
           const lists = this.parts.statusLists.publish(this.parts.engine, input.origin, objectId);
-          await this.dispatch([{ key, jobs: created.jobs }, ...lists], input.origin);
+          // Every job here was just created, so pending at this version of the jobs (Engine.completeInProcess).
+          await this.dispatch([{ key, jobs: created.jobs }, ...lists], input.origin, this.parts.engine.jobs.version);
           return created;
         },
         (created) => created.operationIds,
@@ -198,23 +202,38 @@ export class Issuance {
     return fail("overloaded", `this issuer is busy (${requests} requests, ${items} artifacts in flight); retry shortly`);
   }
 
-  /** The key a new job may be signed with, or why not: deleted DID, unknown or revoked key, locked custodial key. */
+  /**
+   * The key a new job may be signed with, or why not: deleted DID, unknown or revoked key, locked
+   * custodial key. The key a verification method resolves to (itself or its rotation's successor)
+   * is kept while the keys table stands as it was read (KeyStore.version): reading it and its
+   * successor were two statements of every create.
+   */
   private async usableKey(verificationMethodId: string): Promise<Result<IssuerKey>> {
     if (this.parts.meta.deactivated()) return fail("did_deactivated", this.parts.meta.deactivatedDetail());
-    const named = await this.parts.keys.get(verificationMethodId);
-    if (!named) return fail("not_found", `verification method ${verificationMethodId} not found for ${this.parts.meta.did()}`);
-    // A key rotated away signs nothing new: its successor does (api.md "Key rotation").
-    const successor = this.parts.rotations.successor(named.id);
-    const key = successor === named.id ? named : await this.parts.keys.get(successor);
-    if (!key) return fail("not_found", `verification method ${successor} not found for ${this.parts.meta.did()}`);
+    const keys = this.parts.keys;
+    const version = keys.version;
+    let key = this.resolved.get(verificationMethodId)?.version === version ? this.resolved.get(verificationMethodId)!.key : null;
+    if (!key) {
+      const named = await keys.get(verificationMethodId);
+      if (!named) return fail("not_found", `verification method ${verificationMethodId} not found for ${this.parts.meta.did()}`);
+      // A key rotated away signs nothing new: its successor does (api.md "Key rotation").
+      const successor = this.parts.rotations.successor(named.id);
+      key = successor === named.id ? named : await keys.get(successor);
+      if (!key) return fail("not_found", `verification method ${successor} not found for ${this.parts.meta.did()}`);
+      // Read before any await above: a write meanwhile moved the version, and the next create reads again.
+      this.resolved.set(verificationMethodId, { version, key });
+    }
     if (key.revoked) return fail("key_revoked", `key ${key.id} is revoked`);
     return this.parts.custodial.ready(key);
   }
 
-  /** Custodial keys sign at once; external keys' jobs go to connected signers. */
-  async dispatch(groups: { key: IssuerKey; jobs: JobRow[] }[], origin: string): Promise<void> {
+  /**
+   * Custodial keys sign at once; external keys' jobs go to connected signers. `pendingAt`: the
+   * JobStore version at which every job of `groups` was pending, when the caller knows it.
+   */
+  async dispatch(groups: { key: IssuerKey; jobs: JobRow[] }[], origin: string, pendingAt?: number): Promise<void> {
     for (const { key, jobs } of groups) {
-      if (key.custody === "custodial") await this.parts.custodial.sign(key, jobs, origin);
+      if (key.custody === "custodial") await this.parts.custodial.sign(key, jobs, origin, pendingAt);
       else this.parts.leases.offer(jobs.map((j) => this.parts.engine.jobs.toSignJob(j)));
     }
   }

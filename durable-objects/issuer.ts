@@ -101,6 +101,7 @@ export class IssuerObject extends DurableObject<Env> {
       cold: this.archive.cold,
       db: env.DB,
       bumpAuthEpoch: () => meta.bumpAuthEpoch(),
+      listsChanged: () => statusLists.changed(),
       anchors,
     }));
     this.engine = new Engine({
@@ -123,7 +124,7 @@ export class IssuerObject extends DurableObject<Env> {
           this.archive.ended(ids.length);
           leases.releaseMany(ids);
         },
-        rearm: () => this.upkeep.rearm(),
+        rearm: (written) => this.upkeep.rearm(written),
       },
       ttlMs: (Number.isFinite(ttl) && ttl > 0 ? ttl : 604800) * 1000,
     });

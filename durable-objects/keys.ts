@@ -16,7 +16,19 @@ export class KeyStore {
     private readonly did: () => string,
   ) {}
 
+  /**
+   * Moved by every write of the keys table: here, and a rotation's (`changed`). What is kept from
+   * the table in memory (Issuance's usable key per verification method) is good while it stands.
+   */
+  version = 0;
+
+  /** Another module wrote the keys table (a rotation's `rotated_to`, `retired`). */
+  changed(): void {
+    this.version++;
+  }
+
   put(key: IssuerKey): void {
+    this.version++;
     this.sql.exec(
       `INSERT INTO keys (id, key_type, alg, custody, key_ref, public_jwk, encrypted_private_key, revoked)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -84,6 +96,7 @@ export class KeyStore {
   }
 
   revoke(id: string): void {
+    this.version++;
     this.sql.exec("UPDATE keys SET revoked = 1 WHERE id = ?", id);
     this.unlocked.delete(id);
   }

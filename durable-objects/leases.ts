@@ -21,6 +21,12 @@ type Lease = { job_id: string; signer: string };
 export class Leases {
   /** Where the round robin among equally loaded signers starts next; losing it on eviction is harmless. */
   private turn = 0;
+  /**
+   * Whether the table may hold a lease: true after a wake and whenever one is written (`deliver`),
+   * false once a release found it empty with no signer connected (none can be leased then). A
+   * custodial issuer's signing released leases nobody held: a statement of every single create.
+   */
+  private mayHold = true;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -74,14 +80,22 @@ export class Leases {
   }
 
   release(jobId: string): void {
+    if (!this.mayHold) return;
     this.sql.exec("DELETE FROM leases WHERE job_id = ?", jobId);
+    this.checkEmpty();
   }
 
   /** Releases the leases of jobs that were just signed, in one statement. */
   releaseMany(jobIds: string[]): void {
-    if (jobIds.length === 1) this.release(jobIds[0]!);
-    else if (jobIds.length > 1)
-      this.sql.exec("DELETE FROM leases WHERE job_id IN (SELECT value FROM json_each(?))", JSON.stringify(jobIds));
+    if (!this.mayHold || jobIds.length === 0) return;
+    if (jobIds.length === 1) this.sql.exec("DELETE FROM leases WHERE job_id = ?", jobIds[0]!);
+    else this.sql.exec("DELETE FROM leases WHERE job_id IN (SELECT value FROM json_each(?))", JSON.stringify(jobIds));
+    this.checkEmpty();
+  }
+
+  /** With no signer connected no lease is written, so a table found empty stays so until one is (`deliver`). */
+  private checkEmpty(): void {
+    if (this.sockets.authenticated().length === 0) this.mayHold = this.sql.exec("SELECT 1 FROM leases LIMIT 1").toArray().length > 0;
   }
 
   /** A signer went away: its jobs go to another signer now rather than at lease expiry. Returns whether it held any. */
@@ -158,6 +172,7 @@ export class Leases {
     const taken = room >= jobs.length ? jobs : jobs.slice(0, Math.max(0, room));
     if (taken.length === 0 || !send(to.ws, { type: "jobs", jobs: taken })) return 0;
     const until = now + LEASE_MS;
+    this.mayHold = true;
     this.storage.transactionSync(() => {
       for (const job of taken) {
         this.sql.exec(

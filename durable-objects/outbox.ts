@@ -71,6 +71,12 @@ export class Outbox {
    * (`alarmDue`), which is what retries rows backed off after a failure.
    */
   private stored = true;
+  /**
+   * Moved whenever a delivery round writes a due time of its own (a row backed off, a dead letter
+   * or its report's retry): only then must the round re-arm the alarm (Upkeep.deliver). A round
+   * that only delivered rows deleted due times.
+   */
+  retries = 0;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -80,6 +86,14 @@ export class Outbox {
     /** The index shards of this issuer; without it, index rows go to `DB` (one shard). */
     private readonly indexTargets: IndexTargets = async () => [{ shard: 0, db }],
   ) {}
+
+  /** Whether a `within` is open (its puts are held for its caller's transaction). */
+  get holding(): boolean {
+    return this.buffer !== null;
+  }
+
+  /** The earliest `due_at` the last `within` wrote (null: no row), for the re-arm after its transaction (Engine.create). */
+  earliestWritten: number | null = null;
 
   /** Puts of the open transaction (see `within`), by entity key; null when none is open. */
   private buffer: Map<string, Held> | null = null;
@@ -96,6 +110,9 @@ export class Outbox {
     const buffer = (this.buffer = new Map<string, Held>());
     try {
       const result = fn();
+      let due: number | null = null;
+      for (const h of buffer.values()) if (due === null || h.due < due) due = h.due;
+      this.earliestWritten = due;
       this.written = this.write([...buffer.values()]);
       return result;
     } finally {
@@ -367,6 +384,7 @@ export class Outbox {
    */
   private retryLater(rows: OutboxRow[], err: unknown, refused: boolean): void {
     if (rows.length === 0) return;
+    this.retries++;
     const now = Date.now();
     const error = String(err).slice(0, 500);
     let dead = 0;
@@ -424,6 +442,7 @@ export class Outbox {
       await this.db.batch(due.map((d) => insert.bind(this.issuer(), d.key, d.dead_at, d.attempts)));
       for (const d of due) this.sql.exec("UPDATE outbox_dead SET reported = 1 WHERE seq = ?", d.seq);
     } catch (err) {
+      this.retries++;
       for (const d of due) {
         const tries = d.report_attempts + 1;
         this.sql.exec(

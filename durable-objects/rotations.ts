@@ -88,6 +88,8 @@ export interface RotationParts extends ResignTargetParts {
   objectId: () => string;
   /** Moves the auth epoch: open signer sockets re-check their key on their next frame. */
   bumpAuthEpoch: () => void;
+  /** The rotation gave status lists a new revision: StatusLists.publish must look for them. */
+  listsChanged: () => void;
   /** did:ion anchoring: the held key removal is released when the rotation is done, failed when it fails. */
   anchors: {
     releaseInside(operationId: string, now: number): void;
@@ -181,6 +183,7 @@ export class Rotations implements RotationService {
       this.active = true;
       const from = JSON.stringify(input.from);
       this.sql.exec("UPDATE keys SET rotated_to = ? WHERE id IN (SELECT value FROM json_each(?))", input.to.id, from);
+      this.parts.keys.changed();
       // The lists the old keys signed: a new revision signed by the new key (published by the caller).
       this.sql.exec(
         `UPDATE status_lists SET vm_id = ?, revision = revision + 1, publish_attempts = 0
@@ -188,6 +191,7 @@ export class Rotations implements RotationService {
         input.to.id,
         from,
       );
+      this.parts.listsChanged();
       this.operations.create(id, this.progress(this.get(id)!), now);
       if (input.method === "web")
         this.write(`did-document:${this.parts.did()}`, documentRewrite(this.parts.did(), { first: input.to.id }), now);
@@ -366,6 +370,7 @@ export class Rotations implements RotationService {
     this.sql.exec("UPDATE rotations SET state = 'done', ended_at = ? WHERE id = ?", now, r.id);
     this.active = null;
     this.sql.exec("UPDATE keys SET retired = 1 WHERE id IN (SELECT value FROM json_each(?))", from);
+    this.parts.keys.changed();
     // A retired key authenticates nobody: the Worker's DID-auth gate reads D1, sockets the object.
     this.write(
       `keys-retired:${r.id}`,

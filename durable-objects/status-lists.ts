@@ -100,6 +100,18 @@ export class StatusLists {
 
   private readonly entries: StatusEntries;
 
+  /**
+   * Whether a list may have bits newer than its newest job (`revision > job_revision`): true after
+   * a wake and after every write that gives a list a new revision (here, and a rotation's:
+   * `changed`), false once `publish` found none. Looking for them was a statement of every create.
+   */
+  private mayBeDirty = true;
+
+  /** Another module gave lists a new revision (a rotation). */
+  changed(): void {
+    this.mayBeDirty = true;
+  }
+
   /** Inside the creating transaction: the next index of the open list, opening one when none is. */
   allocate(
     purpose: StatusPurpose,
@@ -121,6 +133,7 @@ export class StatusLists {
   private open(purpose: StatusPurpose, format: CredentialFormat, origin: string, vmId: string, now: number): ListRow {
     // Named for this object (src/core/ids.ts), so a read of the published list can have it delivered first.
     const id = this.objectId ? routedId(this.objectId) : crypto.randomUUID();
+    this.mayBeDirty = true;
     // Tests shrink lists with this meta row (set through SQL); no API reaches it.
     const override = this.meta.override("status_list_capacity");
     const capacity = Number.isInteger(override) && override > 0 ? Math.min(override, MIN_LIST_SIZE) : MIN_LIST_SIZE;
@@ -191,6 +204,7 @@ export class StatusLists {
       this.entries.setBit(entry, want ? 1 : 0, version);
       // New bits: publication starts over (a list that had failed is offered again).
       this.sql.exec("UPDATE status_lists SET revision = revision + 1, publish_attempts = 0 WHERE id = ?", entry.list_id);
+      this.mayBeDirty = true;
       const after = flagsOf({ ...entry, bit: want ? 1 : 0, version });
       if (entry.legacy_row === 1) {
         this.outbox.put(
@@ -214,8 +228,10 @@ export class StatusLists {
    */
   publish(engine: Engine, origin: string, objectId: string): PublishedGroup[] {
     // A deleted DID signs nothing more, status lists included.
-    if (this.meta.deactivated()) return [];
+    if (this.meta.deactivated() || !this.mayBeDirty) return [];
     const dirty = this.sql.exec<ListRow>("SELECT * FROM status_lists WHERE revision > job_revision ORDER BY created_at").toArray();
+    // Lists left dirty for want of a usable key keep it true: a key registered later signs them.
+    if (dirty.length === 0) this.mayBeDirty = false;
     const groups = new Map<string, { key: IssuerKey; lists: ListRow[] }>();
     for (const list of dirty) {
       const key = this.signingKey(list.vm_id);
@@ -253,6 +269,7 @@ export class StatusLists {
    * operation. Runs from the alarm, so a list does not stay unpublished for want of a new change.
    */
   reviveUnsigned(now: number): number {
+    this.mayBeDirty = true;
     return this.sql.exec(`UPDATE status_lists SET revision = revision + 1 WHERE ${UNSIGNED} AND ${RETRY_AT} <= ?`, now).rowsWritten;
   }
 

@@ -109,10 +109,17 @@ export class Upkeep {
     this.deliver();
   }
 
-  /** One delivery round in the background; rounds coalesce (Outbox.drain), and each ends by re-arming. */
+  /**
+   * One delivery round in the background; rounds coalesce (Outbox.drain). A round that only
+   * delivered rows deleted due times, which can only leave the alarm early (AlarmClock.arm keeps it):
+   * it re-arms only when it backed rows off or moved some to the dead letters (`Outbox.retries`).
+   */
   private deliver(): void {
+    const retries = this.p.outbox.retries;
     this.p.outbox.drain().then(
-      () => this.rearm(),
+      () => {
+        if (this.p.outbox.retries !== retries) this.rearm();
+      },
       (err: unknown) => {
         console.error(JSON.stringify({ level: "error", event: "outbox.drain_failed", error: String(err) }));
         this.rearm();
@@ -123,17 +130,28 @@ export class Upkeep {
   /**
    * Arms the alarm for the earliest due time: one statement for everything stored (DueTimes), the
    * rest from memory (sockets' auth deadlines, the hot-limit count, a running rotation).
+   *
+   * `written`, when given, is the earliest due time of everything stored since the last re-arm of
+   * this instance by the caller's change (null: none; Engine.create computes it for a create's
+   * transaction). The alarm this instance armed then was no later than everything due, so the
+   * earlier of the two is armed without the query (AlarmClock.lower); after a wake or during an
+   * alarm run that is not known and the query runs.
    */
-  rearm(): void {
+  rearm(written?: number | null): void {
     const p = this.p;
-    const due = [
-      p.due.next((this.retentionNow ??= this.retentionMs())),
+    if (written !== undefined && p.clock.lower(earliest([written, ...this.memoryDue()]))) return;
+    p.clock.arm(earliest([p.due.next((this.retentionNow ??= this.retentionMs())), ...this.memoryDue()]));
+  }
+
+  /** The due times kept in memory, not in a table. */
+  private memoryDue(): (number | null)[] {
+    const p = this.p;
+    return [
       p.sockets.nextDue(),
       // More ended jobs hold their claims than the hot limit allows: archive now.
       p.archive.overLimit((this.hotLimitNow ??= this.hotLimit())) ? Date.now() : null,
       p.rotations.nextDue(Date.now()),
-    ].filter((t): t is number => t !== null);
-    p.clock.arm(due.length > 0 ? Math.min(...due) : null);
+    ];
   }
 
   /**
@@ -158,4 +176,10 @@ export class Upkeep {
     const limit = Number(this.p.env.SIGNJOB_HOT_LIMIT ?? "750000");
     return Number.isFinite(limit) && limit > 0 ? limit : 750_000;
   }
+}
+
+function earliest(times: (number | null)[]): number | null {
+  let min: number | null = null;
+  for (const t of times) if (t !== null && (min === null || t < min)) min = t;
+  return min;
 }
