@@ -16,9 +16,15 @@ async function split(a: SignerClient, b: SignerClient): Promise<[SignerClient, S
   return toA ? [a, b] : [b, a];
 }
 
-/** Fires the alarm armed for the end of the lease `until` (its clock reading a hair earlier, as it can). */
+/**
+ * Fires the alarm armed for the end of the lease `until` (its clock reading a hair earlier, as it
+ * can). An alarm armed earlier (for the create's outbox row, 5 s on) is kept after its delivery
+ * (durable-objects/alarm-clock.ts): it fires first, finds nothing due, and arms for the lease.
+ */
 async function leaseAlarm(issuer: Issuer, until: number) {
-  expect(await fireAlarm(issuer)).toBe(until);
+  let at = await fireAlarm(issuer);
+  for (let early = 0; at < until && early < 3; early++) at = await fireAlarm(issuer);
+  expect(at).toBe(until);
 }
 
 describe("leases", () => {
