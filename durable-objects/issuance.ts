@@ -208,7 +208,7 @@ export class Issuance {
    * is kept while the keys table stands as it was read (KeyStore.version): reading it and its
    * successor were two statements of every create.
    */
-  private async usableKey(verificationMethodId: string): Promise<Result<IssuerKey>> {
+  private async usableKey(verificationMethodId: string, again = true): Promise<Result<IssuerKey>> {
     if (this.parts.meta.deactivated()) return fail("did_deactivated", this.parts.meta.deactivatedDetail());
     const keys = this.parts.keys;
     const version = keys.version;
@@ -220,7 +220,9 @@ export class Issuance {
       const successor = this.parts.rotations.successor(named.id);
       key = successor === named.id ? named : await keys.get(successor);
       if (!key) return fail("not_found", `verification method ${successor} not found for ${this.parts.meta.did()}`);
-      // Read before any await above: a write meanwhile moved the version, and the next create reads again.
+      // A write while this read (the key copied from D1 on first use is one) moved the version:
+      // resolve once more from what is now local, so the next create need not.
+      if (keys.version !== version && again) return this.usableKey(verificationMethodId, false);
       this.resolved.set(verificationMethodId, { version, key });
     }
     if (key.revoked) return fail("key_revoked", `key ${key.id} is revoked`);
