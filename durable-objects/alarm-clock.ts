@@ -85,3 +85,10 @@ export class AlarmClock {
     }
   }
 }
+
+/** The earliest of due times, null when there is none. */
+export function earliest(times: (number | null)[]): number | null {
+  let min: number | null = null;
+  for (const t of times) if (t !== null && (min === null || t < min)) min = t;
+  return min;
+}

@@ -6,6 +6,7 @@ import { payloadOf, type Ending, type JobRow, type JobStore, type NewJob } from 
 import type { KeyStore } from "./keys";
 import { OperationStore, operationOf, operationWrite, parentOf, type OperationRow } from "./operations";
 import type { Outbox } from "./outbox";
+import { earliest } from "./alarm-clock";
 
 /** Grace before the alarm delivers an outbox row itself; the inline delivery normally wins. */
 export const OUTBOX_GRACE_MS = 5_000;
@@ -145,8 +146,8 @@ export class Engine {
   /**
    * Creates one job per artifact in one transaction, each in the operation its kind names (or all
    * in `operationId`: an operation may own several jobs). `alsoInside` runs in that transaction,
-   * and answers the earliest due time it stored (null: none; the alarm is armed for it),
-   * for records that must land with the jobs or not at all.
+   * for records that must land with the jobs or not at all, and answers the earliest due time it
+   * stored (null: none), which the alarm is armed for with the jobs' own.
    */
   create(
     key: IssuerKey,
@@ -219,7 +220,7 @@ export class Engine {
     // schedule) or this create ran inside another change's transaction (its rows are that one's).
     written.push(this.parts.outbox.earliestWritten);
     const tracked = this.anchoring === anchoring;
-    this.parts.hooks.rearm(tracked && !nested ? earliestOf(written) : undefined);
+    this.parts.hooks.rearm(tracked && !nested ? earliest(written) : undefined);
     return { operationIds, jobs: created };
   }
 
@@ -480,10 +481,4 @@ export class Engine {
     }
     return this.operation(operationId)!;
   }
-}
-
-function earliestOf(times: (number | null)[]): number | null {
-  let min: number | null = null;
-  for (const t of times) if (t !== null && (min === null || t < min)) min = t;
-  return min;
 }

@@ -4,7 +4,7 @@
  * (issuer.ts), which only calls `afterChange` when its state moved and `alarm` when the runtime
  * fires it.
  */
-import type { AlarmClock } from "./alarm-clock";
+import { earliest, type AlarmClock } from "./alarm-clock";
 import type { Archive } from "./archive";
 import type { DidAuth } from "./auth";
 import type { CustodialSigner } from "./custodial-signer";
@@ -176,10 +176,4 @@ export class Upkeep {
     const limit = Number(this.p.env.SIGNJOB_HOT_LIMIT ?? "750000");
     return Number.isFinite(limit) && limit > 0 ? limit : 750_000;
   }
-}
-
-function earliest(times: (number | null)[]): number | null {
-  let min: number | null = null;
-  for (const t of times) if (t !== null && (min === null || t < min)) min = t;
-  return min;
 }
