@@ -63,6 +63,18 @@ function newObject(): DurableObjectStub {
   return env.ISSUER.getByName(`did:example:schema-${crypto.randomUUID()}`);
 }
 
+/** Every schema object and every table's columns: what two ways of making a schema must agree on. */
+function shapeOf(sql: SqlStorage) {
+  const objects = schemaOf(sql);
+  return {
+    objects,
+    columns: columnsOf(
+      sql,
+      objects.filter((o) => o.type === "table").map((o) => o.name),
+    ),
+  };
+}
+
 describe("the squashed schema of a new issuer object", () => {
   it("a new object creates SCHEMA and records the newest version", async () => {
     await runInDurableObject(newObject(), (_i, state) => {
@@ -75,14 +87,7 @@ describe("the squashed schema of a new issuer object", () => {
   it("is what every migration, run in order, makes of an empty database", async () => {
     const squashed = await runInDurableObject(newObject(), (_i, state) => {
       const sql = state.storage.sql;
-      const objects = schemaOf(sql);
-      return {
-        objects,
-        columns: columnsOf(
-          sql,
-          objects.filter((o) => o.type === "table").map((o) => o.name),
-        ),
-      };
+      return shapeOf(sql);
     });
     const migrated = await runInDurableObject(newObject(), (_i, state) => {
       const sql = state.storage.sql;
@@ -94,14 +99,7 @@ describe("the squashed schema of a new issuer object", () => {
         sql.exec(m);
         sql.exec("UPDATE schema_version SET version = ?", i + 1);
       });
-      const objects = schemaOf(sql);
-      return {
-        objects,
-        columns: columnsOf(
-          sql,
-          objects.filter((o) => o.type === "table").map((o) => o.name),
-        ),
-      };
+      return shapeOf(sql);
     });
     // Sanity: the comparison sees the whole schema (tables, SQLite's own indexes, indexes, triggers).
     const types = new Set(squashed.objects.map((o) => o.type));
