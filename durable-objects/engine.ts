@@ -4,7 +4,8 @@ import type { AnyKind, KindContext, KindJob, StatusService } from "../src/core/k
 import type { IssuerKey, Operation, OperationFailure } from "../src/core/models";
 import { payloadOf, type Ending, type JobRow, type JobStore, type NewJob } from "./jobs";
 import type { KeyStore } from "./keys";
-import { OperationStore, operationOf, operationWrite, parentOf, type OperationRow } from "./operations";
+import { OperationStore, parentOf, type OperationRow } from "./operations";
+import { OperationViews } from "./operation-views";
 import type { Outbox } from "./outbox";
 import { earliest } from "./alarm-clock";
 
@@ -70,12 +71,22 @@ const b64json = (v: unknown) => base64url.encode(JSON.stringify(v));
 export class Engine {
   readonly jobs: JobStore;
   readonly operations: OperationStore;
+  /** Operations as D1 and clients see them: projected after every change, answered whole. */
+  readonly views: OperationViews;
   private readonly storage: DurableObjectStorage;
 
   constructor(readonly parts: EngineParts) {
     this.storage = parts.storage;
     this.jobs = parts.jobs;
     this.operations = new OperationStore(parts.storage.sql);
+    this.views = new OperationViews({
+      operations: this.operations,
+      jobs: this.jobs,
+      did: () => parts.did(),
+      kind: (name) => this.kind(name),
+      view: (kind, row) => this.view(kind, row),
+      write: (entity, write) => parts.outbox.put(entity, write, Date.now() + OUTBOX_GRACE_MS),
+    });
   }
 
   /**
@@ -208,8 +219,8 @@ export class Engine {
         for (const j of created) jobsOf.set(j.operation_id, [...(jobsOf.get(j.operation_id) ?? []), j]);
         for (const opId of operationIds) {
           const row = fresh.get(opId);
-          if (row) this.projectRow(row, jobsOf.get(opId) ?? []);
-          else this.project(opId);
+          if (row) this.views.projectRow(row, jobsOf.get(opId) ?? []);
+          else this.views.project(opId);
         }
       }
       const also = options.alsoInside?.(operationIds, now);
@@ -255,12 +266,12 @@ export class Engine {
       this.tx(() => {
         this.parts.anchors.failInside(operationId, reason, "cancelled", now);
         this.operations.fail(operationId, { error: reason, code: "cancelled" }, now);
-        this.project(operationId);
+        this.views.project(operationId);
       });
-      return ok(this.operation(operationId)!);
+      return ok(this.views.operation(operationId)!);
     }
     this.end(pending, { to: "cancelled", code: "cancelled", reason });
-    return ok(this.operation(operationId)!);
+    return ok(this.views.operation(operationId)!);
   }
 
   /**
@@ -370,102 +381,10 @@ export class Engine {
     }
     // An operation of the one job just signed is projected from the rows in hand.
     if (row && signed && orphans.length === 0 && states.jobs.length === 1 && states.jobs[0]!.id === signed.id) {
-      this.projectRow(row, [signed]);
+      this.views.projectRow(row, [signed]);
     } else {
-      this.project(operationId);
+      this.views.project(operationId);
     }
-  }
-
-  /** Writes the operation's current state to the outbox for D1. */
-  project(operationId: string): void {
-    const row = this.operations.get(operationId);
-    if (row) this.projectRow(row, this.jobs.byOperation(operationId));
-  }
-
-  /** Projects an operation from its row and its jobs' rows as they stand, without reading them again. */
-  private projectRow(row: OperationRow, jobs: JobRow[]): void {
-    const op = this.operationFrom(row, jobs);
-    if (!this.inIndex(jobs))
-      this.parts.outbox.put(`operation:${op.id}`, operationWrite(this.parts.did(), op), Date.now() + OUTBOX_GRACE_MS);
-    // A create in progress answers with this, rather than reading the operation back.
-    this.answers?.set(op.id, op);
-  }
-
-  /**
-   * Whether the operation's one job's kind keeps the D1 record of it (a new credential's index row,
-   * migrations/0014): then the operation has no D1 `operations` row, which would be most of a
-   * credential's D1 bytes and never leave shard 0.
-   */
-  private inIndex(jobs: JobRow[]): boolean {
-    const job = jobs.length === 1 ? jobs[0]! : undefined;
-    if (!job || job.resigns !== null) return false;
-    const kind = this.kind(job.kind);
-    return kind.operationInIndex?.(kind.context.parse(JSON.parse(job.context))) === true;
-  }
-
-  /** Operations projected while a create is in progress (see `collect`). */
-  private answers: Map<string, Operation> | null = null;
-  private collecting = 0;
-
-  /**
-   * Runs a create and answers its operations as last projected while it ran (every change of an
-   * operation is projected), falling back to reading one that was not.
-   */
-  async collect<T>(run: () => Promise<T>, ids: (value: T) => string[] | null): Promise<{ value: T; operations: Operation[] | null }> {
-    this.answers ??= new Map();
-    this.collecting++;
-    try {
-      const value = await run();
-      const wanted = ids(value);
-      const answers = this.answers;
-      return { value, operations: wanted && wanted.map((id) => answers.get(id) ?? this.operation(id)!) };
-    } finally {
-      if (--this.collecting === 0) this.answers = null;
-    }
-  }
-
-  /**
-   * The operation as clients see it: stored responses are compact, and made whole from the jobs here
-   * (or from `hydrated`, archived jobs read back; IssuerObject.getOperation does that).
-   */
-  operation(operationId: string, hydrated?: ReadonlyMap<string, JobRow>): Operation | null {
-    const row = this.operations.get(operationId);
-    if (!row) return null;
-    // Jobs read back from the archive (durable-objects/archive.ts) stand in for their purged rows.
-    return this.operationFrom(
-      row,
-      this.jobs.byOperation(operationId).map((j) => hydrated?.get(j.id) ?? j),
-    );
-  }
-
-  /** The operation as clients see it from its row and its jobs' whole rows, in seq order. */
-  operationFrom(row: OperationRow, jobs: JobRow[]): Operation {
-    const op = operationOf(
-      row,
-      jobs.map((j) => j.id),
-    );
-    if (!op.result || op.result.response === undefined) return op;
-    const expand = (stored: unknown, job: JobRow | undefined) => {
-      const kind = job ? this.kind(job.kind) : undefined;
-      return job && kind?.expand ? kind.expand(stored, this.view(kind, job)) : stored;
-    };
-    const stored = op.result.response;
-    const results = typeof stored === "object" && stored !== null && "results" in stored ? stored.results : undefined;
-    const response =
-      op.done && jobs.length > 1 && Array.isArray(results)
-        ? this.combine(
-            results.map((r, i) => expand(r, jobs[i])),
-            jobs,
-          )
-        : expand(stored, jobs[0]);
-    return { ...op, result: { ...op.result, response } };
-  }
-
-  /** A multi-job result: shaped by the last job's kind when it says how (kinds.ts `combine`). */
-  private combine(responses: unknown[], jobs: JobRow[]): unknown {
-    const last = jobs[jobs.length - 1];
-    const kind = last ? this.kind(last.kind) : undefined;
-    return kind?.combine ? kind.combine(responses) : { results: responses };
   }
 
   /**
@@ -476,9 +395,9 @@ export class Engine {
     if (!this.operations.get(operationId)) {
       this.tx(() => {
         this.operations.create(operationId, undefined, Date.now());
-        this.project(operationId);
+        this.views.project(operationId);
       });
     }
-    return this.operation(operationId)!;
+    return this.views.operation(operationId)!;
   }
 }

@@ -129,8 +129,8 @@ export class Issuance {
       }
       const objectId = this.parts.ctx.id.toString();
       // The answer is each operation as last projected while this ran (pending, or signed at once),
-      // taken from the rows in hand rather than read back (Engine.collect).
-      const { operations } = await this.parts.engine.collect(
+      // taken from the rows in hand rather than read back (OperationViews.collect).
+      const { operations } = await this.parts.engine.views.collect(
         async () => {
           const created = this.parts.engine.create(key, input.origin, input.artifacts, objectId, {
             ...(input.operationId !== undefined ? { operationId: input.operationId } : {}),
@@ -184,7 +184,7 @@ export class Issuance {
     }
     // A replay may come after the hot limit moved the operation to R2 with its job.
     const operations = await Promise.all(
-      record.operationIds.map(async (id) => this.parts.engine.operation(id) ?? (await this.parts.readOperation(id))!),
+      record.operationIds.map(async (id) => this.parts.engine.views.operation(id) ?? (await this.parts.readOperation(id))!),
     );
     return ok({ operations, replayed: true, custodial: record.custodial });
   }

@@ -58,7 +58,7 @@ export class JobReads {
     const hot = this.engine.jobs.byOperation(id);
     const cold = this.archive.cold.byOperation(id);
     const archived = hot.some((j) => j.archived === 1 && j.purged_at !== null);
-    if (cold.length === 0 && !archived) return this.engine.operation(id);
+    if (cold.length === 0 && !archived) return this.engine.views.operation(id);
     let row: OperationRow | null = this.engine.operations.get(id);
     const back = new Map<string, JobRow>();
     await Promise.all([
@@ -72,6 +72,6 @@ export class JobReads {
     if (!row) return null;
     const jobs = mergeBySeq(hot, cold).map((j) => back.get(j.id) ?? j);
     if (jobs.some((j) => j.archived === WHOLE)) throw new Error(`operation ${id}: a cold job was not read back`);
-    return this.engine.operationFrom(row, jobs);
+    return this.engine.views.operationFrom(row, jobs);
   }
 }

@@ -56,6 +56,6 @@ export class StatusUpdates {
       if (operationId) operationIds.add(operationId);
       return operationId ? { ...r, operationId } : r;
     });
-    return ok({ results: answers, operations: [...operationIds].map((id) => engine.operation(id)!) });
+    return ok({ results: answers, operations: [...operationIds].map((id) => engine.views.operation(id)!) });
   }
 }

@@ -56,7 +56,7 @@ async function group(key: ExternalKey, n: number) {
     );
   const state = () =>
     withEngine(issuer, async (engine) => ({
-      operation: engine.operation(operationId)!,
+      operation: engine.views.operation(operationId)!,
       statuses: jobs.map((j) => engine.jobs.get(j.id)!.status),
     }));
   return { issuer, operationId, jobs, sign, state };
