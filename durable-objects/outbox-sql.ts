@@ -1,6 +1,6 @@
 /**
  * How the outbox sends many rows of the same single-row upsert as one D1 statement
- * (durable-objects/outbox.ts, `grouped`).
+ * (durable-objects/outbox-delivery.ts, `grouped`).
  */
 
 // A single-row `INSERT INTO t (cols) VALUES (?, …) <rest>` whose rows can travel as one statement.

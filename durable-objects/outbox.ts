@@ -1,5 +1,5 @@
 import type { D1Write } from "../src/core/kinds";
-import { multiRow } from "./outbox-sql";
+import { D1Delivery, type IndexTargets, type OutboxRow, type StoredRow } from "./outbox-delivery";
 
 // Statements per D1 batch: fewer round trips, while one batch stays a modest transaction.
 const BATCH = 500;
@@ -14,34 +14,14 @@ export const OUTBOX_MAX_REFUSALS = 10;
 const REPORT_BATCH = 20;
 const MAX_REPORT_ATTEMPTS = 10;
 
-type StoredRow = { seq: number; key: string; sql: string; params: string; attempts: number; refusals: number };
-/** A row to send: read from the table, or in hand with its parameters as put (no JSON.parse of what was just stringified). */
-type OutboxRow = StoredRow & { values?: D1Write["params"] };
-
-/**
- * Rows under keys with this prefix go to the issuer's credential-index shard(s) (src/shards), not to
- * `DB`: the object only ever writes its own issuer's index rows, so the outbox knows which shard.
- */
-export const INDEX_KEY_PREFIX = "index:";
-const isIndexRow = (r: OutboxRow) => r.key.startsWith(INDEX_KEY_PREFIX);
-
-/**
- * Where this issuer's index rows go now: its shard, or its old and new shard during a migration.
- * Shard 0 is the outbox's own `DB` binding.
- */
-export type IndexTargets = () => Promise<{ shard: number; db: D1Database }[]>;
-
 /** A put held by `within` until its transaction's one outbox statement. */
 type Held = { key: string; sql: string; params: string; due: number; values: D1Write["params"] };
 
-/** Rows and bytes one multi-row statement carries; D1 caps a bound value at 2 MB. */
-const GROUP_ROWS = 250;
-const GROUP_BYTES = 900_000;
-
 /**
  * The outbox: D1 writes recorded in the same SQLite transaction as the state change they follow,
- * then delivered oldest first (see `grouped` for why batching upserts may move them earlier). A crash between the two stores leaves the rows here, and the alarm
- * (armed to the earliest `due_at`) delivers them later.
+ * then delivered oldest first (D1Delivery.grouped, durable-objects/outbox-delivery.ts, says why
+ * batching upserts may move them earlier). A crash between the two stores leaves the rows here,
+ * and the alarm (armed to the earliest `due_at`) delivers them later.
  *
  * The delivery right after a change sends the rows the change just wrote from memory ("in hand"),
  * not read back from the table: reading back and parsing every D1 write a transaction had just
@@ -78,14 +58,19 @@ export class Outbox {
    */
   retries = 0;
 
+  /** How rows reach D1: one batch per database, upserts of one shape as one statement (outbox-delivery.ts). */
+  private readonly d1: D1Delivery;
+
   constructor(
     private readonly sql: SqlStorage,
     private readonly db: D1Database,
     /** Whose outbox this is, for the dead-letter report. */
     private readonly issuer: () => string = () => "",
     /** The index shards of this issuer; without it, index rows go to `DB` (one shard). */
-    private readonly indexTargets: IndexTargets = async () => [{ shard: 0, db }],
-  ) {}
+    indexTargets: IndexTargets = async () => [{ shard: 0, db }],
+  ) {
+    this.d1 = new D1Delivery(() => this.db, indexTargets);
+  }
 
   /** Whether a `within` is open (its puts are held for its caller's transaction). */
   get holding(): boolean {
@@ -277,10 +262,10 @@ export class Outbox {
    */
   private async send(rows: OutboxRow[]): Promise<{ landed: number; failed: boolean }> {
     try {
-      await this.deliver(rows);
+      await this.d1.deliver(rows);
     } catch (err) {
       if (rows.length === 1) {
-        this.retryLater(rows, err, await this.answering());
+        this.retryLater(rows, err, await this.d1.answering());
         return { landed: 0, failed: true };
       }
       // A batch is one transaction, so one statement D1 refuses (a row over its limits, say) fails
@@ -291,10 +276,10 @@ export class Outbox {
       let failedInARow = 0;
       for (const [i, r] of rows.entries()) {
         try {
-          await this.deliver([r]);
+          await this.d1.deliver([r]);
         } catch (rowErr) {
           // Refused by a D1 that answers (something landed this round, or it answers a probe).
-          const refused = delivered > 0 || (await this.answering());
+          const refused = delivered > 0 || (await this.d1.answering());
           failed = true;
           this.retryLater([r], rowErr, refused);
           if (!refused || ++failedInARow >= OUTAGE_AFTER) {
@@ -312,69 +297,6 @@ export class Outbox {
     // Delete exactly what was sent: a newer snapshot written meanwhile has a new seq and stays.
     this.sql.exec("DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(rows.map((r) => r.seq)));
     return { landed: rows.length, failed: false };
-  }
-
-  /**
-   * Rows of the same single-row upsert travel as one multi-row statement, placed where the first
-   * of them stood. Moving an upsert earlier is safe: each entity has one outbox row (newer
-   * snapshots replace older ones), every upsert is guarded so replays and reorderings are no-ops,
-   * and the only cross-row dependency (an UPDATE needs its row) only gains from inserts coming first.
-   */
-  private grouped(rows: OutboxRow[], db: D1Database): D1PreparedStatement[] {
-    const slots: (OutboxRow | { sql: string; rows: OutboxRow[]; bytes: number })[] = [];
-    const open = new Map<string, { sql: string; rows: OutboxRow[]; bytes: number }>();
-    for (const row of rows) {
-      const sql = multiRow(row.sql);
-      if (!sql) {
-        slots.push(row);
-        continue;
-      }
-      let group = open.get(row.sql);
-      if (!group || group.rows.length >= GROUP_ROWS || group.bytes + row.params.length > GROUP_BYTES) {
-        group = { sql, rows: [], bytes: 0 };
-        open.set(row.sql, group);
-        slots.push(group);
-      }
-      group.rows.push(row);
-      group.bytes += row.params.length;
-    }
-    return slots.map((slot) => {
-      if ("seq" in slot) return this.statement(slot, db);
-      if (slot.rows.length === 1) return this.statement(slot.rows[0]!, db);
-      // The stored params are JSON arrays already: joining them is the whole encoding.
-      return db.prepare(slot.sql).bind(`[${slot.rows.map((r) => r.params).join(",")}]`);
-    });
-  }
-
-  /**
-   * One batch per database: `DB`'s rows, and the index rows to each shard the layout names. With
-   * one shard (the default) the index shard is `DB` itself and everything is one batch, one round
-   * trip. Across databases there is no transaction, which is fine: every row is an idempotent,
-   * revision-guarded upsert, and a failure leaves them all here to be sent again.
-   */
-  private async deliver(rows: OutboxRow[]): Promise<void> {
-    const index = rows.filter(isIndexRow);
-    const targets = index.length > 0 ? await this.indexTargets() : [];
-    const plain = targets.some((t) => t.shard === 0) ? rows : rows.filter((r) => !isIndexRow(r));
-    const others = targets.filter((t) => t.shard !== 0).map((t) => t.db);
-    await Promise.all([
-      plain.length > 0 ? this.db.batch(this.grouped(plain, this.db)) : null,
-      ...others.map((t) => t.batch(this.grouped(index, t))),
-    ]);
-  }
-
-  private statement(r: OutboxRow, db = this.db): D1PreparedStatement {
-    return db.prepare(r.sql).bind(...(r.values ?? (JSON.parse(r.params) as D1Write["params"])));
-  }
-
-  /** Whether D1 answers at all: a statement it fails while answering this was refused, not lost to an outage. */
-  private async answering(): Promise<boolean> {
-    try {
-      await this.db.prepare("SELECT 1").first();
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   /**

@@ -42,7 +42,7 @@ export interface Design {
   r2BytesPerCold: number;
 }
 
-/** The outbox groups rows of one upsert into statements of up to 250 rows (durable-objects/outbox.ts GROUP_ROWS). */
+/** The outbox groups rows of one upsert into statements of up to 250 rows (durable-objects/outbox-delivery.ts GROUP_ROWS). */
 const GROUP_ROWS = 250;
 /** D1's time per written row, measured (SQL time / rows written, local D1): what a statement costs beyond its fixed 1 ms. */
 const D1_MS_PER_ROW = MEASURED.today.batch.d1SqlMs / MEASURED.today.batch.d1RowsWritten;
