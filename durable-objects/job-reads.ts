@@ -54,7 +54,7 @@ export class JobReads {
    * operation archived with its job is read from the job's record.
    */
   async operation(id: string): Promise<Operation | null> {
-    if (this.rotations.owns(id)) return this.rotations.operation(id);
+    if (this.rotations.owns(id)) return this.rotations.views.operation(id);
     const hot = this.engine.jobs.byOperation(id);
     const cold = this.archive.cold.byOperation(id);
     const archived = hot.some((j) => j.archived === 1 && j.purged_at !== null);

@@ -92,7 +92,7 @@ export class KeyChanges {
     // The lists the old keys signed, signed again by the new key now (custodial) or by its signers.
     await issuance.dispatch(statusLists.publish(engine, input.origin, objectId), input.origin);
     await this.afterChange();
-    return ok(rotations.operation(started.value.id)!);
+    return ok(rotations.views.operation(started.value.id)!);
   }
 
   /** A revoked key signs nothing more: its pending jobs are cancelled and their operations fail, in D1 too. */

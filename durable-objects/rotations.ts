@@ -21,7 +21,8 @@ import type { IssuerKey, Operation, OperationFailure } from "../src/core/models"
 import { OUTBOX_GRACE_MS, type Engine, type RotationService, type Unsigned } from "./engine";
 import type { JobRow } from "./jobs";
 import type { KeyStore } from "./keys";
-import { OperationStore, operationWrite } from "./operations";
+import { OperationStore } from "./operations";
+import { RotationViews, type RotationRow } from "./rotation-views";
 import type { Outbox } from "./outbox";
 import { TURN_JOBS, yieldTurn } from "./turns";
 import { documentRewrite } from "./did-document-write";
@@ -40,31 +41,10 @@ const DELIVER_EVERY = 50;
  * between turns, so this bounds only how long the alarm's other duties wait.
  */
 const RUN_BUDGET_MS = 200;
-/** Re-sign jobs the object's answer for a rotation's operation names at most. */
-export const LISTED_JOBS = 1_000;
-/** ... when it is projected to D1 (whose row keeps no job ids): the projection need not read 1,000. */
-export const PROJECTED_JOBS = 100;
 /** Artifact ids a failed rotation lists at most. */
 const MAX_LISTED = 1_000;
 
 export const ROTATION_PARENT = "dids/rotations";
-
-type RotationRow = {
-  id: string;
-  to_key: string;
-  from_keys: string;
-  method: string;
-  origin: string;
-  state: "running" | "done" | "failed";
-  cursor: number;
-  high: number;
-  created: number;
-  signed: number;
-  cleanup: number;
-  created_at: number;
-  ended_at: number | null;
-  document_operation: string | null;
-};
 
 export interface StartRotation {
   to: IssuerKey;
@@ -100,6 +80,8 @@ export interface RotationParts extends ResignTargetParts {
 export class Rotations implements RotationService {
   private readonly operations: OperationStore;
   private readonly targets: ResignTargets;
+  /** The rotation's operation as clients and D1 see it (durable-objects/rotation-views.ts). */
+  readonly views: RotationViews;
   /**
    * Whether any rotation is running or cleaning up, read once per instance and kept by the only
    * code that changes it: the engine's hooks run on every signed job, and cost nothing when idle.
@@ -109,6 +91,7 @@ export class Rotations implements RotationService {
   constructor(private readonly parts: RotationParts) {
     this.operations = new OperationStore(parts.storage.sql);
     this.targets = new ResignTargets(parts);
+    this.views = new RotationViews(parts, this.operations);
   }
 
   private get sql(): SqlStorage {
@@ -192,30 +175,12 @@ export class Rotations implements RotationService {
         from,
       );
       this.parts.listsChanged();
-      this.operations.create(id, this.progress(this.get(id)!), now);
+      this.operations.create(id, this.views.progress(this.get(id)!), now);
       if (input.method === "web")
         this.write(`did-document:${this.parts.did()}`, documentRewrite(this.parts.did(), { first: input.to.id }), now);
-      this.project(id, now);
+      this.views.project(id, now);
     });
-    return ok(this.operation(id)!);
-  }
-
-  /**
-   * The rotation's operation as clients see it, answered by this object: its re-sign jobs in
-   * creation order, the first LISTED_JOBS of them (a rotation may own 100,000; the whole set pages
-   * through `GET /v1/signjobs?did=&operationId=`, and `response.resignJobs` counts them).
-   */
-  operation(id: string, limit = LISTED_JOBS): Operation | null {
-    const hot = this.sql
-      .exec<{ id: string; seq: number }>("SELECT id, seq FROM jobs WHERE operation_id = ? ORDER BY seq LIMIT ?", id, limit)
-      .toArray();
-    // Re-sign jobs archived whole keep their place in the list (their cold rows name the operation).
-    const cold = this.parts.cold.byOperation(id, 0, limit);
-    const ids = [...hot, ...cold]
-      .sort((a, b) => a.seq - b.seq)
-      .slice(0, limit)
-      .map((r) => r.id);
-    return this.operations.toOperation(id, ids);
+    return ok(this.views.operation(id)!);
   }
 
   /** Cancelling a rotation fails it like a rejected re-sign job would: the old keys stay. */
@@ -224,7 +189,7 @@ export class Rotations implements RotationService {
     if (!r) return fail("not_found", `operation ${id} not found`);
     if (r.state !== "running") return fail("operation_done", "the operation is already done");
     this.parts.storage.transactionSync(() => this.failInside(r, "cancelled", "the rotation was cancelled", now));
-    return ok(this.operation(id)!);
+    return ok(this.views.operation(id)!);
   }
 
   /** When the alarm has rotation work: a scan to continue, or a failed rotation's jobs to cancel. */
@@ -296,7 +261,7 @@ export class Rotations implements RotationService {
       const cursor = rows.length < ROTATION_BATCH ? r.high : rows[rows.length - 1]!.seq;
       this.sql.exec("UPDATE rotations SET cursor = ?, created = created + ? WHERE id = ?", cursor, created.length, r.id);
       const after = this.get(r.id)!;
-      this.setProgress(after, now);
+      this.views.setProgress(after, now);
       this.tryComplete(after, now);
     });
     return created;
@@ -386,7 +351,7 @@ export class Rotations implements RotationService {
     // when the node accepted it; the service's record of the document changes then).
     if (r.document_operation) this.parts.anchors.releaseInside(r.document_operation, now);
     const response = {
-      ...this.progress({ ...r, state: "done" }),
+      ...this.views.progress({ ...r, state: "done" }),
       removed: JSON.parse(from) as string[],
       documentUpdated: r.method === "web",
       ...(r.document_operation ? { documentOperation: r.document_operation } : {}),
@@ -399,7 +364,7 @@ export class Rotations implements RotationService {
         now,
       );
     }
-    this.project(r.id, now);
+    this.views.project(r.id, now);
   }
 
   private failInside(r: RotationRow, code: OperationFailure, error: string, now: number): void {
@@ -417,41 +382,10 @@ export class Rotations implements RotationService {
     const scanned = r.cursor >= r.high;
     const detail = scanned ? "" : " (the scan had not finished: artifacts not reached yet are not listed)";
     this.operations.finish(r.id, { error: `${error}; the old keys stay in the document${detail}`, code, notResigned }, now);
-    this.project(r.id, now);
-  }
-
-  // ── views ────────────────────────────────────────────────────────────────
-
-  private progress(r: RotationRow) {
-    return {
-      did: this.parts.did(),
-      verificationMethodId: r.to_key,
-      previousVerificationMethodIds: JSON.parse(r.from_keys) as string[],
-      resignJobs: r.created,
-      resigned: r.signed,
-      scanComplete: r.cursor >= r.high,
-      ...(r.document_operation ? { documentOperation: r.document_operation } : {}),
-    };
-  }
-
-  /** The pending operation's response follows the scan (once per batch, not per signature). */
-  private setProgress(r: RotationRow, now: number): void {
-    if (r.state !== "running") return;
-    this.sql.exec(
-      "UPDATE operations SET result = ?, updated_at = ? WHERE id = ? AND done = 0",
-      JSON.stringify({ response: this.progress(r) }),
-      now,
-      r.id,
-    );
-    this.project(r.id, now);
+    this.views.project(r.id, now);
   }
 
   private write(key: string, write: D1Write, now: number): void {
     this.parts.outbox.put(key, write, now + OUTBOX_GRACE_MS);
-  }
-
-  private project(id: string, now: number): void {
-    const op = this.operation(id, PROJECTED_JOBS);
-    if (op) this.write(`operation:${id}`, operationWrite(this.parts.did(), op), now);
   }
 }
