@@ -58,7 +58,7 @@ credentials.openapi(
     const body = c.req.valid("json");
     // Before any job exists: a credentialSubject that misses its schema is a 400 naming each failing path.
     await checkCredentialSubjects(c.env, serviceOrigin(c), [body], () => "");
-    const created = await createArtifact(c.env, serviceOrigin(c), order(body), await idempotencyClaim(c));
+    const created = await createArtifact(c, order(body));
     return c.json(created.operation, created.status);
   },
 );

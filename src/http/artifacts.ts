@@ -4,7 +4,11 @@ import { fail, type Failure, type ProblemCode, type Result } from "../core/error
 import type { IdempotencyClaim } from "../core/idempotency";
 import type { Operation } from "../core/models";
 import { issuerByName } from "../issuer-client";
+import type { Context } from "hono";
+import { serviceOrigin } from "./auth";
 import { ProblemError } from "./errors";
+import { idempotencyClaim } from "./idempotency";
+import type { AppEnv } from "./router";
 import { httpStatusOf, problemOf } from "./rpc";
 
 /** One artifact a route asks for, and the issuer and key that sign it. */
@@ -157,13 +161,16 @@ export async function createArtifacts(
   return { operations, errors, allCustodial };
 }
 
-/** A route's one artifact: its operation, and 201 when it was signed at once (custodial), else 202. */
+/**
+ * A route's one artifact: its operation, and 201 when it was signed at once (custodial), else 202.
+ * Every such route creates it the same way, for the request `c` (the service's origin, and the
+ * request's idempotency claim unless the route already took it for a create of its own).
+ */
 export async function createArtifact(
-  env: Env,
-  origin: string,
+  c: Context<AppEnv>,
   order: ArtifactOrder,
-  claim: IdempotencyClaim & { fromClient: boolean },
+  claim?: IdempotencyClaim & { fromClient: boolean },
 ): Promise<{ operation: Operation; status: 201 | 202 }> {
-  const issued = await createArtifacts(env, origin, [order], claim);
+  const issued = await createArtifacts(c.env, serviceOrigin(c), [order], claim ?? (await idempotencyClaim(c)));
   return { operation: issued.operations[0]!, status: issued.allCustodial ? 201 : 202 };
 }

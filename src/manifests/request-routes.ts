@@ -1,10 +1,9 @@
 /** `/v1/manifests/requests`: a manifest offered to wallets as a JWT with the `credential_manifest` claim. */
 import { deliveredFor, idFor } from "../http/routed";
 import { createRoute } from "@hono/zod-openapi";
-import { serviceOrigin } from "../http/auth";
 import { createArtifact } from "../http/artifacts";
 import { ProblemError } from "../http/errors";
-import { IdempotencyHeaders, idempotencyClaim } from "../http/idempotency";
+import { IdempotencyHeaders } from "../http/idempotency";
 import { OperationSchema } from "../http/models";
 import { createRouter, signedCreateResponses, jsonBody } from "../http/router";
 import { CreateManifestRequestRequest, ManifestRequestView } from "./model";
@@ -49,12 +48,11 @@ requests.openapi(
       ...(body.expiration ? { expiresAt: Date.parse(body.expiration) } : {}),
       ...(body.callbackUrl ? { callbackUrl: body.callbackUrl } : {}),
     };
-    const created = await createArtifact(
-      c.env,
-      serviceOrigin(c),
-      { issuer: body.issuerId, verificationMethodId: body.verificationMethodId, artifact: { kind: "manifest-request", input } },
-      await idempotencyClaim(c),
-    );
+    const created = await createArtifact(c, {
+      issuer: body.issuerId,
+      verificationMethodId: body.verificationMethodId,
+      artifact: { kind: "manifest-request", input },
+    });
     return c.json(created.operation, created.status);
   },
 );

@@ -5,10 +5,9 @@
  */
 import { idFor } from "../http/routed";
 import { createRoute } from "@hono/zod-openapi";
-import { serviceOrigin } from "../http/auth";
 import { createArtifact } from "../http/artifacts";
 import { ProblemError } from "../http/errors";
-import { IdempotencyHeaders, idempotencyClaim } from "../http/idempotency";
+import { IdempotencyHeaders } from "../http/idempotency";
 import { OperationSchema } from "../http/models";
 import { createRouter, signedCreateResponses, jsonBody } from "../http/router";
 import { applications } from "./application-routes";
@@ -71,12 +70,11 @@ manifests.openapi(
     const valid = validateDif("credential-manifest", manifest, "credential_manifest");
     if (!valid.ok)
       throw new ProblemError(400, "validation_failed", "the manifest is not valid against DIF's Credential Manifest schema", valid.errors);
-    const created = await createArtifact(
-      c.env,
-      serviceOrigin(c),
-      { issuer: body.issuerDid, verificationMethodId: body.verificationMethodId, artifact: { kind: "manifest", input: { manifest } } },
-      await idempotencyClaim(c),
-    );
+    const created = await createArtifact(c, {
+      issuer: body.issuerDid,
+      verificationMethodId: body.verificationMethodId,
+      artifact: { kind: "manifest", input: { manifest } },
+    });
     return c.json(created.operation, created.status);
   },
 );

@@ -200,12 +200,11 @@ presentations.openapi(
       expiresAt: body.expiration !== undefined ? Date.parse(body.expiration) : Date.now() + DEFAULT_REQUEST_TTL_MS,
       ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}),
     };
-    const created = await createArtifact(
-      c.env,
-      serviceOrigin(c),
-      { issuer: body.issuerId, verificationMethodId: body.verificationMethodId, artifact: { kind: "presentation-request", input } },
-      await idempotencyClaim(c),
-    );
+    const created = await createArtifact(c, {
+      issuer: body.issuerId,
+      verificationMethodId: body.verificationMethodId,
+      artifact: { kind: "presentation-request", input },
+    });
     return c.json(created.operation, created.status);
   },
 );

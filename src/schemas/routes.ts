@@ -2,7 +2,6 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { idFor } from "../http/routed";
 import { freeFormObject } from "../core/json-depth";
 import { createArtifact } from "../http/artifacts";
-import { serviceOrigin } from "../http/auth";
 import { ProblemError } from "../http/errors";
 import { IdempotencyHeaders, idempotencyClaim } from "../http/idempotency";
 import { OperationSchema } from "../http/models";
@@ -98,8 +97,7 @@ schemas.openapi(
         verificationMethodId: body.verificationMethodId,
       };
       const created = await createArtifact(
-        c.env,
-        serviceOrigin(c),
+        c,
         { issuer: body.issuer, verificationMethodId: body.verificationMethodId, artifact: { kind: "schema", input } },
         claim,
       );
