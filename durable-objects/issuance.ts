@@ -89,7 +89,7 @@ export class Issuance {
       // Until the first request with a key has answered, a duplicate is told so rather than
       // answered from a record whose custodial jobs may still be signing.
       if (this.idempotency.busy(claim)) return this.inProgress();
-      const earlier = await this.replay(claim);
+      const earlier = claim.fresh ? null : await this.replay(claim);
       if (earlier) return earlier;
       if (!this.idempotency.begin(claim)) return this.inProgress();
     }

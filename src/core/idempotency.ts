@@ -25,4 +25,10 @@ export interface IdempotencyClaim {
   /** SHA-256 of method, path and canonical body: the same key with another request is refused. */
   fingerprint: string;
   ttlMs: number;
+  /**
+   * Set by the service on the first attempt with a key it made itself for this request: no record
+   * can exist under a key minted a moment ago, so the object skips looking for one. Its retry
+   * sends the claim without it and looks.
+   */
+  fresh?: true;
 }

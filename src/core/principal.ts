@@ -32,18 +32,30 @@ function configuredTokens(env: { API_TOKENS?: string }): string[] {
     .filter((t) => t.length > 0);
 }
 
+/** SHA-256 digests of the configured tokens, computed once per value of `API_TOKENS`. */
+let configured: { source: string; digests: Promise<ArrayBuffer[]> } | null = null;
+
+function configuredDigests(env: { API_TOKENS?: string }): Promise<ArrayBuffer[]> {
+  const source = env.API_TOKENS ?? "";
+  if (configured?.source !== source) {
+    configured = { source, digests: Promise.all(configuredTokens(env).map((t) => crypto.subtle.digest("SHA-256", enc.encode(t)))) };
+  }
+  return configured.digests;
+}
+
 /**
  * The fingerprint of `token` when it is one of the operator tokens in `API_TOKENS`, else null.
  * Compared through digests against every token, so timing tells neither which one nor how many.
+ * One digest per request: the configured tokens' are kept, and the fingerprint is the given
+ * token's digest cut short (as `fingerprint` computes it).
  */
 export async function operatorTokenId(env: { API_TOKENS?: string }, token: string): Promise<string | null> {
   const given = await crypto.subtle.digest("SHA-256", enc.encode(token));
   let match = false;
-  for (const candidate of configuredTokens(env)) {
-    const digest = await crypto.subtle.digest("SHA-256", enc.encode(candidate));
+  for (const digest of await configuredDigests(env)) {
     if (crypto.subtle.timingSafeEqual(given, digest)) match = true;
   }
-  return match ? fingerprint(token) : null;
+  return match ? base64url.encode(new Uint8Array(given).slice(0, 16)) : null;
 }
 
 /** Fingerprints of the configured tokens, computed once per value of `API_TOKENS`. */

@@ -32,10 +32,13 @@ type Group = { issuer: string; vm: string; artifacts: ArtifactRequest[]; index: 
  * The retry carries the same idempotency claim, so a first call that did commit is answered from
  * its record rather than done again; a second failure is a 503 for the client to retry.
  */
-async function callObject<T>(claim: IdempotencyClaim & { fromClient: boolean }, call: () => Promise<Result<T>>): Promise<Result<T>> {
+async function callObject<T>(
+  claim: IdempotencyClaim & { fromClient: boolean },
+  call: (firstAttempt: boolean) => Promise<Result<T>>,
+): Promise<Result<T>> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await call();
+      const result = await call(attempt === 1);
       // Our own key is busy only because our first attempt is still running somewhere: unknown outcome.
       if (!result.ok && result.code === "idempotency_key_in_progress" && !claim.fromClient) break;
       return result;
@@ -132,13 +135,14 @@ export async function createArtifacts(
   let allCustodial = true;
   await Promise.all(
     toCreate.map(async (g) => {
-      const result: Result<CreatedOperations> = await callObject(claim, () =>
+      const result: Result<CreatedOperations> = await callObject(claim, (firstAttempt) =>
         issuerByName(env, g.issuer).createArtifacts({
           did: g.issuer,
           verificationMethodId: g.vm,
           origin,
           artifacts: g.artifacts,
-          idempotency: objectClaim,
+          // A key of our own is new on the first attempt (`checkIssuer` only reads): nothing to replay.
+          idempotency: firstAttempt && !claim.fromClient ? { ...objectClaim, fresh: true } : objectClaim,
           ...(operationId !== undefined ? { operationId } : {}),
         }),
       );

@@ -32,7 +32,12 @@ export const IdempotencyHeaders = z.object({
     }),
 });
 
-const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+const hex = (bytes: ArrayBuffer) => {
+  let out = "";
+  for (const b of new Uint8Array(bytes)) out += HEX[b];
+  return out;
+};
 const sha256 = async (text: string) => hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 
 /**

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { api } from "../support/api";
 import { crashOnDelivery, installOutboxD1 } from "../support/faults";
-import { externalDid, externalKey, issuePending, stubOf } from "../support/keys";
+import { credentialRequest, externalDid, externalKey, issuePending, objectQuery, stubOf } from "../support/keys";
 
 describe("an object reset under a call", () => {
   it("a signature whose object dies after committing it: 503 issuer_unavailable with Retry-After; the retry is 200 with the same JWT", async () => {
@@ -24,5 +24,42 @@ describe("an object reset under a call", () => {
     expect(again.status).toBe(200);
     expect(again.body.status).toBe("signed");
     expect(again.body.jwt).toBe(`${job.signingInput}.${signature}`);
+  });
+
+  it("a create without an Idempotency-Key whose object dies after committing it: the route's retry answers the one credential it created", async () => {
+    // The route's first call carries a key the service just made (nothing to look up); its retry
+    // looks (the next test), so whatever the first call left stands once.
+    const issuer = await externalDid(await externalKey("Ed25519"));
+    const crash = crashOnDelivery();
+    await installOutboxD1(stubOf(issuer.did), crash.wrap);
+    const res = await api("PUT", "/v1/credentials", credentialRequest(issuer));
+    await crash.crashed;
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const jobs = await objectQuery<{ operation_id: string }>(issuer.did, "SELECT operation_id FROM jobs");
+    expect(jobs).toEqual([{ operation_id: res.body.id }]);
+    const records = await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM idempotency WHERE scope = 'internal'");
+    expect(records).toEqual([{ n: 1 }]);
+  });
+
+  it("a claim marked fresh skips the look-up; the same claim unmarked (the route's retry) answers the record instead of creating again", async () => {
+    const issuer = await externalDid(await externalKey("Ed25519"));
+    const stub = stubOf(issuer.did) as unknown as {
+      createArtifacts(input: unknown): Promise<{ ok: boolean; value: { operations: { id: string }[]; replayed: boolean } }>;
+    };
+    const claim = { scope: "internal", key: crypto.randomUUID(), fingerprint: "f".repeat(64), ttlMs: 600_000 };
+    const input = (idempotency: unknown) => ({
+      did: issuer.did,
+      verificationMethodId: issuer.vmId,
+      origin: "https://issuer.test",
+      artifacts: [{ kind: "credential", input: credentialRequest(issuer) }],
+      idempotency,
+    });
+    const first = await stub.createArtifacts(input({ ...claim, fresh: true }));
+    expect(first.ok).toBe(true);
+    const retry = await stub.createArtifacts(input(claim));
+    expect(retry.ok).toBe(true);
+    expect(retry.value.replayed).toBe(true);
+    expect(retry.value.operations.map((o) => o.id)).toEqual(first.value.operations.map((o) => o.id));
+    expect(await objectQuery(issuer.did, "SELECT count(*) AS n FROM jobs")).toEqual([{ n: 1 }]);
   });
 });
