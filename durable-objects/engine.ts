@@ -102,6 +102,12 @@ export class Engine {
   /** Moved by every hand-over to the anchors: a create that moved it re-arms in full (their due times are their own). */
   private anchoring = 0;
 
+  /**
+   * The operations the last create made that own exactly one of its jobs, as written, at the
+   * JobStore version it left: while no job has changed since, each still has that one job, pending.
+   */
+  private lastCreate: { version: number; sole: Map<string, OperationRow> } | null = null;
+
   private kind(name: string): AnyKind {
     const kind = this.parts.kinds[name];
     if (!kind) throw new Error(`no kind ${name} is registered`);
@@ -226,6 +232,10 @@ export class Engine {
       const also = options.alsoInside?.(operationIds, now);
       if (also !== undefined) written.push(also);
     });
+    const jobCount = new Map<string, number>();
+    for (const j of created) jobCount.set(j.operation_id, (jobCount.get(j.operation_id) ?? 0) + 1);
+    const sole = new Map([...fresh].filter(([id]) => jobCount.get(id) === 1));
+    this.lastCreate = { version: this.jobs.version, sole };
     // The due times this transaction stored are known (its jobs' expiry, its outbox rows, what
     // `alsoInside` reports), unless a kind handed a did:ion operation to the anchors (their own
     // schedule) or this create ran inside another change's transaction (its rows are that one's).
@@ -244,8 +254,11 @@ export class Engine {
     this.tx(() => {
       // The backlog signer (alarm) or a cancellation may have ended some during the signing await;
       // when no job changed since they were known pending (JobStore.version), none was.
-      const pending = pendingAt === this.jobs.version ? new Set(jobs.map((j) => j.id)) : this.jobs.pendingAmong(jobs.map((j) => j.id));
-      const signed = jobs.filter((job, i) => pending.has(job.id) && this.accept(ctx, job, signatures[i]!));
+      const unchanged = pendingAt === this.jobs.version;
+      const pending = unchanged ? new Set(jobs.map((j) => j.id)) : this.jobs.pendingAmong(jobs.map((j) => j.id));
+      // Operations the last create made with one job each, when nothing changed since: settled without reading their jobs.
+      const sole = unchanged && this.lastCreate?.version === pendingAt ? this.lastCreate.sole : undefined;
+      const signed = jobs.filter((job, i) => pending.has(job.id) && this.accept(ctx, job, signatures[i]!, sole?.get(job.operation_id)));
       // Custodial jobs are not offered to signers, but a lease row must not outlive its job in any case.
       this.parts.hooks.signed(signed.map((j) => j.id));
     });
@@ -279,7 +292,7 @@ export class Engine {
    * the job as it now stands, built from what was written (no read back). Leases are the caller's
    * to release, once for the lot (custodial jobs are never leased).
    */
-  accept(ctx: KindContext, job: JobRow, signature: string): JobRow {
+  accept(ctx: KindContext, job: JobRow, signature: string, soleOf?: OperationRow): JobRow {
     const kind = this.kind(job.kind);
     const jwt = `${job.signing_input}.${signature}`;
     // A re-sign job swaps its artifact's JWT; every other job finalises its artifact.
@@ -287,14 +300,15 @@ export class Engine {
     if (job.resigns !== null && !resign) throw new Error(`kind ${job.kind} cannot be re-signed`);
     const full = resign ? resign.swap(ctx, this.view(kind, job), jwt) : kind.finalise(ctx, this.view(kind, job), jwt);
     const response = resign ? full : (kind.compact?.(full) ?? full);
-    if (!this.jobs.end(job.id, { to: "signed", signature, response }, ctx.now)) {
+    const responseJson = JSON.stringify(response ?? null);
+    if (!this.jobs.end(job.id, { to: "signed", signature, responseJson }, ctx.now)) {
       throw new Error(`sign job ${job.id} was not pending when signed`);
     }
     const signed: JobRow = {
       ...job,
       status: "signed",
       signature,
-      response: JSON.stringify(response ?? null),
+      response: responseJson,
       signed_at: ctx.now,
       ended_at: ctx.now,
     };
@@ -303,7 +317,7 @@ export class Engine {
       this.parts.rotations.resignedInside(job, ctx.now);
       return signed;
     }
-    this.settle(job.operation_id, ctx, undefined, signed);
+    this.settle(job.operation_id, ctx, undefined, signed, soleOf);
     this.parts.rotations.signedInside(job, ctx.now);
     return signed;
   }
@@ -368,9 +382,13 @@ export class Engine {
     return jobs.length === 0 ? [] : this.end(jobs, { to: "expired", code: "expired", reason: "sign job expired" });
   }
 
-  /** Done when all of an operation's jobs are signed; failed (pending siblings cancelled) when any ended unsigned. */
-  private settle(operationId: string, ctx: KindContext, failure?: OperationFailure, signed?: JobRow): void {
-    const states = this.operations.withStates(operationId);
+  /**
+   * Done when all of an operation's jobs are signed; failed (pending siblings cancelled) when any
+   * ended unsigned. `soleOf`: the operation's row when `signed` is known to be its one job (a
+   * custodial create's, signed before any job changed), so its jobs need not be read.
+   */
+  private settle(operationId: string, ctx: KindContext, failure?: OperationFailure, signed?: JobRow, soleOf?: OperationRow): void {
+    const states = signed && soleOf ? { row: soleOf, jobs: [signed] } : this.operations.withStates(operationId);
     const { orphans, row } = this.operations.settle(operationId, states.jobs, ctx.now, failure, states.row);
     const ending: Unsigned = { to: "cancelled", code: "cancelled", reason: "another sign job of its operation failed" };
     for (const orphan of orphans) {

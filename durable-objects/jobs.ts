@@ -52,7 +52,8 @@ export type JobState = Pick<JobRow, "id" | "kind" | "status" | "reason" | "respo
 
 /** Moves out of pending. Nothing else moves: signed is immutable and the other ends are final. */
 export type Ending =
-  | { to: "signed"; signature: string; response: unknown }
+  /** `responseJson`: the finalised artifact as stored, JSON text (written once, kept as is). */
+  | { to: "signed"; signature: string; responseJson: string }
   /** Unsigned: the code its operation fails with, and why, in words. */
   | { to: "rejected" | "cancelled" | "expired"; code: OperationFailure; reason: string };
 
@@ -284,7 +285,7 @@ export class JobStore {
         ? this.sql.exec(
             "UPDATE jobs SET status = 'signed', signature = ?, response = ?, signed_at = ?, ended_at = ? WHERE id = ? AND status = 'pending'",
             ending.signature,
-            JSON.stringify(ending.response ?? null),
+            ending.responseJson,
             now,
             now,
             id,

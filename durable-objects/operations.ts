@@ -120,15 +120,20 @@ export class OperationStore {
     const op = known === undefined ? this.get(id) : known;
     if (!op || op.done === 1) return { done: op?.done === 1, orphans: [], row: op };
     const failed = jobs.find((j) => FAILURE_CODE[j.status] !== undefined);
-    let result: OperationResult | null = null;
+    let stored: string | null = null;
     if (failed) {
-      result = { error: failed.reason ?? `sign job ${failed.status}`, code: failure ?? FAILURE_CODE[failed.status]! };
-    } else if (jobs.length > 0 && jobs.every((j) => j.status === "signed")) {
-      const responses = jobs.map((j) => JSON.parse(j.response ?? "null") as unknown);
-      result = { response: responses.length === 1 ? responses[0] : { results: responses } };
+      const result: OperationResult = {
+        error: failed.reason ?? `sign job ${failed.status}`,
+        code: failure ?? FAILURE_CODE[failed.status]!,
+      };
+      stored = JSON.stringify(result);
+    } else if (jobs.length === 1 && jobs[0]!.status === "signed") {
+      // The job's response is JSON text as JSON.stringify wrote it: the result wraps it as is.
+      stored = `{"response":${jobs[0]!.response ?? "null"}}`;
+    } else if (jobs.length > 1 && jobs.every((j) => j.status === "signed")) {
+      stored = JSON.stringify({ response: { results: jobs.map((j) => JSON.parse(j.response ?? "null") as unknown) } });
     }
-    if (!result) return { done: false, orphans: [], row: op };
-    const stored = JSON.stringify(result);
+    if (stored === null) return { done: false, orphans: [], row: op };
     this.sql.exec("UPDATE operations SET done = 1, result = ?, updated_at = ? WHERE id = ?", stored, now, id);
     return {
       done: true,

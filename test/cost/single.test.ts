@@ -76,7 +76,8 @@ describe("statements per single create", () => {
 // back whether its just-created jobs are still pending when no job changed meanwhile.
 // 11 and 6 once the first attempt with a key the service made for the request (no Idempotency-Key
 // sent) skips looking for a record under it: none can exist (IdempotencyClaim.fresh).
-const CUSTODIAL_BOUND = 11;
+// 10 (custodial) once its operation is settled from the row the create wrote (Engine.lastCreate).
+const CUSTODIAL_BOUND = 10;
 const EXTERNAL_BOUND = 6;
 // A woken object reads once what a warm one keeps in memory: its DID and deleted flag, the
 // ended-job count for the hot limit, whether a rotation runs, the key and its successor, whether a
