@@ -9,12 +9,20 @@
  *   PUT /verify the least a verification can do: split `credentialJwt`, decode the issuer's
  *               Ed25519 did:key from its `kid`, and check the signature with WebCrypto (the
  *               baseline that shows what wrangler's proxy and workerd allow P6; no dates, no status)
+ *   PUT /proto, PUT /proto/batch
+ *               the minimal issuer the throughput aims were set against: a Worker and one
+ *               Durable Object that builds a VC-JWT, signs it with WebCrypto Ed25519 and writes
+ *               one job row and one outbox row per credential in one `transactionSync`, answering
+ *               without touching D1 (its outbox is never delivered). What the service does beyond
+ *               it (auth, validation, idempotency, operations, audit, the index, status) is the
+ *               difference between the two in the same run.
  */
 import { DurableObject } from "cloudflare:workers";
 
 interface FloorEnv {
   DB: D1Database;
   FRESH: DurableObjectNamespace<FreshObject>;
+  PROTO: DurableObjectNamespace<ProtoIssuer>;
 }
 
 export class FreshObject extends DurableObject<FloorEnv> {
@@ -25,6 +33,68 @@ export class FreshObject extends DurableObject<FloorEnv> {
     const id = crypto.randomUUID();
     sql.exec("INSERT INTO t (id, body, at) VALUES (?, ?, ?)", id, body, Date.now());
     return id;
+  }
+}
+
+const enc = new TextEncoder();
+const b64json = (value: unknown) => {
+  let bin = "";
+  for (const byte of enc.encode(JSON.stringify(value))) bin += String.fromCharCode(byte);
+  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+};
+const b64bytes = (bytes: ArrayBuffer) => {
+  let bin = "";
+  for (const byte of new Uint8Array(bytes)) bin += String.fromCharCode(byte);
+  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+};
+
+/** One credential request as the service's create takes it (bench/issuance.ts `credentialRequest`). */
+type CredentialRequest = { issuer: string; subject: string; type?: string[]; data: Record<string, unknown> };
+
+/** The minimal issuer (see the top of this file): one object, its key in memory, two rows per credential. */
+export class ProtoIssuer extends DurableObject<FloorEnv> {
+  private key: Promise<CryptoKey> | null = null;
+
+  constructor(ctx: DurableObjectState, env: FloorEnv) {
+    super(ctx, env);
+    ctx.storage.sql.exec(
+      `CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, jwt TEXT NOT NULL, created_at INTEGER NOT NULL);
+       CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)`,
+    );
+  }
+
+  async issue(requests: CredentialRequest[]): Promise<string[]> {
+    this.key ??= (crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]) as Promise<CryptoKeyPair>).then(
+      (pair) => pair.privateKey,
+    );
+    const key = await this.key;
+    const now = Date.now();
+    const header = b64json({ alg: "EdDSA", typ: "JWT", kid: "did:key:z6MkProto#z6MkProto" });
+    const inputs = requests.map(
+      (r) =>
+        `${header}.${b64json({
+          iss: r.issuer,
+          sub: r.subject,
+          nbf: Math.floor(now / 1000),
+          jti: `urn:uuid:${crypto.randomUUID()}`,
+          vc: {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            type: ["VerifiableCredential", ...(r.type ?? [])],
+            credentialSubject: { id: r.subject, ...r.data },
+          },
+        })}`,
+    );
+    const signatures = await Promise.all(inputs.map((input) => crypto.subtle.sign({ name: "Ed25519" }, key, enc.encode(input))));
+    const jwts = inputs.map((input, i) => `${input}.${b64bytes(signatures[i]!)}`);
+    const sql = this.ctx.storage.sql;
+    this.ctx.storage.transactionSync(() => {
+      for (const jwt of jwts) {
+        const id = crypto.randomUUID();
+        sql.exec("INSERT INTO jobs (id, jwt, created_at) VALUES (?, ?, ?)", id, jwt, now);
+        sql.exec("INSERT INTO outbox (body) VALUES (?)", JSON.stringify({ id, jwt }));
+      }
+    });
+    return jwts;
   }
 }
 
@@ -68,6 +138,12 @@ export default {
     if (pathname === "/verify") {
       const { credentialJwt } = (await request.json()) as { credentialJwt: string };
       return json({ verified: await verifyJwt(credentialJwt) }, 200);
+    }
+    if (pathname === "/proto" || pathname === "/proto/batch") {
+      const parsed = (await request.json()) as CredentialRequest | { requests: CredentialRequest[] };
+      const requests = "requests" in parsed ? parsed.requests : [parsed];
+      const jwts = await env.PROTO.getByName("issuer").issue(requests);
+      return json(pathname === "/proto" ? { jwt: jwts[0] } : { jwts }, 201);
     }
     // Parse like the service would, so the baseline pays for the same body handling.
     const body = JSON.stringify(await request.json());
