@@ -302,6 +302,26 @@ export class JobStore {
     return true;
   }
 
+  /**
+   * pending → signed for many jobs in one statement (a custodial create's, whose pending state the
+   * caller knows). Answers how many moved: the caller's transaction must fail unless all did.
+   */
+  endSigned(ends: { id: string; signature: string; responseJson: string }[], now: number): number {
+    if (ends.length === 0) return 0;
+    const moved = this.sql
+      .exec(
+        `UPDATE jobs SET status = 'signed', signature = s.signature, response = s.response, signed_at = ?1, ended_at = ?1
+         FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS signature, json_extract(value, '$[2]') AS response
+               FROM json_each(?2)) AS s
+         WHERE jobs.id = s.id AND jobs.status = 'pending' RETURNING jobs.id`,
+        now,
+        JSON.stringify(ends.map((e) => [e.id, e.signature, e.responseJson])),
+      )
+      .toArray().length;
+    this.version++;
+    return moved;
+  }
+
   /** Audit rows of the open transaction (see `within`), or null when none is open. */
   private audits: (string | number | null)[][] | null = null;
 

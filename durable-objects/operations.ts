@@ -128,8 +128,7 @@ export class OperationStore {
       };
       stored = JSON.stringify(result);
     } else if (jobs.length === 1 && jobs[0]!.status === "signed") {
-      // The job's response is JSON text as JSON.stringify wrote it: the result wraps it as is.
-      stored = `{"response":${jobs[0]!.response ?? "null"}}`;
+      stored = resultOfOne(jobs[0]!.response);
     } else if (jobs.length > 1 && jobs.every((j) => j.status === "signed")) {
       stored = JSON.stringify({ response: { results: jobs.map((j) => JSON.parse(j.response ?? "null") as unknown) } });
     }
@@ -140,6 +139,20 @@ export class OperationStore {
       orphans: failed ? jobs.filter((j) => j.status === "pending") : [],
       row: { ...op, done: 1, result: stored, updated_at: now },
     };
+  }
+
+  /** Pending operations done with the results given (`resultOfOne`), in one statement; answers how many moved. */
+  doneMany(results: { id: string; stored: string }[], now: number): number {
+    if (results.length === 0) return 0;
+    return this.sql
+      .exec(
+        `UPDATE operations SET done = 1, result = s.result, updated_at = ?1
+         FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS result FROM json_each(?2)) AS s
+         WHERE operations.id = s.id AND operations.done = 0 RETURNING operations.id`,
+        now,
+        JSON.stringify(results.map((r) => [r.id, r.stored])),
+      )
+      .toArray().length;
   }
 
   /** Ends a pending operation that its jobs do not settle (cancelled before any job existed; a key rotation). */
@@ -156,6 +169,14 @@ export class OperationStore {
     const op = this.get(id);
     return op ? operationOf(op, jobIds) : null;
   }
+}
+
+/**
+ * The stored result of an operation whose one job was signed with this response: the job's
+ * response is JSON text as JSON.stringify wrote it, so the result wraps it as is.
+ */
+export function resultOfOne(responseJson: string | null): string {
+  return `{"response":${responseJson ?? "null"}}`;
 }
 
 /** An operation row (the object's, or D1's projection of it) as clients see it. */

@@ -71,7 +71,9 @@ describe("statements per credential", () => {
 // one statement per round, so the count barely moves; the bytes read and parsed do).
 // 2.08 once a custodial create's operations, each with its one job, are settled from the rows the
 // create wrote (Engine.lastCreate) instead of reading each operation with its jobs' states.
-const CUSTODIAL_BOUND = 2.2;
+// 0.10 (ten statements for the hundred) once those jobs and operations, each the other's only one, are
+// moved to signed and done with one multi-row UPDATE each (Engine.acceptSoles).
+const CUSTODIAL_BOUND = 0.15;
 // External 3.63 since a batch of signatures is applied in turns of 10 (durable-objects/turns.ts):
 // each turn re-reads its jobs and writes its outbox, audit and lease rows once, so a create waiting
 // on the object is let in between turns (test/rotation/turns.test.ts). The price of that bound.
