@@ -9,6 +9,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DueTimes } from "../../durable-objects/due";
+import { END_SIGNED_SQL } from "../../durable-objects/jobs";
+import { DONE_MANY_SQL } from "../../durable-objects/operations";
 import { api } from "../support/api";
 import { custodialDid, externalDid, externalKey, type Issuer } from "../support/keys";
 
@@ -59,5 +61,35 @@ describe("the re-arm's due-time query", () => {
     expect((await api("PUT", "/v1/credentials/batch", { requests: batch(custodial, 50) })).status).toBe(201);
     expect(await scans(external.did)).toEqual([]);
     expect(await scans(custodial.did)).toEqual([]);
+  });
+});
+
+describe("the multi-row updates of a custodial signing", () => {
+  it("seek each listed job and operation by its id, never every pending job", async () => {
+    // Pending jobs present, so a plan through jobs_by_status would be the cheap-looking one.
+    const key = await externalKey("Ed25519");
+    const issuer = await externalDid(key);
+    expect((await api("PUT", "/v1/credentials/batch", { requests: batch(issuer, 50) })).status).toBe(202);
+    const plans = await runInDurableObject(env.ISSUER.getByName(issuer.did), (_i, state) =>
+      [END_SIGNED_SQL, DONE_MANY_SQL].map((sql) =>
+        state.storage.sql
+          .exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, 0, "[]")
+          .toArray()
+          .map((r) => r.detail),
+      ),
+    );
+    // The list itself (json_each) is read whole, as it should be.
+    const [jobs, operations] = (plans as [string[], string[]]).map((plan) => plan.filter((d) => !d.includes("json_each")));
+    // The list drives; each of its rows finds its job (operation) through a unique index.
+    expect(jobs!.filter(readsAll), jobs!.join("\n")).toEqual([]);
+    expect(
+      jobs!.some((d) => /SEARCH jobs USING INDEX sqlite_autoindex_jobs_\d \(id=\?\)/.test(d)),
+      jobs!.join("\n"),
+    ).toBe(true);
+    expect(operations!.filter(readsAll), operations!.join("\n")).toEqual([]);
+    expect(
+      operations!.some((d) => /SEARCH operations USING (INDEX sqlite_autoindex_operations_\d|PRIMARY KEY) \(id=\?\)/.test(d)),
+      operations!.join("\n"),
+    ).toBe(true);
   });
 });
