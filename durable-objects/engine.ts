@@ -311,11 +311,33 @@ export class Engine {
   }
 
   /**
-   * `accept` for jobs that are each the one job of an operation the last create made, all pending:
+   * `accept` for many pending jobs, each with its signature, answered in their order: jobs that are
+   * their operation's only one go through `acceptSoles` (two statements for them all), the others
+   * one by one. The jobs must be distinct. Inside a transaction.
+   */
+  acceptMany(ctx: KindContext, items: { job: JobRow; signature: string }[]): JobRow[] {
+    const sole = this.operations.soleOf([...new Set(items.filter((i) => i.job.resigns === null).map((i) => i.job.operation_id))]);
+    const isSole = (i: { job: JobRow }) => i.job.resigns === null && sole.has(i.job.operation_id);
+    const bulk = items.filter(isSole);
+    const signed = new Map<string, JobRow>();
+    for (const row of this.acceptSoles(
+      ctx,
+      bulk.map((i) => i.job),
+      bulk.map((i) => i.signature),
+      sole,
+    ))
+      signed.set(row.id, row);
+    for (const i of items) if (!isSole(i)) signed.set(i.job.id, this.accept(ctx, i.job, i.signature));
+    return items.map((i) => signed.get(i.job.id)!);
+  }
+
+  /**
+   * `accept` for jobs that are each the one job of their operation (`sole`: its row), all pending:
    * the same finaliser, audit row and result, with the jobs' and the operations' updates written as
    * one statement each instead of two per job (a custodial batch's). Inside a transaction.
    */
   private acceptSoles(ctx: KindContext, jobs: JobRow[], signatures: string[], sole: Map<string, OperationRow>): JobRow[] {
+    if (jobs.length === 0) return [];
     const signed = jobs.map((job, i) => this.finalised(ctx, job, signatures[i]!));
     for (const job of signed) this.jobs.audit(job.id, "signed", null, ctx.now);
     const ends = signed.map((j) => ({ id: j.id, signature: j.signature!, responseJson: j.response! }));

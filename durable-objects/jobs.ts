@@ -319,7 +319,9 @@ export class JobStore {
   endSigned(ends: { id: string; signature: string; responseJson: string }[], now: number): number {
     if (ends.length === 0) return 0;
     const moved = this.sql.exec(END_SIGNED_SQL, now, JSON.stringify(ends.map((e) => [e.id, e.signature, e.responseJson]))).toArray().length;
-    this.version++;
+    // One step per job moved, as `end` counts: a caller that knows how many it changed can tell
+    // whether anything else changed meanwhile (SignatureIntake's turns).
+    this.version += moved;
     return moved;
   }
 

@@ -141,6 +141,23 @@ export class OperationStore {
     };
   }
 
+  /**
+   * Of these operations, the pending ones that own exactly one job, by id: signing that job settles
+   * them, with no sibling to read (Engine.acceptMany). One statement, each found by its id.
+   */
+  soleOf(ids: string[]): Map<string, OperationRow> {
+    if (ids.length === 0) return new Map();
+    const rows = this.sql
+      .exec<OperationRow>(
+        `SELECT o.id, o.parent, o.done, o.result, o.created_at, o.updated_at FROM operations o
+         WHERE o.id IN (SELECT value FROM json_each(?)) AND o.done = 0
+           AND (SELECT count(*) FROM jobs j WHERE j.operation_id = o.id) = 1`,
+        JSON.stringify(ids),
+      )
+      .toArray();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
   /** Pending operations done with the results given (`resultOfOne`), in one statement; answers how many moved. */
   doneMany(results: { id: string; stored: string }[], now: number): number {
     if (results.length === 0) return 0;

@@ -130,7 +130,6 @@ export class SignatureIntake {
       checks.map((c) => verifySignature(c.job.alg, c.key.publicJwk, enc.encode(c.job.signing_input), c.signature)),
     );
     const now = Date.now();
-    const contexts = new Map<string, KindContext>();
     const signedIds: string[] = [];
     const jobs = this.engine.jobs;
     this.engine.tx(() => {
@@ -145,9 +144,18 @@ export class SignatureIntake {
         for (const id of stale) snapshot.fresh.add(id);
       }
       const before = jobs.version;
+      // The signatures this turn applies, by key; an item for a job an earlier item of the turn
+      // signs is answered once that one is applied (`repeats`).
+      const accepts = new Map<string, { ctx: KindContext; items: { job: JobRow; signature: string; at: number }[] }>();
+      const taken = new Set<string>();
+      const repeats: SignatureCheck[] = [];
       checks.forEach((c, i) => {
         // Settled first, as if the items ran one after another: a job an earlier item (or another
         // request) signed answers by its signature, whether or not this one verified.
+        if (taken.has(c.job.id)) {
+          repeats.push(c);
+          return;
+        }
         const current = snapshot.rows.get(c.job.id)!;
         const settled = this.settled(current, c.encoded);
         if (settled) {
@@ -158,13 +166,19 @@ export class SignatureIntake {
           out[c.at] = this.invalid(current, `signature does not verify against ${c.job.vm_id}`);
           return;
         }
-        let ctx = contexts.get(c.key.id);
-        if (!ctx) contexts.set(c.key.id, (ctx = this.engine.context(c.key, origin, now)));
-        const signed = this.engine.accept(ctx, current, c.encoded);
-        snapshot.rows.set(c.job.id, signed);
-        signedIds.push(c.job.id);
-        out[c.at] = ok(jobs.toSignJob(signed));
+        let group = accepts.get(c.key.id);
+        if (!group) accepts.set(c.key.id, (group = { ctx: this.engine.context(c.key, origin, now), items: [] }));
+        group.items.push({ job: current, signature: c.encoded, at: c.at });
+        taken.add(c.job.id);
       });
+      for (const { ctx, items } of accepts.values()) {
+        this.engine.acceptMany(ctx, items).forEach((signed, k) => {
+          snapshot.rows.set(signed.id, signed);
+          signedIds.push(signed.id);
+          out[items[k]!.at] = ok(jobs.toSignJob(signed));
+        });
+      }
+      for (const c of repeats) out[c.at] = this.settled(snapshot.rows.get(c.job.id)!, c.encoded)!;
       this.engine.parts.hooks.signed(signedIds);
       // Only this turn's signatures changed jobs (each is in `rows`): the rows stay current. Any
       // other change (an expiry in `settled`, a cancelled sibling) makes the next turn read again.
