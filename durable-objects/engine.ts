@@ -364,34 +364,6 @@ export class Engine {
     return { ...job, status: "signed", signature, response: responseJson, signed_at: ctx.now, ended_at: ctx.now };
   }
 
-  /**
-   * Key rotation: a new pending job for each signed job, of the same kind, claims and context,
-   * signed by `key` and owned by the rotation's operation. The payload's bytes are kept as they
-   * were; only the header's alg and kid change. Call inside a transaction.
-   */
-  resignInside(key: IssuerKey, previous: JobRow[], operationId: string, objectId: string, now: number): JobRow[] {
-    return previous.map((old) => {
-      const dot = old.signing_input.indexOf(".");
-      if (dot <= 0) throw new Error(`sign job ${old.id} has no claims to sign again`);
-      const header = JSON.parse(new TextDecoder().decode(base64url.decode(old.signing_input.slice(0, dot)))) as Record<string, unknown>;
-      return this.jobs.insert({
-        id: `${objectId}.${base64url.encode(crypto.getRandomValues(new Uint8Array(12)))}`,
-        kind: old.kind,
-        operation_id: operationId,
-        vm_id: key.id,
-        alg: key.alg,
-        key_ref: key.keyRef ?? null,
-        signing_input: `${b64json({ ...header, alg: key.alg, kid: key.id })}${old.signing_input.slice(dot)}`,
-        context: old.context,
-        // The artifact stays indexed by its first job; reads of a re-signed one go to D1 (CredentialReads).
-        artifact_id: null,
-        created_at: now,
-        expires_at: now + this.parts.ttlMs,
-        resigns: old.id,
-      });
-    });
-  }
-
   /** Ends pending jobs without a signature (rejected, cancelled, expired, superseded) and fails their operations. */
   end(jobs: JobRow[], ending: Unsigned, origin = ""): string[] {
     const ended: string[] = [];

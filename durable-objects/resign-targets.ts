@@ -4,6 +4,7 @@
  * not re-signed already), and the claims to sign again when retention dropped them from the job.
  * Reads only: the rotation creates the re-sign jobs in its own transaction.
  */
+import { base64url } from "jose";
 import type { AnyKind } from "../src/core/kinds";
 import type { IssuerKey } from "../src/core/models";
 import { mergeBySeq, WHOLE, type ColdJobs } from "./cold-jobs";
@@ -109,4 +110,41 @@ export class ResignTargets {
     if (typeof exp === "number" && exp * 1000 <= now) return false;
     return kind.resign.live?.(engine.context(to, origin, now), view) ?? true;
   }
+}
+
+const b64json = (v: unknown) => base64url.encode(JSON.stringify(v));
+
+/**
+ * Key rotation: a new pending job for each signed job, of the same kind, claims and context,
+ * signed by `key` and owned by the rotation's operation. The payload's bytes are kept as they
+ * were; only the header's alg and kid change. Call inside a transaction.
+ */
+export function resignInside(
+  engine: Engine,
+  key: IssuerKey,
+  previous: JobRow[],
+  operationId: string,
+  objectId: string,
+  now: number,
+): JobRow[] {
+  return previous.map((old) => {
+    const dot = old.signing_input.indexOf(".");
+    if (dot <= 0) throw new Error(`sign job ${old.id} has no claims to sign again`);
+    const header = JSON.parse(new TextDecoder().decode(base64url.decode(old.signing_input.slice(0, dot)))) as Record<string, unknown>;
+    return engine.jobs.insert({
+      id: `${objectId}.${base64url.encode(crypto.getRandomValues(new Uint8Array(12)))}`,
+      kind: old.kind,
+      operation_id: operationId,
+      vm_id: key.id,
+      alg: key.alg,
+      key_ref: key.keyRef ?? null,
+      signing_input: `${b64json({ ...header, alg: key.alg, kid: key.id })}${old.signing_input.slice(dot)}`,
+      context: old.context,
+      // The artifact stays indexed by its first job; reads of a re-signed one go to D1 (CredentialReads).
+      artifact_id: null,
+      created_at: now,
+      expires_at: now + engine.parts.ttlMs,
+      resigns: old.id,
+    });
+  });
 }

@@ -26,7 +26,7 @@ import { RotationViews, type RotationRow } from "./rotation-views";
 import type { Outbox } from "./outbox";
 import { TURN_JOBS, yieldTurn } from "./turns";
 import { documentRewrite } from "./did-document-write";
-import { ResignTargets, type ResignTargetParts } from "./resign-targets";
+import { ResignTargets, resignInside, type ResignTargetParts } from "./resign-targets";
 
 /**
  * Jobs scanned per turn (each may become a re-sign job, signed at once when custodial): one
@@ -257,7 +257,7 @@ export class Rotations implements RotationService {
       const now = Date.now();
       const rows = this.targets.window(r, ROTATION_BATCH);
       const due = this.targets.due(rows, new Set(JSON.parse(r.from_keys) as string[]), purged, to, r.origin, now);
-      created = this.parts.engine().resignInside(to, due, r.id, this.parts.objectId(), now);
+      created = resignInside(this.parts.engine(), to, due, r.id, this.parts.objectId(), now);
       const cursor = rows.length < ROTATION_BATCH ? r.high : rows[rows.length - 1]!.seq;
       this.sql.exec("UPDATE rotations SET cursor = ?, created = created + ? WHERE id = ?", cursor, created.length, r.id);
       const after = this.get(r.id)!;
@@ -278,7 +278,7 @@ export class Rotations implements RotationService {
       const to = this.parts.keys.local(r.to_key);
       const row = this.parts.engine().jobs.get(job.id)!;
       if (to && this.targets.needsResign(row, to, r.origin, now)) {
-        this.parts.engine().resignInside(to, [row], r.id, this.parts.objectId(), now);
+        resignInside(this.parts.engine(), to, [row], r.id, this.parts.objectId(), now);
         this.sql.exec("UPDATE rotations SET created = created + 1 WHERE id = ?", r.id);
       }
     }
