@@ -256,12 +256,11 @@ export class Engine {
       // when no job changed since they were known pending (JobStore.version), none was.
       const unchanged = pendingAt === this.jobs.version;
       const pending = unchanged ? new Set(jobs.map((j) => j.id)) : this.jobs.pendingAmong(jobs.map((j) => j.id));
-      // Operations the last create made with one job each, when nothing changed since: settled without reading their jobs.
+      // The operations the last create made with one job each, when nothing changed since: known
+      // without asking which of these operations own one job.
       const sole = unchanged && this.lastCreate?.version === pendingAt ? this.lastCreate.sole : undefined;
-      const allSole = sole !== undefined && jobs.every((j) => pending.has(j.id) && j.resigns === null && sole.has(j.operation_id));
-      const signed = allSole
-        ? this.acceptSoles(ctx, jobs, signatures, sole)
-        : jobs.filter((job, i) => pending.has(job.id) && this.accept(ctx, job, signatures[i]!, sole?.get(job.operation_id)));
+      const items = jobs.flatMap((job, i) => (pending.has(job.id) ? [{ job, signature: signatures[i]! }] : []));
+      const signed = this.acceptMany(ctx, items, sole);
       // Custodial jobs are not offered to signers, but a lease row must not outlive its job in any case.
       this.parts.hooks.signed(signed.map((j) => j.id));
     });
@@ -295,7 +294,7 @@ export class Engine {
    * the job as it now stands, built from what was written (no read back). Leases are the caller's
    * to release, once for the lot (custodial jobs are never leased).
    */
-  accept(ctx: KindContext, job: JobRow, signature: string, soleOf?: OperationRow): JobRow {
+  accept(ctx: KindContext, job: JobRow, signature: string): JobRow {
     const signed = this.finalised(ctx, job, signature);
     if (!this.jobs.end(job.id, { to: "signed", signature, responseJson: signed.response! }, ctx.now)) {
       throw new Error(`sign job ${job.id} was not pending when signed`);
@@ -305,7 +304,7 @@ export class Engine {
       this.parts.rotations.resignedInside(job, ctx.now);
       return signed;
     }
-    this.settle(job.operation_id, ctx, undefined, signed, soleOf);
+    this.settle(job.operation_id, ctx, undefined, signed);
     this.parts.rotations.signedInside(job, ctx.now);
     return signed;
   }
@@ -313,10 +312,11 @@ export class Engine {
   /**
    * `accept` for many pending jobs, each with its signature, answered in their order: jobs that are
    * their operation's only one go through `acceptSoles` (two statements for them all), the others
-   * one by one. The jobs must be distinct. Inside a transaction.
+   * one by one. The jobs must be distinct. `known`: operations already known to own exactly one job,
+   * pending (the last create's); without it, one query finds them. Inside a transaction.
    */
-  acceptMany(ctx: KindContext, items: { job: JobRow; signature: string }[]): JobRow[] {
-    const sole = this.operations.soleOf([...new Set(items.filter((i) => i.job.resigns === null).map((i) => i.job.operation_id))]);
+  acceptMany(ctx: KindContext, items: { job: JobRow; signature: string }[], known?: Map<string, OperationRow>): JobRow[] {
+    const sole = known ?? this.operations.soleOf([...new Set(items.filter((i) => i.job.resigns === null).map((i) => i.job.operation_id))]);
     const isSole = (i: { job: JobRow }) => i.job.resigns === null && sole.has(i.job.operation_id);
     const bulk = items.filter(isSole);
     const signed = new Map<string, JobRow>();
@@ -396,13 +396,9 @@ export class Engine {
     return jobs.length === 0 ? [] : this.end(jobs, { to: "expired", code: "expired", reason: "sign job expired" });
   }
 
-  /**
-   * Done when all of an operation's jobs are signed; failed (pending siblings cancelled) when any
-   * ended unsigned. `soleOf`: the operation's row when `signed` is known to be its one job (a
-   * custodial create's, signed before any job changed), so its jobs need not be read.
-   */
-  private settle(operationId: string, ctx: KindContext, failure?: OperationFailure, signed?: JobRow, soleOf?: OperationRow): void {
-    const states = signed && soleOf ? { row: soleOf, jobs: [signed] } : this.operations.withStates(operationId);
+  /** Done when all of an operation's jobs are signed; failed (pending siblings cancelled) when any ended unsigned. */
+  private settle(operationId: string, ctx: KindContext, failure?: OperationFailure, signed?: JobRow): void {
+    const states = this.operations.withStates(operationId);
     const { orphans, row } = this.operations.settle(operationId, states.jobs, ctx.now, failure, states.row);
     const ending: Unsigned = { to: "cancelled", code: "cancelled", reason: "another sign job of its operation failed" };
     for (const orphan of orphans) {
