@@ -22,6 +22,12 @@ const BATCHES = Number(process.env.BENCH_BATCHES ?? 5);
 const BATCH = 1000;
 const ROUND = 250;
 
+/** One round of single creates at c=16: `ROUND` requests of `PUT path`, numbered on from the round. */
+const singles =
+  (call: ReturnType<typeof client>, path: string, issuer: string, vm: string) =>
+  (round: number): Promise<void> =>
+    pool(ROUND, CONCURRENCY, async (i) => void (await call("PUT", path, credentialRequest(issuer, vm, round * ROUND + i), [201])));
+
 export const credentialRequest = (issuer: string, vm: string, i: number) => ({
   issuer,
   verificationMethodId: vm,
@@ -86,30 +92,19 @@ export async function main(): Promise<void> {
         name: `floor: bare Worker, 1 D1 insert/request, c=${CONCURRENCY}`,
         unit: "requests",
         items: ROUND,
-        run: (r) =>
-          pool(ROUND, CONCURRENCY, async (i) => void (await floorCall("PUT", "/floor", credentialRequest("x", "y", r * ROUND + i), [201]))),
+        run: singles(floorCall, "/floor", "x", "y"),
       },
       {
         name: `minimal issuer: Worker + object, sign + 2 rows, c=${CONCURRENCY}`,
         unit: "credentials",
         items: ROUND,
-        run: (r) =>
-          pool(
-            ROUND,
-            CONCURRENCY,
-            async (i) => void (await floorCall("PUT", "/proto", credentialRequest("did:key:z6MkProto", "y", r * ROUND + i), [201])),
-          ),
+        run: singles(floorCall, "/proto", "did:key:z6MkProto", "y"),
       },
       {
         name: `P1a custodial, 1 credential/request, c=${CONCURRENCY}`,
         unit: "credentials",
         items: ROUND,
-        run: (r) =>
-          pool(
-            ROUND,
-            CONCURRENCY,
-            async (i) => void (await call("PUT", "/v1/credentials", credentialRequest(custodial.id, vm, r * ROUND + i), [201])),
-          ),
+        run: singles(call, "/v1/credentials", custodial.id, vm),
       },
     ]);
 

@@ -26,21 +26,8 @@ describe("an object reset under a call", () => {
     expect(again.body.jwt).toBe(`${job.signingInput}.${signature}`);
   });
 
-  it("a create without an Idempotency-Key whose object dies after committing it: the route's retry answers the one credential it created", async () => {
-    // The route's first call carries a key the service just made (nothing to look up); its retry
-    // looks (the next test), so whatever the first call left stands once.
-    const issuer = await externalDid(await externalKey("Ed25519"));
-    const crash = crashOnDelivery();
-    await installOutboxD1(stubOf(issuer.did), crash.wrap);
-    const res = await api("PUT", "/v1/credentials", credentialRequest(issuer));
-    await crash.crashed;
-    expect(res.status, JSON.stringify(res.body)).toBe(202);
-    const jobs = await objectQuery<{ operation_id: string }>(issuer.did, "SELECT operation_id FROM jobs");
-    expect(jobs).toEqual([{ operation_id: res.body.id }]);
-    const records = await objectQuery<{ n: number }>(issuer.did, "SELECT count(*) AS n FROM idempotency WHERE scope = 'internal'");
-    expect(records).toEqual([{ n: 1 }]);
-  });
-
+  // The route-level twin (a crash after the commit, retried by the service without a duplicate) is in
+  // test/credentials/idempotency.test.ts; this one checks the object's side of the service's own key.
   it("a claim marked fresh skips the look-up; the same claim unmarked (the route's retry) answers the record instead of creating again", async () => {
     const issuer = await externalDid(await externalKey("Ed25519"));
     const stub = stubOf(issuer.did) as unknown as {
